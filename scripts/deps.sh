@@ -1,0 +1,32 @@
+#!/bin/bash
+# Installs every build and test dependency of Mortar on Debian 12.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential meson ninja-build pkg-config scdoc
+	liburing-dev libjson-c-dev
+	# fuzzing: clang with libFuzzer and the sanitizer runtimes
+	clang libclang-rt-14-dev
+	# tests and benchmarks: clients nobody here wrote
+	qemu-utils libnbd-bin nbdkit python3-libnbd fio util-linux e2fsprogs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+((${#missing[@]} == 0)) && exit 0
+
+SUDO=
+if [[ $(id -u) != 0 ]]; then
+	command -v sudo >/dev/null || { echo "deps.sh: run as root or install sudo; missing: ${missing[*]}" >&2; exit 1; }
+	SUDO=sudo
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,88 @@
+#!/bin/bash
+# Runs the whole suite: unit tests (normal and ASan+UBSan builds), the
+# functional shell tests against the real third-party clients, and the
+# fuzzers for a bounded time.  Every test is a program: exit 0 = pass,
+# 77 = skip, anything else = fail.  The last line is the summary that CI
+# reads: "N passed, N failed, N skipped".
+#
+# Environment: BUILD (default build), ASAN_BUILD (build-asan, optional),
+# FUZZ_BUILD (build-fuzz, optional), FUZZ_SECONDS (20), TESTS (a grep
+# pattern to run a subset), CI=true makes a missing tool a failure.
+set -u
+cd "$(dirname "$0")/.."
+SRC=$PWD
+BUILD=${BUILD:-build}
+ASAN_BUILD=${ASAN_BUILD:-build-asan}
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+LOGDIR=${LOGDIR:-$BUILD/test-logs}
+mkdir -p "$LOGDIR"
+
+passed=0 failed=0 skipped=0
+failures=()
+
+run_one() {
+	local name=$1; shift
+	if [[ -n ${TESTS:-} ]] && ! grep -qE -- "$TESTS" <<<"$name"; then
+		return
+	fi
+	local log=$LOGDIR/${name//\//_}.log
+	local start=$SECONDS rc
+	"$@" >"$log" 2>&1 </dev/null
+	rc=$?
+	local took=$((SECONDS - start))
+	case $rc in
+	0) passed=$((passed + 1)); printf 'PASS %-45s %3ds\n' "$name" "$took" ;;
+	77) skipped=$((skipped + 1))
+	    printf 'SKIP %-45s %s\n' "$name" "$(grep -m1 -i 'skip' "$log" | cut -c1-80)" ;;
+	*) failed=$((failed + 1)); failures+=("$name")
+	   printf 'FAIL %-45s %3ds (exit %d)\n' "$name" "$took" "$rc"
+	   sed 's/^/    | /' "$log" | tail -n 40 ;;
+	esac
+}
+
+export MORTAR_SRC=$SRC
+export MORTAR_BUILD=$SRC/$BUILD
+export MORTAR=$SRC/$BUILD/cli/mortar
+
+for t in "$BUILD"/tests/test-*; do
+	[[ -x $t && -f $t ]] || continue
+	run_one "unit/$(basename "$t")" "$t"
+done
+
+if [[ -d $ASAN_BUILD/tests ]]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	for t in "$ASAN_BUILD"/tests/test-*; do
+		[[ -x $t && -f $t ]] || continue
+		run_one "asan/$(basename "$t")" "$t"
+	done
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+for t in tests/func/*.sh; do
+	[[ $(basename "$t") == lib.sh ]] && continue
+	run_one "func/$(basename "$t" .sh)" bash "$t"
+done
+
+if [[ -d $FUZZ_BUILD/tests ]]; then
+	for f in "$FUZZ_BUILD"/tests/fuzz-*; do
+		[[ -x $f && -f $f ]] || continue
+		n=$(basename "$f")
+		corpus=$LOGDIR/corpus-$n
+		mkdir -p "$corpus"
+		seeds=tests/fuzz/corpus/${n#fuzz-}
+		run_one "fuzz/$n" "$f" -max_total_time="$FUZZ_SECONDS" \
+			-timeout=10 -rss_limit_mb=2048 "$corpus" \
+			$( [[ -d $seeds ]] && echo "$seeds" )
+	done
+elif [[ ${CI:-} == true ]]; then
+	echo "FAIL fuzz: no fuzz build ($FUZZ_BUILD); is clang installed?"
+	failed=$((failed + 1))
+fi
+
+if ((failed)); then
+	echo "failed: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+((failed == 0))
