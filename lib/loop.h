@@ -1,0 +1,41 @@
+/* Internal: how backends talk to the event loop.
+ *
+ * Anything that completes later is a `struct mortar_op`: an io_uring
+ * submission whose user_data is the op, a completion deferred to the next
+ * turn of the loop (work done synchronously on the loop thread, delivered
+ * later so that callbacks never run inside the submitting call), or a
+ * completion posted from a foreign thread (libgfapi callbacks) through an
+ * eventfd.  In every case op->fn runs on the loop thread.
+ */
+#ifndef MORTAR_LIB_LOOP_H
+#define MORTAR_LIB_LOOP_H
+
+#include <liburing.h>
+#include <mortar/loop.h>
+
+struct mortar_op;
+typedef void (*mortar_op_fn)(struct mortar_op *op, int res);
+
+struct mortar_op {
+	mortar_op_fn fn;
+	struct mortar_op *next;
+	int res;
+};
+
+/* A submission entry whose completion will call OP->fn with the CQE's
+ * result.  Never fails: when the queue is full it is submitted first. */
+struct io_uring_sqe *mortar_loop_sqe(struct mortar_loop *loop, struct mortar_op *op);
+
+/* Run OP->fn(op, res) on the next turn of the loop. */
+void mortar_loop_defer(struct mortar_loop *loop, struct mortar_op *op, int res);
+
+/* From any thread: run OP->fn(op, res) on the loop thread.  The loop
+ * thread must have called mortar_loop_hold() for it beforehand, so that
+ * the loop knows something is still in flight. */
+void mortar_loop_hold(struct mortar_loop *loop);
+void mortar_loop_post(struct mortar_loop *loop, struct mortar_op *op, int res);
+
+/* Ring flags learnt at setup, for backends that want them. */
+struct io_uring *mortar_loop_ring(struct mortar_loop *loop);
+
+#endif
