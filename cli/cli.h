@@ -1,0 +1,32 @@
+/* The mortar command line: shared helpers for the subcommands. */
+#ifndef MORTAR_CLI_H
+#define MORTAR_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+/* Exit codes, as documented in mortar(1). */
+#define EXIT_OK 0
+#define EXIT_ERROR 1
+#define EXIT_USAGE 2
+
+enum output_format { OUTPUT_HUMAN, OUTPUT_JSON };
+
+extern const char *progname;
+
+/* "mortar img info: " + the last libmortar message, then exit code 1. */
+int cli_fail_lib(const char *cmd);
+/* Usage error: message and a hint to --help, exit code 2. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int cli_parse_output(const char *cmd, const char *arg, enum output_format *out);
+/* Print OBJ as JSON on stdout and drop the reference. */
+void cli_print_json(json_object *obj);
+/* "1 GiB", "512 KiB", "1.5 MiB" */
+const char *cli_human_size(uint64_t bytes, char *buf, size_t len);
+
+int cmd_img(int argc, char **argv);
+int cmd_io(int argc, char **argv);
+
+#endif
