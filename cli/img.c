@@ -321,13 +321,24 @@ static int img_resize(int argc, char **argv)
 	int r;
 
 	/* "-1G" would look like an option to getopt: take the size operand
-	 * off the end first, as qemu-img does. */
+	 * out first (the last argument, or any that starts with '-' and a
+	 * digit), as qemu-img does. */
 	if (argc < 2)
 		return cli_usage(cmd, "expected LOCATION SIZE");
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(img_usage, stdout);
+			return EXIT_OK;
+		}
+	}
 	sizearg = argv[argc - 1];
-	if (!strcmp(sizearg, "--help") || !strcmp(sizearg, "-h")) {
-		fputs(img_usage, stdout);
-		return EXIT_OK;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-' && argv[i][1] >= '0' && argv[i][1] <= '9') {
+			sizearg = argv[i];
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i - 1) * sizeof *argv);
+			argv[argc - 1] = (char *)sizearg;
+			break;
+		}
 	}
 	r = img_getopt(cmd, argc - 1, argv, &o, &done);
 	if (done)

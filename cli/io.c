@@ -20,8 +20,9 @@ static const char io_usage[] =
 	"Commands (OFFSET and LENGTH take suffixes K, M, G...):\n"
 	"  read [-P BYTE] OFFSET LENGTH      read; with -P, check every byte is BYTE\n"
 	"  write [-P BYTE] [-F] OFFSET LENGTH write BYTE (default 0xcd); -F: FUA\n"
-	"  zero [-u] [-f] OFFSET LENGTH      zero; -u: may deallocate; -f: fast only\n"
-	"  trim OFFSET LENGTH                deallocate (also: discard)\n"
+	"  zero [-u] [-f] [-F] OFFSET LENGTH zero; -u: may deallocate; -f: fast only\n"
+	"                                    (also: write_zeroes)\n"
+	"  trim [-F] OFFSET LENGTH           deallocate (also: discard)\n"
 	"  flush                             make everything written durable\n"
 	"See mortar-io(1).\n";
 
@@ -115,9 +116,16 @@ static int io_rw(struct mortar_image *img, bool write, const struct io_args *a,
 		 const char *line)
 {
 	size_t bufsize = a->length < IO_CHUNK ? a->length : IO_CHUNK;
-	uint64_t done = 0;
+	uint64_t done = 0, size = mortar_image_size(img);
 	unsigned char *buf;
 	int r = 0;
+
+	/* Refuse a range past the end before doing any of it. */
+	if (a->offset > size || a->length > size - a->offset) {
+		fprintf(stderr, "%s io: '%s': the range goes past the end of the "
+			"image (%" PRIu64 " bytes)\n", progname, line, size);
+		return -1;
+	}
 
 	if (posix_memalign((void **)&buf, 4096, bufsize ? bufsize : 1)) {
 		fprintf(stderr, "%s io: out of memory\n", progname);

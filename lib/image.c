@@ -39,9 +39,9 @@ static int image_backend_for(const struct mortar_location *loc, const char *text
 			return mortar_set_error(EPROTONOSUPPORT, "%s: the rdma transport "
 				"is not supported (GlusterFS itself dropped it in 8.0); "
 				"use gluster:// or gluster+tcp:// instead", text);
-		return mortar_set_error(ENOTSUP, "%s: this build of Mortar has no "
-			"GlusterFS backend; rebuild with libgfapi (glusterfs-common) or "
-			"use the volume through a FUSE mount path", text);
+		return mortar_set_error(ENOTSUP, "%s: this version of Mortar cannot "
+			"open GlusterFS images yet (the libgfapi backend is planned); "
+			"until then use the volume through a FUSE mount path", text);
 	case MORTAR_SCHEME_NBD:
 		return mortar_set_error(ENOTSUP, "%s: nbd:// names an NBD server, which "
 			"Mortar can serve to but not open as an image; use the image's "
