@@ -1,0 +1,164 @@
+/* Listening sockets: a unix socket (mode 0600), TCP on chosen addresses
+ * (127.0.0.1 unless told otherwise), or sockets passed by systemd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "server.h"
+
+#define LISTEN_BACKLOG 64
+#define SD_LISTEN_FDS_START 3
+
+static int listen_add(struct nbd_listen *l, int fd)
+{
+	if (l->nfds == sizeof l->fds / sizeof l->fds[0]) {
+		close(fd);
+		return mortar_set_error(EMFILE, "too many listening sockets");
+	}
+	l->fds[l->nfds++] = fd;
+	return 0;
+}
+
+int nbd_listen_unix(struct nbd_listen *l, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	mode_t old;
+	int fd, r;
+
+	if (strlen(path) >= sizeof sun.sun_path)
+		return mortar_set_error(ENAMETOOLONG, "unix socket path %s is too long "
+					"(at most %zu bytes)", path, sizeof sun.sun_path - 1);
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return mortar_set_error(errno, "socket: %m");
+	/* Created 0600 from the start: no window where others can connect. */
+	old = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	umask(old);
+	if (r < 0) {
+		r = errno;
+		close(fd);
+		if (r == EADDRINUSE)
+			return mortar_set_error(r, "%s already exists; another server may "
+				"be using it (remove it if not)", path);
+		return mortar_set_error(r, "cannot bind unix socket %s: %s", path,
+					strerror(r));
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0) {
+		r = mortar_set_error(errno, "listen on %s: %m", path);
+		close(fd);
+		unlink(path);
+		return r;
+	}
+	free(l->unix_path);
+	l->unix_path = strdup(path);
+	return listen_add(l, fd);
+}
+
+int nbd_listen_tcp(struct nbd_listen *l, const char *addr, const char *port)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct addrinfo *res, *ai;
+	char host[256];
+	unsigned bound = 0;
+	int r, last_err = 0;
+
+	/* Accept "[::1]" as well as "::1". */
+	if (addr && addr[0] == '[') {
+		size_t n = strlen(addr);
+		if (n < 3 || addr[n - 1] != ']' || n - 2 >= sizeof host)
+			return mortar_set_error(EINVAL, "bad address '%s'", addr);
+		memcpy(host, addr + 1, n - 2);
+		host[n - 2] = '\0';
+		addr = host;
+	}
+	r = getaddrinfo(addr, port, &hints, &res);
+	if (r != 0)
+		return mortar_set_error(EINVAL, "cannot listen on %s port %s: %s",
+					addr ? addr : "*", port, gai_strerror(r));
+	for (ai = res; ai; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		int one = 1;
+
+		if (fd < 0) {
+			last_err = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+		    listen(fd, LISTEN_BACKLOG) < 0) {
+			last_err = errno;
+			close(fd);
+			continue;
+		}
+		if (listen_add(l, fd) < 0)
+			break;
+		bound++;
+	}
+	freeaddrinfo(res);
+	if (!bound)
+		return mortar_set_error(last_err ? last_err : EADDRNOTAVAIL,
+			"cannot listen on %s port %s: %s%s", addr ? addr : "*", port,
+			strerror(last_err ? last_err : EADDRNOTAVAIL),
+			last_err == EADDRINUSE ? " (choose another --port)" : "");
+	return 0;
+}
+
+int nbd_listen_systemd(struct nbd_listen *l)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end;
+	long n;
+
+	if (!pid || !fds || strtol(pid, &end, 10) != getpid() || *end)
+		return 0;
+	n = strtol(fds, &end, 10);
+	if (*end || n <= 0 || n > 16)
+		return mortar_set_error(EINVAL, "LISTEN_FDS=%s is not a count of "
+					"sockets this server can take (1-16)", fds);
+	for (long i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + (int)i;
+		int type = 0, r;
+		socklen_t tl = sizeof type;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
+			return mortar_set_error(EINVAL, "file descriptor %d from systemd is "
+						"not a stream socket", fd);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		r = listen_add(l, fd);
+		if (r < 0)
+			return r;
+	}
+	/* Not for our children. */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return (int)n;
+}
+
+void nbd_listen_close(struct nbd_listen *l)
+{
+	for (unsigned i = 0; i < l->nfds; i++)
+		close(l->fds[i]);
+	l->nfds = 0;
+	if (l->unix_path) {
+		unlink(l->unix_path);
+		free(l->unix_path);
+		l->unix_path = NULL;
+	}
+}

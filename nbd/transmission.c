@@ -1,0 +1,798 @@
+/* The transmission phase: requests in, replies out, on a worker's loop.
+ *
+ * Each connection keeps one receive in flight (a request header, then a
+ * write's payload straight into the request's buffer), dispatches requests
+ * to the image as soon as they are whole, and replies in completion order.
+ * Replies leave through one sendmsg at a time per connection, batched, so
+ * that replies never interleave on the wire.  The number of requests and
+ * bytes in flight per connection is bounded: past the bound, the
+ * connection stops reading until replies drain.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "protocol.h"
+#include "server.h"
+#include "transmission.h"
+
+#define CONN_MAX_REQUESTS 64
+#define CONN_MAX_BYTES (64u << 20)
+#define SEND_BATCH 64			/* iovec entries per sendmsg */
+#define SPARSE_MIN (64u << 10)		/* reads this large may send holes */
+#define SPARSE_CHUNKS 16		/* at most this many chunks per read (+1) */
+#define MAX_EXTENTS 4096		/* descriptors per block status reply */
+
+struct nbd_req {
+	struct nbd_conn *c;
+	uint16_t flags, type;
+	uint64_t cookie, offset;
+	uint32_t len;
+	void *buf;
+
+	/* The reply: IOVs point into hdr, extra and buf. */
+	uint8_t hdr[32];
+	uint8_t *extra;
+	struct iovec *iov;
+	int iovcnt;
+	struct iovec iov_inline[3];
+	struct nbd_req *next;
+};
+
+struct nbd_conn {
+	struct nbd_worker_ctx *w;
+	struct nbd_server *srv;
+	int fd;
+	struct nbd_session s;
+	struct mortar_image *img;
+	uint64_t size;
+	uint32_t bmax;
+	bool read_only;
+
+	/* Receiving. */
+	struct mortar_op recv_op;
+	uint8_t rhdr[NBD_REQUEST_SIZE];
+	uint32_t rgot, rneed;
+	struct nbd_req *rreq;		/* a write whose payload is arriving */
+	bool recv_active, recv_paused;
+	unsigned in_flight;		/* requests not yet fully replied */
+	uint64_t bytes_in_flight;
+
+	/* Sending. */
+	struct mortar_op send_op;
+	struct nbd_req *sq_head, *sq_tail;	/* replies ready, not in a batch */
+	struct nbd_req *batch[SEND_BATCH];
+	int batch_n;
+	struct iovec siov[SEND_BATCH];
+	int siov_first, siov_n;
+	struct msghdr msg;
+	bool send_active;
+
+	bool closing;		/* no more requests will be read */
+	bool dead;		/* the socket failed: drop replies */
+	struct nbd_conn *next;
+};
+
+static void conn_recv_header(struct nbd_conn *c);
+static void conn_maybe_free(struct nbd_conn *c);
+static void conn_send_kick(struct nbd_conn *c);
+
+/* ---- errors ---- */
+
+static uint32_t nbd_errno(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0: return 0;
+	case EPERM: case EROFS: case EACCES: return NBD_EPERM;
+	case ENOMEM: return NBD_ENOMEM;
+	case EINVAL: return NBD_EINVAL;
+	case ENOSPC: case EDQUOT: case EFBIG: return NBD_ENOSPC;
+	case EOVERFLOW: return NBD_EOVERFLOW;
+	case ENOTSUP: return NBD_ENOTSUP;
+	case ESHUTDOWN: return NBD_ESHUTDOWN;
+	default: return NBD_EIO;
+	}
+}
+
+/* ---- replies ---- */
+
+static void req_free(struct nbd_req *r)
+{
+	if (r->iov != r->iov_inline)
+		free(r->iov);
+	free(r->extra);
+	free(r->buf);
+	free(r);
+}
+
+/* Hand a built reply to the send queue. */
+static void req_reply_ready(struct nbd_req *r)
+{
+	struct nbd_conn *c = r->c;
+
+	r->next = NULL;
+	if (c->sq_tail)
+		c->sq_tail->next = r;
+	else
+		c->sq_head = r;
+	c->sq_tail = r;
+	conn_send_kick(c);
+}
+
+static void put_simple(struct nbd_req *r, uint32_t err)
+{
+	nbd_put32(r->hdr, NBD_SIMPLE_REPLY_MAGIC);
+	nbd_put32(r->hdr + 4, err);
+	nbd_put64(r->hdr + 8, r->cookie);
+	r->iov = r->iov_inline;
+	r->iov[0] = (struct iovec){ r->hdr, NBD_SIMPLE_REPLY_SIZE };
+	r->iovcnt = 1;
+}
+
+static void put_chunk_header(uint8_t *p, uint16_t flags, uint16_t type,
+			     uint64_t cookie, uint32_t len)
+{
+	nbd_put32(p, NBD_STRUCTURED_REPLY_MAGIC);
+	nbd_put16(p + 4, flags);
+	nbd_put16(p + 6, type);
+	nbd_put64(p + 8, cookie);
+	nbd_put32(p + 16, len);
+}
+
+/* Reply with an error: a structured error chunk carries the message. */
+static void req_reply_error(struct nbd_req *r, int err, const char *msg)
+{
+	struct nbd_conn *c = r->c;
+	size_t mlen = msg ? strnlen(msg, NBD_MAX_STRING) : 0;
+
+	free(r->buf);
+	r->buf = NULL;
+	nbd_debug(c->srv, "%s: request type %u at %" PRIu64 "+%u failed: %s",
+		  c->s.peer, r->type, r->offset, r->len, msg ? msg : strerror(-err));
+	if (!c->s.structured) {
+		put_simple(r, nbd_errno(err));
+		req_reply_ready(r);
+		return;
+	}
+	r->extra = malloc(6 + mlen);
+	if (!r->extra)
+		mlen = 0;
+	put_chunk_header(r->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR,
+			 r->cookie, (uint32_t)(6 + mlen));
+	r->iov = r->iov_inline;
+	r->iov[0] = (struct iovec){ r->hdr, NBD_STRUCTURED_REPLY_SIZE };
+	r->iovcnt = 1;
+	if (r->extra) {
+		nbd_put32(r->extra, nbd_errno(err));
+		nbd_put16(r->extra + 4, (uint16_t)mlen);
+		memcpy(r->extra + 6, msg, mlen);
+		r->iov[1] = (struct iovec){ r->extra, 6 + mlen };
+		r->iovcnt = 2;
+	} else {
+		/* No memory for the payload: an error with an empty message. */
+		static uint8_t eio[6] = { 0, 0, 0, NBD_EIO, 0, 0 };
+		r->iov[1] = (struct iovec){ eio, sizeof eio };
+		r->iovcnt = 2;
+	}
+	req_reply_ready(r);
+}
+
+static void req_reply_ok(struct nbd_req *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	put_simple(r, 0);
+	req_reply_ready(r);
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	/* Compare the buffer with itself shifted by one word: memcmp is
+	 * vectorised, and the first non-zero byte stops it. */
+	if (n < 16)
+		return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
+	for (size_t i = 0; i < 16; i++)
+		if (p[i])
+			return false;
+	return !memcmp(p, p + 16, n - 16);
+}
+
+/* A structured read reply: data chunks, and hole chunks for runs that are
+ * all zeroes (the client need not receive them). */
+static void req_reply_read_structured(struct nbd_req *r)
+{
+	uint32_t gran = 4096, nchunks = 0, pos = 0;
+	bool sparse = r->len >= SPARSE_MIN && !(r->flags & NBD_CMD_FLAG_DF);
+	uint8_t *p, *last = NULL;
+
+	if (!sparse) {
+		put_chunk_header(r->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
+				 r->cookie, 8 + r->len);
+		nbd_put64(r->hdr + 20, r->offset);
+		r->iov = r->iov_inline;
+		r->iov[0] = (struct iovec){ r->hdr, 28 };
+		r->iov[1] = (struct iovec){ r->buf, r->len };
+		r->iovcnt = 2;
+		req_reply_ready(r);
+		return;
+	}
+	while (r->len / gran > SPARSE_CHUNKS * 4)
+		gran *= 2;
+	/* Worst case every granule alternates: bound chunks, then merge. */
+	r->extra = malloc((size_t)(SPARSE_CHUNKS + 2) * 32);
+	r->iov = malloc((size_t)(SPARSE_CHUNKS + 2) * 2 * sizeof *r->iov);
+	if (!r->extra || !r->iov) {
+		free(r->extra);
+		r->extra = NULL;
+		free(r->iov);
+		r->iov = NULL;
+		req_reply_error(r, -ENOMEM, "out of memory building a read reply");
+		return;
+	}
+	p = r->extra;
+	r->iovcnt = 0;
+	while (pos < r->len) {
+		uint32_t end = pos, n;
+		bool zero = all_zero((uint8_t *)r->buf + pos,
+				     r->len - pos < gran ? r->len - pos : gran);
+
+		/* Extend the run while granules keep the same kind; the last
+		 * chunk allowed takes everything left as data. */
+		if (nchunks == SPARSE_CHUNKS - 1 && !zero) {
+			end = r->len;
+		} else {
+			while (end < r->len) {
+				n = r->len - end < gran ? r->len - end : gran;
+				if (all_zero((uint8_t *)r->buf + end, n) != zero)
+					break;
+				end += n;
+			}
+		}
+		last = p;
+		if (zero) {
+			put_chunk_header(p, 0, NBD_REPLY_TYPE_OFFSET_HOLE, r->cookie, 12);
+			nbd_put64(p + 20, r->offset + pos);
+			nbd_put32(p + 28, end - pos);
+			r->iov[r->iovcnt++] = (struct iovec){ p, 32 };
+		} else {
+			put_chunk_header(p, 0, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
+					 8 + (end - pos));
+			nbd_put64(p + 20, r->offset + pos);
+			r->iov[r->iovcnt++] = (struct iovec){ p, 28 };
+			r->iov[r->iovcnt++] = (struct iovec){ (uint8_t *)r->buf + pos, end - pos };
+		}
+		p += 32;
+		pos = end;
+		nchunks++;
+		if (nchunks == SPARSE_CHUNKS && pos < r->len) {
+			/* Out of chunks: the rest goes as one data chunk. */
+			last = p;
+			put_chunk_header(p, 0, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
+					 8 + (r->len - pos));
+			nbd_put64(p + 20, r->offset + pos);
+			r->iov[r->iovcnt++] = (struct iovec){ p, 28 };
+			r->iov[r->iovcnt++] = (struct iovec){ (uint8_t *)r->buf + pos, r->len - pos };
+			p += 32;
+			pos = r->len;
+		}
+	}
+	/* The final chunk carries DONE. */
+	nbd_put16(last + 4, NBD_REPLY_FLAG_DONE);
+	req_reply_ready(r);
+}
+
+/* ---- request completions from the image ---- */
+
+static void req_done_simple(void *opaque, int res)
+{
+	struct nbd_req *r = opaque;
+
+	if (res < 0)
+		req_reply_error(r, res, mortar_errmsg());
+	else
+		req_reply_ok(r);
+}
+
+static void req_done_read(void *opaque, int res)
+{
+	struct nbd_req *r = opaque;
+
+	if (res < 0) {
+		req_reply_error(r, res, mortar_errmsg());
+		return;
+	}
+	if (r->c->s.structured) {
+		req_reply_read_structured(r);
+		return;
+	}
+	put_simple(r, 0);
+	r->iov[1] = (struct iovec){ r->buf, r->len };
+	r->iovcnt = 2;
+	req_reply_ready(r);
+}
+
+static void req_done_extents(void *opaque, int res, const struct mortar_extent *e,
+			     size_t n)
+{
+	struct nbd_req *r = opaque;
+	uint64_t covered = 0;
+	size_t used = 0;
+
+	if (res < 0) {
+		req_reply_error(r, res, mortar_errmsg());
+		return;
+	}
+	if (n > MAX_EXTENTS)
+		n = MAX_EXTENTS;
+	if (r->flags & NBD_CMD_FLAG_REQ_ONE)
+		n = n ? 1 : 0;
+	r->extra = malloc(4 + 8 * (n ? n : 1));
+	if (!r->extra) {
+		req_reply_error(r, -ENOMEM, "out of memory building block status");
+		return;
+	}
+	nbd_put32(r->extra, r->c->s.meta_id);
+	for (size_t i = 0; i < n && covered < r->len; i++) {
+		uint64_t len = e[i].length;
+
+		/* Never describe more than was asked. */
+		if (len > r->len - covered)
+			len = r->len - covered;
+		nbd_put32(r->extra + 4 + 8 * used, (uint32_t)len);
+		nbd_put32(r->extra + 8 + 8 * used, e[i].flags & (NBD_STATE_HOLE | NBD_STATE_ZERO));
+		covered += len;
+		used++;
+	}
+	put_chunk_header(r->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
+			 r->cookie, (uint32_t)(4 + 8 * used));
+	r->iov = r->iov_inline;
+	r->iov[0] = (struct iovec){ r->hdr, NBD_STRUCTURED_REPLY_SIZE };
+	r->iov[1] = (struct iovec){ r->extra, 4 + 8 * used };
+	r->iovcnt = 2;
+	req_reply_ready(r);
+}
+
+/* ---- dispatch ---- */
+
+/* Check a request against the spec and the export; returns 0 or a
+ * negative errno with a message in MSG. */
+static int req_validate(struct nbd_conn *c, struct nbd_req *r, char *msg, size_t msz)
+{
+	static const uint16_t allowed[] = {
+		[NBD_CMD_READ] = NBD_CMD_FLAG_DF,
+		[NBD_CMD_WRITE] = NBD_CMD_FLAG_FUA,
+		[NBD_CMD_DISC] = 0,
+		[NBD_CMD_FLUSH] = 0,
+		[NBD_CMD_TRIM] = NBD_CMD_FLAG_FUA,
+		[NBD_CMD_CACHE] = 0,
+		[NBD_CMD_WRITE_ZEROES] = NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE |
+					 NBD_CMD_FLAG_FAST_ZERO,
+		[NBD_CMD_BLOCK_STATUS] = NBD_CMD_FLAG_REQ_ONE,
+	};
+	bool writes = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
+		      r->type == NBD_CMD_WRITE_ZEROES;
+
+	if (r->type > NBD_CMD_BLOCK_STATUS) {
+		snprintf(msg, msz, "unknown command %u", r->type);
+		return -EINVAL;
+	}
+	if (r->flags & ~allowed[r->type]) {
+		snprintf(msg, msz, "flags 0x%x are not valid for command %u", r->flags,
+			 r->type);
+		return -EINVAL;
+	}
+	if ((r->flags & NBD_CMD_FLAG_DF) && !c->s.structured) {
+		snprintf(msg, msz, "DF needs structured replies");
+		return -EINVAL;
+	}
+	if (writes && c->read_only) {
+		snprintf(msg, msz, "the export is read-only");
+		return -EPERM;
+	}
+	if (r->type == NBD_CMD_BLOCK_STATUS && !c->s.meta_alloc) {
+		snprintf(msg, msz, "block status without a negotiated meta context");
+		return -EINVAL;
+	}
+	if (r->type == NBD_CMD_FLUSH || r->type == NBD_CMD_DISC)
+		return 0;
+	if (r->offset > c->size || r->len > c->size - r->offset) {
+		snprintf(msg, msz, "%" PRIu64 "+%u is beyond the end of the export "
+			 "(%" PRIu64 " bytes)", r->offset, r->len, c->size);
+		return r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES ?
+			-ENOSPC : -EINVAL;
+	}
+	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE ||
+	     r->type == NBD_CMD_CACHE) && r->len > c->bmax) {
+		snprintf(msg, msz, "request of %u bytes exceeds the maximum block size "
+			 "%u", r->len, c->bmax);
+		return c->s.structured && r->type == NBD_CMD_READ ? -EOVERFLOW : -EINVAL;
+	}
+	if (r->type == NBD_CMD_BLOCK_STATUS && r->len == 0) {
+		snprintf(msg, msz, "block status of zero bytes");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void req_dispatch(struct nbd_conn *c, struct nbd_req *r)
+{
+	struct iovec iov = { r->buf, r->len };
+	unsigned f = 0;
+	int res = 0;
+
+	switch (r->type) {
+	case NBD_CMD_READ:
+	case NBD_CMD_CACHE:
+		/* CACHE reads into memory and drops it: the host's page cache
+		 * (or the storage's) keeps what was read. */
+		res = mortar_image_preadv(c->img, &iov, 1, r->offset, 0,
+					  r->type == NBD_CMD_READ ? req_done_read :
+					  req_done_simple, r);
+		break;
+	case NBD_CMD_WRITE:
+		if (r->flags & NBD_CMD_FLAG_FUA)
+			f |= MORTAR_REQ_FUA;
+		res = mortar_image_pwritev(c->img, &iov, 1, r->offset, f,
+					   req_done_simple, r);
+		break;
+	case NBD_CMD_FLUSH:
+		res = mortar_image_flush(c->img, 0, req_done_simple, r);
+		break;
+	case NBD_CMD_TRIM:
+		if (r->flags & NBD_CMD_FLAG_FUA)
+			f |= MORTAR_REQ_FUA;
+		res = mortar_image_trim(c->img, r->offset, r->len, f, req_done_simple, r);
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		if (r->flags & NBD_CMD_FLAG_FUA)
+			f |= MORTAR_REQ_FUA;
+		if (!(r->flags & NBD_CMD_FLAG_NO_HOLE))
+			f |= MORTAR_REQ_MAY_TRIM;
+		if (r->flags & NBD_CMD_FLAG_FAST_ZERO)
+			f |= MORTAR_REQ_FAST;
+		res = mortar_image_zero(c->img, r->offset, r->len, f, req_done_simple, r);
+		break;
+	case NBD_CMD_BLOCK_STATUS:
+		res = mortar_image_extents(c->img, r->offset, r->len,
+					   (r->flags & NBD_CMD_FLAG_REQ_ONE) ? MORTAR_REQ_ONE : 0,
+					   req_done_extents, r);
+		break;
+	}
+	if (res < 0)
+		req_reply_error(r, res, mortar_errmsg());
+}
+
+/* ---- receiving ---- */
+
+static bool conn_over_limit(const struct nbd_conn *c)
+{
+	return c->in_flight >= CONN_MAX_REQUESTS || c->bytes_in_flight >= CONN_MAX_BYTES;
+}
+
+static void conn_close_read(struct nbd_conn *c, const char *why)
+{
+	if (!c->closing && why)
+		nbd_debug(c->srv, "%s: %s", c->s.peer, why);
+	c->closing = true;
+	conn_maybe_free(c);
+}
+
+static void conn_recv_done(struct mortar_op *op, int res);
+
+static void conn_recv_submit(struct nbd_conn *c, void *buf, uint32_t len)
+{
+	struct io_uring_sqe *sqe;
+
+	c->recv_active = true;
+	c->recv_op.fn = conn_recv_done;
+	sqe = mortar_loop_sqe(c->w->loop, &c->recv_op);
+	io_uring_prep_recv(sqe, c->fd, buf, len, MSG_WAITALL);
+}
+
+static void conn_recv_header(struct nbd_conn *c)
+{
+	if (c->closing) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (conn_over_limit(c)) {
+		c->recv_paused = true;
+		return;
+	}
+	c->rreq = NULL;
+	c->rgot = 0;
+	c->rneed = NBD_REQUEST_SIZE;
+	conn_recv_submit(c, c->rhdr, c->rneed);
+}
+
+static void conn_got_header(struct nbd_conn *c)
+{
+	struct nbd_req *r;
+	char msg[256];
+	int err;
+
+	if (nbd_get32(c->rhdr) != NBD_REQUEST_MAGIC) {
+		nbd_log(c->srv, "%s: bad request magic 0x%08x; dropping the connection",
+			c->s.peer, nbd_get32(c->rhdr));
+		c->dead = true;
+		shutdown(c->fd, SHUT_RDWR);
+		conn_close_read(c, NULL);
+		return;
+	}
+	r = calloc(1, sizeof *r);
+	if (!r) {
+		nbd_log(c->srv, "%s: out of memory; dropping the connection", c->s.peer);
+		conn_close_read(c, NULL);
+		return;
+	}
+	r->c = c;
+	r->flags = nbd_get16(c->rhdr + 4);
+	r->type = nbd_get16(c->rhdr + 6);
+	r->cookie = nbd_get64(c->rhdr + 8);
+	r->offset = nbd_get64(c->rhdr + 16);
+	r->len = nbd_get32(c->rhdr + 24);
+
+	if (r->type == NBD_CMD_DISC) {
+		free(r);
+		conn_close_read(c, "client disconnected");
+		return;
+	}
+	c->in_flight++;
+	err = req_validate(c, r, msg, sizeof msg);
+	if (r->type == NBD_CMD_WRITE && r->len > c->bmax) {
+		/* We cannot skip a payload this large safely: the spec lets
+		 * the server hang up instead. */
+		nbd_log(c->srv, "%s: write of %u bytes exceeds the maximum %u; "
+			"dropping the connection", c->s.peer, r->len, c->bmax);
+		c->in_flight--;
+		free(r);
+		c->dead = true;
+		shutdown(c->fd, SHUT_RDWR);
+		conn_close_read(c, NULL);
+		return;
+	}
+	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE ||
+	     r->type == NBD_CMD_CACHE) && (err == 0 || r->type == NBD_CMD_WRITE) && r->len) {
+		/* Aligned buffers let O_DIRECT images skip the bounce. */
+		if (posix_memalign(&r->buf, 4096, r->len)) {
+			r->buf = NULL;
+			if (r->type == NBD_CMD_WRITE) {
+				nbd_log(c->srv, "%s: out of memory for a write; dropping "
+					"the connection", c->s.peer);
+				c->in_flight--;
+				free(r);
+				conn_close_read(c, NULL);
+				return;
+			}
+			err = -ENOMEM;
+			snprintf(msg, sizeof msg, "out of memory");
+		}
+		c->bytes_in_flight += r->len;
+	}
+	if (r->type == NBD_CMD_WRITE && r->len) {
+		/* The payload follows even when the request is bad: read it,
+		 * then answer. */
+		r->hdr[0] = err ? 1 : 0;
+		if (err)
+			nbd_put32(r->hdr + 4, (uint32_t)-err);
+		c->rreq = r;
+		c->rgot = 0;
+		c->rneed = r->len;
+		conn_recv_submit(c, r->buf, r->len);
+		return;
+	}
+	if (err)
+		req_reply_error(r, err, msg);
+	else
+		req_dispatch(c, r);
+	conn_recv_header(c);
+}
+
+static void conn_recv_done(struct mortar_op *op, int res)
+{
+	struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, recv_op));
+	uint8_t *base;
+
+	c->recv_active = false;
+	if (res <= 0) {
+		if (c->rreq) {
+			/* A truncated write: nothing to answer. */
+			c->in_flight--;
+			c->bytes_in_flight -= c->rreq->len;
+			req_free(c->rreq);
+			c->rreq = NULL;
+		}
+		if (res == 0 && c->rgot)
+			nbd_log(c->srv, "%s: connection closed in the middle of a "
+				"request", c->s.peer);
+		conn_close_read(c, res == 0 ? "client closed the connection" :
+				"receive failed");
+		return;
+	}
+	c->rgot += (uint32_t)res;
+	if (c->rgot < c->rneed) {
+		base = c->rreq ? c->rreq->buf : c->rhdr;
+		conn_recv_submit(c, base + c->rgot, c->rneed - c->rgot);
+		return;
+	}
+	if (!c->rreq) {
+		conn_got_header(c);
+		return;
+	}
+	{
+		struct nbd_req *r = c->rreq;
+
+		c->rreq = NULL;
+		if (r->hdr[0]) {
+			char msg[128];
+			int err = -(int)nbd_get32(r->hdr + 4);
+			snprintf(msg, sizeof msg, "write refused: %s", strerror(-err));
+			req_reply_error(r, err, msg);
+		} else {
+			req_dispatch(c, r);
+		}
+	}
+	conn_recv_header(c);
+}
+
+/* ---- sending ---- */
+
+static void conn_send_done(struct mortar_op *op, int res);
+
+static void conn_send_submit(struct nbd_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	memset(&c->msg, 0, sizeof c->msg);
+	c->msg.msg_iov = c->siov + c->siov_first;
+	c->msg.msg_iovlen = (size_t)(c->siov_n - c->siov_first);
+	c->send_active = true;
+	c->send_op.fn = conn_send_done;
+	sqe = mortar_loop_sqe(c->w->loop, &c->send_op);
+	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+}
+
+static void conn_reply_sent(struct nbd_conn *c, struct nbd_req *r)
+{
+	c->in_flight--;
+	if (r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE || r->type == NBD_CMD_CACHE)
+		c->bytes_in_flight -= r->len;
+	req_free(r);
+}
+
+/* Start a batch from the queue if none is on the wire. */
+static void conn_send_kick(struct nbd_conn *c)
+{
+	if (c->send_active)
+		return;
+	if (c->dead) {
+		while (c->sq_head) {
+			struct nbd_req *r = c->sq_head;
+			c->sq_head = r->next;
+			conn_reply_sent(c, r);
+		}
+		c->sq_tail = NULL;
+		conn_maybe_free(c);
+		return;
+	}
+	c->batch_n = 0;
+	c->siov_first = c->siov_n = 0;
+	while (c->sq_head && c->batch_n < SEND_BATCH &&
+	       (c->siov_n == 0 || c->siov_n + c->sq_head->iovcnt <= SEND_BATCH)) {
+		struct nbd_req *r = c->sq_head;
+
+		if (r->iovcnt > SEND_BATCH)
+			break;	/* cannot happen: replies use at most 66 */
+		c->sq_head = r->next;
+		memcpy(c->siov + c->siov_n, r->iov, (size_t)r->iovcnt * sizeof *r->iov);
+		c->siov_n += r->iovcnt;
+		c->batch[c->batch_n++] = r;
+	}
+	if (!c->sq_head)
+		c->sq_tail = NULL;
+	if (c->batch_n == 0) {
+		if (c->recv_paused && !conn_over_limit(c)) {
+			c->recv_paused = false;
+			conn_recv_header(c);
+		}
+		conn_maybe_free(c);
+		return;
+	}
+	conn_send_submit(c);
+}
+
+static void conn_send_done(struct mortar_op *op, int res)
+{
+	struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, send_op));
+	size_t left;
+
+	c->send_active = false;
+	if (res < 0) {
+		if (res != -EPIPE && res != -ECONNRESET)
+			nbd_log(c->srv, "%s: send failed: %s", c->s.peer, strerror(-res));
+		c->dead = true;
+		c->closing = true;
+		shutdown(c->fd, SHUT_RDWR);
+		for (int i = 0; i < c->batch_n; i++)
+			conn_reply_sent(c, c->batch[i]);
+		c->batch_n = 0;
+		conn_send_kick(c);
+		return;
+	}
+	/* Skip what went out; resubmit the rest of a partial send. */
+	left = (size_t)res;
+	while (c->siov_first < c->siov_n && left >= c->siov[c->siov_first].iov_len)
+		left -= c->siov[c->siov_first++].iov_len;
+	if (c->siov_first < c->siov_n) {
+		c->siov[c->siov_first].iov_base = (char *)c->siov[c->siov_first].iov_base + left;
+		c->siov[c->siov_first].iov_len -= left;
+		conn_send_submit(c);
+		return;
+	}
+	for (int i = 0; i < c->batch_n; i++)
+		conn_reply_sent(c, c->batch[i]);
+	c->batch_n = 0;
+	if (c->recv_paused && !conn_over_limit(c) && !c->closing) {
+		c->recv_paused = false;
+		conn_recv_header(c);
+	}
+	conn_send_kick(c);
+}
+
+/* ---- lifetime ---- */
+
+static void conn_maybe_free(struct nbd_conn *c)
+{
+	if (!c->closing || c->recv_active || c->send_active || c->in_flight ||
+	    c->sq_head)
+		return;
+	nbd_debug(c->srv, "%s: connection closed", c->s.peer);
+	nbd_worker_conn_gone(c->w, c);
+	close(c->fd);
+	free(c);
+}
+
+struct nbd_conn *nbd_conn_start(struct nbd_worker_ctx *w, struct nbd_server *srv,
+				const struct nbd_session *s, struct mortar_image *img)
+{
+	const struct nbd_export *e = &srv->exports[s->export_index];
+	struct nbd_conn *c = calloc(1, sizeof *c);
+
+	if (!c)
+		return NULL;
+	c->w = w;
+	c->srv = srv;
+	c->fd = s->fd;
+	c->s = *s;
+	c->img = img;
+	c->size = mortar_image_size(img);
+	c->bmax = e->bmax;
+	c->read_only = e->read_only || (e->tflags & NBD_FLAG_READ_ONLY);
+	nbd_debug(srv, "%s: transmission on export '%s'%s", s->peer, e->name,
+		  s->structured ? " with structured replies" : "");
+	conn_recv_header(c);
+	return c;
+}
+
+void nbd_conn_shutdown(struct nbd_conn *c)
+{
+	/* Stop reading: the pending receive ends, requests in flight finish
+	 * and are answered, then the connection closes. */
+	c->closing = true;
+	shutdown(c->fd, SHUT_RD);
+	conn_maybe_free(c);
+}
+
+void *nbd_conn_next(struct nbd_conn *c)
+{
+	return c->next;
+}
+
+void nbd_conn_set_next(struct nbd_conn *c, struct nbd_conn *next)
+{
+	c->next = next;
+}
