@@ -34,6 +34,19 @@ step "mortar img info disk.img"
 step "mortar img map disk.img"
 "$mortar" img map disk.img
 
+# The NBD export, read and written by clients nobody here wrote.
+if command -v qemu-io >/dev/null && command -v nbdinfo >/dev/null; then
+	step "mortar serve --run '...' disk.img    (NBD on a private unix socket)"
+	"$mortar" serve --run '
+		set -e
+		echo "\$ nbdinfo \$uri"; nbdinfo "$uri" | head -12
+		echo "\$ qemu-io -f raw \$uri -c \"write -P 0x5a 512M 1M\" -c \"read -P 0x5a 512M 1M\""
+		qemu-io -f raw "$uri" -c "write -P 0x5a 512M 1M" -c "read -P 0x5a 512M 1M"
+		echo "\$ nbdinfo --map \$uri"; nbdinfo --map "$uri"' disk.img
+else
+	echo "(qemu-io or nbdinfo missing: run scripts/deps.sh to see the NBD export in action)"
+fi
+
 man=$build/docs/mortar.1
 printf '\nDone (%s is removed at exit).' "$dir"
 [[ -f $man ]] && printf '  Next: man -l %s' "$man"
