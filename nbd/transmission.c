@@ -32,6 +32,7 @@ struct nbd_req {
 	uint16_t flags, type;
 	uint64_t cookie, offset;
 	uint32_t len;
+	uint32_t counted;		/* bytes charged to bytes_in_flight */
 	void *buf;
 
 	/* The reply: IOVs point into hdr, extra and buf. */
@@ -209,6 +210,16 @@ static void req_reply_read_structured(struct nbd_req *r)
 	bool sparse = r->len >= SPARSE_MIN && !(r->flags & NBD_CMD_FLAG_DF);
 	uint8_t *p, *last = NULL;
 
+	if (r->len == 0) {
+		/* Nothing to carry: a lone NONE chunk ends the reply. */
+		put_chunk_header(r->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE,
+				 r->cookie, 0);
+		r->iov = r->iov_inline;
+		r->iov[0] = (struct iovec){ r->hdr, NBD_STRUCTURED_REPLY_SIZE };
+		r->iovcnt = 1;
+		req_reply_ready(r);
+		return;
+	}
 	if (!sparse) {
 		put_chunk_header(r->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
 				 r->cookie, 8 + r->len);
@@ -571,6 +582,7 @@ static void conn_got_header(struct nbd_conn *c)
 			err = -ENOMEM;
 			snprintf(msg, sizeof msg, "out of memory");
 		}
+		r->counted = r->len;
 		c->bytes_in_flight += r->len;
 	}
 	if (r->type == NBD_CMD_WRITE && r->len) {
@@ -602,7 +614,7 @@ static void conn_recv_done(struct mortar_op *op, int res)
 		if (c->rreq) {
 			/* A truncated write: nothing to answer. */
 			c->in_flight--;
-			c->bytes_in_flight -= c->rreq->len;
+			c->bytes_in_flight -= c->rreq->counted;
 			req_free(c->rreq);
 			c->rreq = NULL;
 		}
@@ -659,8 +671,7 @@ static void conn_send_submit(struct nbd_conn *c)
 static void conn_reply_sent(struct nbd_conn *c, struct nbd_req *r)
 {
 	c->in_flight--;
-	if (r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE || r->type == NBD_CMD_CACHE)
-		c->bytes_in_flight -= r->len;
+	c->bytes_in_flight -= r->counted;
 	req_free(r);
 }
 
