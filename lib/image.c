@@ -19,7 +19,14 @@ struct mortar_image {
 	unsigned flags;
 	unsigned in_flight;
 	bool dirty;		/* written since open: close flushes */
+	/* Finished requests kept for reuse: glibc's calloc bypasses its
+	 * per-thread cache, and allocation was the largest user-space cost
+	 * per I/O (callgrind, 4k random reads). Loop thread only. */
+	struct mortar_req *free_reqs;
+	unsigned nfree;
 };
+
+#define IMAGE_MAX_FREE_REQS 256
 
 const char *mortar_version(void)
 {
@@ -123,6 +130,11 @@ int mortar_image_close(struct mortar_image *img)
 	r2 = img->be->close(img->handle);
 	if (r == 0)
 		r = r2;
+	while (img->free_reqs) {
+		struct mortar_req *next = img->free_reqs->next;
+		free(img->free_reqs);
+		img->free_reqs = next;
+	}
 	mortar_location_free(img->loc);
 	free(img->name);
 	free(img);
@@ -236,9 +248,17 @@ static int image_check(struct mortar_image *img, enum mortar_req_type type,
 
 static void req_free(struct mortar_req *req)
 {
+	struct mortar_image *img = req->img;
+
 	if (req->iov != req->iov_inline)
 		free(req->iov);
 	free(req->extents);
+	if (img->nfree < IMAGE_MAX_FREE_REQS) {
+		req->next = img->free_reqs;
+		img->free_reqs = req;
+		img->nfree++;
+		return;
+	}
 	free(req);
 }
 
@@ -247,8 +267,15 @@ static struct mortar_req *req_new(struct mortar_image *img,
 				  uint64_t length, unsigned flags,
 				  const struct iovec *iov, int iovcnt)
 {
-	struct mortar_req *req = calloc(1, sizeof *req);
+	struct mortar_req *req = img->free_reqs;
 
+	if (req) {
+		img->free_reqs = req->next;
+		img->nfree--;
+		memset(req, 0, sizeof *req);
+	} else {
+		req = calloc(1, sizeof *req);
+	}
 	if (!req) {
 		mortar_set_error(ENOMEM, "out of memory queueing a %s", req_verb(type));
 		return NULL;
@@ -264,7 +291,8 @@ static struct mortar_req *req_new(struct mortar_image *img,
 		} else {
 			req->iov = calloc((size_t)iovcnt, sizeof *iov);
 			if (!req->iov) {
-				free(req);
+				req->iov = req->iov_inline;
+				req_free(req);
 				mortar_set_error(ENOMEM, "out of memory queueing a %s",
 						 req_verb(type));
 				return NULL;
