@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "../nbd/protocol.h"
 #include "../nbd/server.h"
+#include "../nbd/tls.h"
 
 static const char serve_usage[] =
 	"Usage: mortar serve [OPTIONS] [NAME=]LOCATION...\n"
@@ -35,7 +36,12 @@ static const char serve_usage[] =
 	"  -t, --handshake-timeout S  drop clients that have not negotiated in S seconds (10)\n"
 	"      --threads N            worker threads (default: one per CPU)\n"
 	"  -D, --description TEXT     description of the exports (NBD_INFO_DESCRIPTION)\n"
-	"      --tls=off|on|require   TLS (only off in this version)\n"
+	"      --tls=off|on|require   TLS: off (default); on: offered, clear text allowed;\n"
+	"                             require: clients must negotiate TLS first\n"
+	"      --tls-certificates DIR X.509 files: DIR/server-cert.pem, DIR/server-key.pem,\n"
+	"                             DIR/ca-cert.pem (for --tls-verify-peer)\n"
+	"      --tls-verify-peer      require client certificates signed by DIR/ca-cert.pem\n"
+	"      --tls-psk FILE         pre-shared keys, username:hexkey lines (psktool)\n"
 	"      --run COMMAND          serve while COMMAND runs, then exit with its status;\n"
 	"                             COMMAND sees $uri, $nbd, $unixsocket, $port\n"
 	"  -v, --verbose              log connections and refused requests\n"
@@ -47,6 +53,10 @@ struct serve_opts {
 	const char *socket, *port, *bind, *pidfile, *run, *description;
 	bool read_only, foreground, direct, verbose;
 	unsigned max_conns, timeout_s, threads;
+	/* TLS */
+	int tls;			/* 0 off, 1 on, 2 require */
+	const char *tls_certs, *tls_psk;
+	bool tls_verify_peer;
 };
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -157,10 +167,12 @@ static pid_t spawn_run(const char *cmd, const struct serve_opts *o, const char *
 	char uri[4200];
 	pid_t pid;
 
+	/* With --tls=require, the URI asks for TLS (nbds), as nbdkit's does. */
 	if (sock)
-		snprintf(uri, sizeof uri, "nbd+unix:///?socket=%s", sock);
+		snprintf(uri, sizeof uri, "%s+unix:///?socket=%s",
+			 o->tls == 2 ? "nbds" : "nbd", sock);
 	else
-		snprintf(uri, sizeof uri, "nbd://%s:%s/",
+		snprintf(uri, sizeof uri, "%s://%s:%s/", o->tls == 2 ? "nbds" : "nbd",
 			 o->bind && strchr(o->bind, ':') && o->bind[0] != '[' ? "[::1]" :
 			 o->bind ? o->bind : "127.0.0.1", o->port);
 	pid = fork();
@@ -194,6 +206,9 @@ int cmd_serve(int argc, char **argv)
 		{ "threads", required_argument, NULL, 'T' },
 		{ "description", required_argument, NULL, 'D' },
 		{ "tls", required_argument, NULL, 'L' },
+		{ "tls-certificates", required_argument, NULL, 0x100 },
+		{ "tls-psk", required_argument, NULL, 0x101 },
+		{ "tls-verify-peer", no_argument, NULL, 0x102 },
 		{ "run", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -235,11 +250,18 @@ int cmd_serve(int argc, char **argv)
 				return cli_usage("serve", "--threads wants 1-64");
 			break;
 		case 'L':
-			if (strcmp(optarg, "off") != 0)
-				return cli_usage("serve", "--tls=%s: TLS is not implemented in "
-						 "this version; use --tls=off over a unix socket or "
-						 "a trusted network", optarg);
+			if (!strcmp(optarg, "off"))
+				o.tls = 0;
+			else if (!strcmp(optarg, "on"))
+				o.tls = 1;
+			else if (!strcmp(optarg, "require"))
+				o.tls = 2;
+			else
+				return cli_usage("serve", "--tls wants off, on or require");
 			break;
+		case 0x100: o.tls_certs = optarg; break;
+		case 0x101: o.tls_psk = optarg; break;
+		case 0x102: o.tls_verify_peer = true; break;
 		default:
 			return cli_usage("serve", "unknown or incomplete option '%s'",
 					 argv[optind - 1]);
@@ -254,6 +276,15 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (o.bind && !o.port && !o.socket)
 		o.port = "10809";
+	if (o.tls && !o.tls_certs && !o.tls_psk)
+		return cli_usage("serve", "--tls=%s needs credentials: --tls-certificates "
+				 "DIR and/or --tls-psk FILE", o.tls == 2 ? "require" : "on");
+	if (!o.tls && (o.tls_certs || o.tls_psk || o.tls_verify_peer))
+		return cli_usage("serve", "TLS credentials given but TLS is off; add "
+				 "--tls=on or --tls=require");
+	if (o.tls_verify_peer && !o.tls_certs)
+		return cli_usage("serve", "--tls-verify-peer needs --tls-certificates DIR "
+				 "(with ca-cert.pem)");
 
 	srv.nexports = (size_t)(argc - optind);
 	srv.exports = calloc(srv.nexports, sizeof *srv.exports);
@@ -281,6 +312,12 @@ int cmd_serve(int argc, char **argv)
 		srv.nworkers = 1;
 	if (prepare_exports(&srv, &o) != 0)
 		return EXIT_ERROR;
+	/* Credentials now, so that a bad file fails before listening. */
+	if (o.tls && nbd_tls_load(o.tls_certs, o.tls_psk, o.tls_verify_peer, &srv.tls) < 0) {
+		rc = cli_fail_lib("serve");
+		goto out;
+	}
+	srv.tls_required = o.tls == 2;
 
 	/* Signals go through a signalfd that the acceptor polls; every
 	 * thread inherits the mask, so none of them is interrupted. */
@@ -422,6 +459,7 @@ out:
 		free(srv.exports[i].description);
 	}
 	free(srv.exports);
+	nbd_tls_free(srv.tls);
 	if (sfd >= 0)
 		close(sfd);
 	return rc;

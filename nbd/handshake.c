@@ -4,7 +4,8 @@
  * own thread, every read and write bounded by one deadline for the whole
  * handshake (10 s by default, as QEMU does since CVE-2024-7409): a client
  * that connects and says nothing cannot hold a connection slot.  Only
- * sessions that reach transmission go to a worker's event loop.
+ * sessions that reach transmission go to a worker's event loop; those
+ * that negotiated TLS (NBD_OPT_STARTTLS) stay on this thread (nbd/tls.h).
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 
 #include "protocol.h"
 #include "server.h"
+#include "tls.h"
 
 /* Options carry at most this much data; more is answered ERR_TOO_BIG. */
 #define HS_MAX_OPTION 65536
@@ -31,6 +33,7 @@ struct hs {
 	bool meta_alloc;
 	int meta_export;	/* export the meta context was set for */
 	struct nbd_session *s;
+	struct nbd_tls_conn *tls;	/* after STARTTLS: all I/O goes through it */
 };
 
 static int hs_remaining_ms(const struct hs *h)
@@ -66,10 +69,36 @@ static int hs_wait(struct hs *h, short events)
 	}
 }
 
+/* Through TLS: try first (GnuTLS may hold decrypted data), poll after. */
+static int hs_tls_io(struct hs *h, bool rd, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		short ev = rd ? POLLIN : POLLOUT;
+		ssize_t n = rd ? nbd_tls_recv(h->tls, (char *)buf + done, len - done, &ev) :
+			nbd_tls_send(h->tls, (char *)buf + done, len - done, &ev);
+
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			nbd_debug(h->srv, "%s: client closed during handshake", h->s->peer);
+			return -1;
+		}
+		if (n != -EAGAIN || hs_wait(h, ev) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int hs_read(struct hs *h, void *buf, size_t len)
 {
 	size_t got = 0;
 
+	if (h->tls)
+		return hs_tls_io(h, true, buf, len);
 	while (got < len) {
 		ssize_t n;
 
@@ -95,6 +124,8 @@ static int hs_write(struct hs *h, const void *buf, size_t len)
 {
 	size_t put = 0;
 
+	if (h->tls)
+		return hs_tls_io(h, false, (void *)buf, len);
 	while (put < len) {
 		ssize_t n;
 
@@ -239,7 +270,7 @@ static int hs_opt_info_go(struct hs *h, uint32_t opt, const uint8_t *data, uint3
 		case NBD_INFO_BLOCK_SIZE: want_bs = true; break;
 		}
 	}
-	if (h->srv->tls_required)
+	if (h->srv->tls_required && !h->tls)
 		return hs_error(h, opt, NBD_REP_ERR_TLS_REQD, "this server requires TLS");
 	idx = hs_find_export(h, name);
 	if (idx < 0)
@@ -383,7 +414,7 @@ static int hs_opt_export_name(struct hs *h, const uint8_t *data, uint32_t len)
 		return -1;
 	memcpy(name, data, len);
 	name[len] = '\0';
-	if (h->srv->tls_required) {
+	if (h->srv->tls_required && !h->tls) {
 		nbd_log(h->srv, "%s: EXPORT_NAME without TLS refused", h->s->peer);
 		return -1;
 	}
@@ -401,6 +432,27 @@ static int hs_opt_export_name(struct hs *h, const uint8_t *data, uint32_t len)
 	if (h->meta_export != idx)
 		h->meta_alloc = false;
 	return 1;
+}
+
+/* NBD_OPT_STARTTLS: acknowledge, then the TLS handshake within the same
+ * deadline.  Returns 0 to go on negotiating (now over TLS), -1 to hang up. */
+static int hs_opt_starttls(struct hs *h, uint32_t opt, uint32_t len)
+{
+	if (len)
+		return hs_error(h, opt, NBD_REP_ERR_INVALID, "STARTTLS takes no data");
+	if (h->tls)
+		return hs_error(h, opt, NBD_REP_ERR_INVALID, "TLS is already active");
+	if (hs_reply(h, opt, NBD_REP_ACK, NULL, 0) < 0)
+		return -1;
+	h->tls = nbd_tls_handshake(h->srv, h->fd, h->s->peer, &h->deadline);
+	if (!h->tls)
+		return -1;
+	/* What was negotiated in clear text is void: an attacker could have
+	 * injected it (as in CVE-2021-3716). */
+	h->structured = false;
+	h->meta_alloc = false;
+	h->meta_export = -1;
+	return 0;
 }
 
 int nbd_handshake(struct nbd_server *srv, int fd, struct nbd_session *session)
@@ -461,6 +513,19 @@ int nbd_handshake(struct nbd_server *srv, int fd, struct nbd_session *session)
 		if (!data || hs_read(&h, data, len) < 0)
 			goto out;
 
+		if (srv->tls_required && !h.tls && opt != NBD_OPT_STARTTLS &&
+		    opt != NBD_OPT_ABORT) {
+			if (opt == NBD_OPT_EXPORT_NAME) {
+				nbd_log(srv, "%s: EXPORT_NAME without TLS refused",
+					session->peer);
+				goto out;	/* no way to say no but hanging up */
+			}
+			if (hs_error(&h, opt, NBD_REP_ERR_TLS_REQD, "this server requires "
+				     "TLS: negotiate it with NBD_OPT_STARTTLS first") < 0)
+				goto out;
+			continue;
+		}
+
 		switch (opt) {
 		case NBD_OPT_EXPORT_NAME:
 			r = hs_opt_export_name(&h, data, len);
@@ -496,7 +561,14 @@ int nbd_handshake(struct nbd_server *srv, int fd, struct nbd_session *session)
 			if (hs_opt_meta(&h, opt, data, len) < 0)
 				goto out;
 			break;
+		case NBD_OPT_STARTTLS:
+			if (!srv->tls)
+				goto unsupported;	/* --tls=off */
+			if (hs_opt_starttls(&h, opt, len) < 0)
+				goto out;
+			break;
 		default:
+		unsupported:
 			if (hs_error(&h, opt, NBD_REP_ERR_UNSUP, "option %u is not "
 				     "supported by this server", opt) < 0)
 				goto out;
@@ -509,6 +581,9 @@ out:
 		session->structured = h.structured;
 		session->meta_alloc = h.meta_alloc && h.structured;
 		session->meta_id = 1;
+		session->tls = h.tls;	/* transmission goes on over TLS */
+	} else {
+		nbd_tls_close(h.tls, r == 0);
 	}
 	return r;
 }

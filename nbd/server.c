@@ -25,6 +25,7 @@
 
 #include "error.h"
 #include "server.h"
+#include "tls.h"
 #include "transmission.h"
 
 struct nbd_worker {
@@ -292,6 +293,11 @@ static void *handshake_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	free(job);
 	r = nbd_handshake(srv, s->fd, s);
+	if (r == 1 && s->tls) {
+		/* TLS: workers cannot decrypt; serve it here (nbd/tls.h). */
+		nbd_tls_transmission(srv, s);
+		r = 0;
+	}
 	if (r == 1 && !atomic_load(&srv->stopping)) {
 		nbd_worker_hand_over(srv, s);
 	} else {

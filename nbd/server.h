@@ -45,6 +45,7 @@ struct nbd_server {
 	atomic_uint nconns;		/* in handshake or transmission */
 	atomic_uint next_worker;
 	struct nbd_worker *workers;
+	struct nbd_tls *tls;		/* credentials (nbd/tls.h); NULL: --tls=off */
 };
 
 /* What the handshake agreed on, handed to a worker. */
@@ -56,6 +57,7 @@ struct nbd_session {
 	uint32_t meta_id;
 	char peer[80];		/* for log lines */
 	struct nbd_session *next;
+	struct nbd_tls_conn *tls;	/* set when STARTTLS succeeded (nbd/tls.h) */
 };
 
 /* Negotiate on FD.  Returns 1 when the client entered transmission

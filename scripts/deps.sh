@@ -6,11 +6,11 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential meson ninja-build pkg-config scdoc
-	liburing-dev libjson-c-dev
+	liburing-dev libjson-c-dev libgnutls28-dev
 	# fuzzing: clang with libFuzzer and the sanitizer runtimes
 	clang libclang-rt-14-dev
 	# tests and benchmarks: clients nobody here wrote
-	qemu-utils libnbd-bin nbdkit python3-libnbd fio util-linux e2fsprogs
+	qemu-utils libnbd-bin nbdkit python3-libnbd fio util-linux e2fsprogs gnutls-bin
 )
 
 missing=()
