@@ -265,6 +265,7 @@ void nbd_workers_stop(struct nbd_server *srv)
 		for (size_t e = 0; w->imgs && e < srv->nexports; e++)
 			mortar_image_close(w->imgs[e]);
 		free(w->imgs);
+		nbd_bufpool_clear(&w->ctx.pool);
 		mortar_loop_free(w->ctx.loop);
 		if (w->efd >= 0)
 			close(w->efd);

@@ -99,6 +99,70 @@ static uint32_t nbd_errno(int err)
 	}
 }
 
+/* ---- buffers ---- */
+
+static int pool_class(uint32_t len)
+{
+	int c = 0;
+
+	while (((size_t)1 << (NBD_POOL_MIN_SHIFT + c)) < len)
+		c++;
+	return c < NBD_POOL_CLASSES ? c : -1;
+}
+
+/* An aligned buffer of at least LEN bytes (LEN > 0). */
+static void *pool_get(struct nbd_bufpool *p, uint32_t len)
+{
+	int c = pool_class(len);
+	void *b;
+
+	if (c >= 0 && p->free[c]) {
+		b = p->free[c];
+		p->free[c] = *(void **)b;
+		p->cached -= (size_t)1 << (NBD_POOL_MIN_SHIFT + c);
+		return b;
+	}
+	/* Aligned so that O_DIRECT images need no bounce buffer. */
+	if (posix_memalign(&b, 4096, c >= 0 ? (size_t)1 << (NBD_POOL_MIN_SHIFT + c) : len))
+		return NULL;
+	return b;
+}
+
+static void pool_put(struct nbd_bufpool *p, void *b, uint32_t len)
+{
+	int c = pool_class(len);
+	size_t size;
+
+	if (!b)
+		return;
+	size = c >= 0 ? (size_t)1 << (NBD_POOL_MIN_SHIFT + c) : 0;
+	if (c < 0 || p->cached + size > NBD_POOL_MAX_BYTES) {
+		free(b);
+		return;
+	}
+	*(void **)b = p->free[c];
+	p->free[c] = b;
+	p->cached += size;
+}
+
+void nbd_bufpool_clear(struct nbd_bufpool *p)
+{
+	for (int c = 0; c < NBD_POOL_CLASSES; c++) {
+		while (p->free[c]) {
+			void *next = *(void **)p->free[c];
+			free(p->free[c]);
+			p->free[c] = next;
+		}
+	}
+	p->cached = 0;
+}
+
+static void req_put_buf(struct nbd_req *r)
+{
+	pool_put(&r->c->w->pool, r->buf, r->len);
+	r->buf = NULL;
+}
+
 /* ---- replies ---- */
 
 static void req_free(struct nbd_req *r)
@@ -106,7 +170,7 @@ static void req_free(struct nbd_req *r)
 	if (r->iov != r->iov_inline)
 		free(r->iov);
 	free(r->extra);
-	free(r->buf);
+	req_put_buf(r);
 	free(r);
 }
 
@@ -150,8 +214,7 @@ static void req_reply_error(struct nbd_req *r, int err, const char *msg)
 	struct nbd_conn *c = r->c;
 	size_t mlen = msg ? strnlen(msg, NBD_MAX_STRING) : 0;
 
-	free(r->buf);
-	r->buf = NULL;
+	req_put_buf(r);
 	nbd_debug(c->srv, "%s: request type %u at %" PRIu64 "+%u failed: %s",
 		  c->s.peer, r->type, r->offset, r->len, msg ? msg : strerror(-err));
 	if (!c->s.structured) {
@@ -184,8 +247,7 @@ static void req_reply_error(struct nbd_req *r, int err, const char *msg)
 
 static void req_reply_ok(struct nbd_req *r)
 {
-	free(r->buf);
-	r->buf = NULL;
+	req_put_buf(r);
 	put_simple(r, 0);
 	req_reply_ready(r);
 }
@@ -568,9 +630,8 @@ static void conn_got_header(struct nbd_conn *c)
 	}
 	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE ||
 	     r->type == NBD_CMD_CACHE) && (err == 0 || r->type == NBD_CMD_WRITE) && r->len) {
-		/* Aligned buffers let O_DIRECT images skip the bounce. */
-		if (posix_memalign(&r->buf, 4096, r->len)) {
-			r->buf = NULL;
+		r->buf = pool_get(&c->w->pool, r->len);
+		if (!r->buf) {
 			if (r->type == NBD_CMD_WRITE) {
 				nbd_log(c->srv, "%s: out of memory for a write; dropping "
 					"the connection", c->s.peer);

@@ -7,10 +7,25 @@
 
 struct nbd_conn;
 
+/* Request buffers of one worker, kept by power-of-two size class.  Large
+ * allocations come from mmap, and their munmap cost ~1 ms each once I/O
+ * has touched them (measured: 128 KiB reads over NBD ran at 343 IOPS). */
+#define NBD_POOL_MIN_SHIFT 12		/* 4 KiB */
+#define NBD_POOL_CLASSES 14		/* up to 32 MiB */
+#define NBD_POOL_MAX_BYTES (64u << 20)	/* cached per worker at most */
+
+struct nbd_bufpool {
+	void *free[NBD_POOL_CLASSES];
+	size_t cached;
+};
+
 /* A worker as connections see it. */
 struct nbd_worker_ctx {
 	struct mortar_loop *loop;
+	struct nbd_bufpool pool;
 };
+
+void nbd_bufpool_clear(struct nbd_bufpool *p);
 
 /* Take over SESSION's socket on W's loop and start reading requests. */
 struct nbd_conn *nbd_conn_start(struct nbd_worker_ctx *w, struct nbd_server *srv,

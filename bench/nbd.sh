@@ -1,0 +1,131 @@
+#!/bin/bash
+# bench/nbd.sh [--quick] [BUILD_DIR]
+#
+# Compare `mortar serve` with the other NBD servers on this machine, all
+# exporting the same 1 GiB raw file over a unix socket, all driven by
+# fio's nbd engine (libnbd) with the same jobs:
+#
+#   randread   4k   iodepth 32
+#   read       128k iodepth 16
+#   randwrite  4k   iodepth 32
+#
+# Peers: qemu-nbd, nbdkit's file plugin, qemu-storage-daemon (each only
+# when installed; otherwise "not available here").  Every server uses the
+# host page cache (their defaults), so the comparison is about the
+# servers, not the disk.  Each round runs every server once per job, the
+# order rotating between rounds so that drift does not favour one; the
+# table shows medians over rounds and mortar's ratio to each peer.
+#
+# A benchmark, not a test: exits 0 whatever the ratios.
+#
+# Environment: RUNTIME=8 (seconds per run), RUNS=3, BENCH_TMP=/var/tmp,
+# FILE_SIZE=1G.  --quick: RUNTIME=2 RUNS=1.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+srcdir=$(dirname "$here")
+build=
+quick=false
+for a in "$@"; do
+	case $a in
+	--quick) quick=true ;;
+	-h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+	*) build=$a ;;
+	esac
+done
+if $quick; then RUNTIME=2; RUNS=1; fi
+RUNTIME=${RUNTIME:-8}
+RUNS=${RUNS:-3}
+BENCH_TMP=${BENCH_TMP:-/var/tmp}
+FILE_SIZE=${FILE_SIZE:-1G}
+build=${build:-build}
+[ -d "$build" ] || build=$srcdir/$build
+mortar=$(cd "$build" && pwd)/cli/mortar
+[ -x "$mortar" ] || { echo "nbd.sh: $mortar not found; build first" >&2; exit 2; }
+command -v fio >/dev/null || { echo "nbd.sh: fio is required" >&2; exit 2; }
+fio --enghelp=nbd >/dev/null 2>&1 || { echo "nbd.sh: fio lacks the nbd engine" >&2; exit 2; }
+
+tmp=$(mktemp -d "$BENCH_TMP/mortar-nbd-bench.XXXXXX")
+server_pid=
+cleanup() {
+	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+img=$tmp/test.img
+sock=$tmp/nbd.sock
+
+echo "# creating $FILE_SIZE of random data in $img"
+fio --name=fill --filename="$img" --size="$FILE_SIZE" --rw=write --bs=1M \
+    --ioengine=psync --refill_buffers --output=/dev/null
+
+# Each server: a function that starts it in the background on $sock.
+start_mortar() { "$mortar" serve -f --socket "$sock" "$img" 2>>"$tmp/mortar.log" & server_pid=$!; }
+start_qemu_nbd() { qemu-nbd -t -f raw --socket="$sock" --shared=16 "$img" & server_pid=$!; }
+start_nbdkit() { nbdkit -f -U "$sock" file "$img" & server_pid=$!; }
+start_qsd() {
+	qemu-storage-daemon \
+		--blockdev driver=file,filename="$img",node-name=f,aio=threads \
+		--nbd-server addr.type=unix,addr.path="$sock" \
+		--export type=nbd,id=e,node-name=f,name=,writable=on & server_pid=$!
+}
+
+servers=(mortar)
+labels=(mortar)
+missing=()
+if command -v qemu-nbd >/dev/null; then servers+=(qemu_nbd); labels+=(qemu-nbd); else missing+=(qemu-nbd); fi
+if command -v nbdkit >/dev/null; then servers+=(nbdkit); labels+=(nbdkit-file); else missing+=(nbdkit-file); fi
+if command -v qemu-storage-daemon >/dev/null; then servers+=(qsd); labels+=(qemu-storage-daemon); else missing+=(qemu-storage-daemon); fi
+
+jobs=("randread 4k 32" "read 128k 16" "randwrite 4k 32")
+declare -A results
+
+run_one() {	# server job...
+	local s=$1 rw=$2 bs=$3 qd=$4 out iops
+	rm -f "$sock"
+	"start_$s"
+	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	[ -S "$sock" ] || { echo "nbd.sh: $s did not start" >&2; return 1; }
+	out=$(fio --name=b --ioengine=nbd --uri="nbd+unix:///?socket=$sock" \
+		--rw="$rw" --bs="$bs" --iodepth="$qd" --size="$FILE_SIZE" \
+		--time_based --runtime="$RUNTIME" --ramp_time=1 --norandommap \
+		--output-format=json 2>/dev/null)
+	kill "$server_pid" 2>/dev/null || echo "nbd.sh: $s exited early" >&2
+	wait "$server_pid" 2>/dev/null || true; server_pid=
+	# fio's nbd engine prints a line before the JSON: skip to the brace.
+	iops=$(python3 -c 'import json,sys; t=sys.stdin.read(); j=json.loads(t[t.index("{"):])["jobs"][0]; print(int(j["read"]["iops"]+j["write"]["iops"]))' <<<"$out")
+	echo "$iops"
+}
+
+n=${#servers[@]}
+for ((round = 0; round < RUNS; round++)); do
+	for job in "${jobs[@]}"; do
+		for ((k = 0; k < n; k++)); do
+			i=$(((k + round) % n))
+			s=${servers[i]}
+			iops=$(run_one "$s" $job)
+			results["$s|$job"]+="$iops "
+			printf '# round %d %-16s %-20s %8s IOPS\n' $((round + 1)) "${job// /-}" "${labels[i]}" "$iops"
+		done
+	done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo
+printf '%-18s' job
+for l in "${labels[@]}"; do printf '%22s' "$l"; done
+for l in "${labels[@]:1}"; do printf '%18s' "mortar/$l"; done
+echo
+for job in "${jobs[@]}"; do
+	printf '%-18s' "${job// /-}"
+	m=$(median <<<"${results["mortar|$job"]}")
+	for s in "${servers[@]}"; do printf '%22s' "$(median <<<"${results["$s|$job"]}")"; done
+	for s in "${servers[@]:1}"; do
+		p=$(median <<<"${results["$s|$job"]}")
+		printf '%18s' "$(python3 -c "print(f'{$m/$p:.2f}' if $p else '-')")"
+	done
+	echo
+done
+for m in "${missing[@]}"; do echo "$m: not available here"; done
+echo "(IOPS, median of $RUNS rounds of ${RUNTIME}s; fio nbd engine, unix socket, $(nproc) CPUs)"
