@@ -26,6 +26,7 @@
 #define SPARSE_MIN (64u << 10)		/* reads this large may send holes */
 #define SPARSE_CHUNKS 16		/* at most this many chunks per read (+1) */
 #define MAX_EXTENTS 4096		/* descriptors per block status reply */
+#define RBUF_SIZE (64u << 10)		/* one receive brings many requests */
 
 struct nbd_req {
 	struct nbd_conn *c;
@@ -56,8 +57,9 @@ struct nbd_conn {
 
 	/* Receiving. */
 	struct mortar_op recv_op;
-	uint8_t rhdr[NBD_REQUEST_SIZE];
-	uint32_t rgot, rneed;
+	uint8_t *rbuf;			/* RBUF_SIZE: headers, small payloads */
+	uint32_t rstart, rend;		/* unparsed bytes are rbuf[rstart, rend) */
+	uint32_t rgot, rneed;		/* payload progress of rreq */
 	struct nbd_req *rreq;		/* a write whose payload is arriving */
 	bool recv_active, recv_paused;
 	unsigned in_flight;		/* requests not yet fully replied */
@@ -73,12 +75,12 @@ struct nbd_conn {
 	struct msghdr msg;
 	bool send_active;
 
+	unsigned guard;		/* >0 while a function still uses the conn */
 	bool closing;		/* no more requests will be read */
 	bool dead;		/* the socket failed: drop replies */
 	struct nbd_conn *next;
 };
 
-static void conn_recv_header(struct nbd_conn *c);
 static void conn_maybe_free(struct nbd_conn *c);
 static void conn_send_kick(struct nbd_conn *c);
 
@@ -546,51 +548,68 @@ static bool conn_over_limit(const struct nbd_conn *c)
 	return c->in_flight >= CONN_MAX_REQUESTS || c->bytes_in_flight >= CONN_MAX_BYTES;
 }
 
+/* No more requests from this connection; it is freed once everything in
+ * flight is answered (by conn_maybe_free, which the caller runs last). */
 static void conn_close_read(struct nbd_conn *c, const char *why)
 {
 	if (!c->closing && why)
 		nbd_debug(c->srv, "%s: %s", c->s.peer, why);
 	c->closing = true;
-	conn_maybe_free(c);
 }
 
 static void conn_recv_done(struct mortar_op *op, int res);
+static void conn_process(struct nbd_conn *c);
 
-static void conn_recv_submit(struct nbd_conn *c, void *buf, uint32_t len)
+/* Receive: the rest of a write's payload straight into its buffer, or
+ * whatever the client has sent into the receive buffer, so that one
+ * receive often brings many pipelined requests. */
+static void conn_recv_more(struct nbd_conn *c)
 {
 	struct io_uring_sqe *sqe;
 
+	if (c->recv_active)
+		return;
 	c->recv_active = true;
 	c->recv_op.fn = conn_recv_done;
 	sqe = mortar_loop_sqe(c->w->loop, &c->recv_op);
-	io_uring_prep_recv(sqe, c->fd, buf, len, MSG_WAITALL);
+	if (c->rreq) {
+		io_uring_prep_recv(sqe, c->fd, (uint8_t *)c->rreq->buf + c->rgot,
+				   c->rneed - c->rgot, MSG_WAITALL);
+		return;
+	}
+	if (c->rstart) {
+		memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+		c->rend -= c->rstart;
+		c->rstart = 0;
+	}
+	io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rend, RBUF_SIZE - c->rend, 0);
 }
 
-static void conn_recv_header(struct nbd_conn *c)
+/* A write's payload is complete: run it, or answer its error. */
+static void conn_payload_done(struct nbd_conn *c)
 {
-	if (c->closing) {
-		conn_maybe_free(c);
-		return;
-	}
-	if (conn_over_limit(c)) {
-		c->recv_paused = true;
-		return;
-	}
+	struct nbd_req *r = c->rreq;
+
 	c->rreq = NULL;
-	c->rgot = 0;
-	c->rneed = NBD_REQUEST_SIZE;
-	conn_recv_submit(c, c->rhdr, c->rneed);
+	if (r->hdr[0]) {
+		char msg[128];
+		int err = -(int)nbd_get32(r->hdr + 4);
+		snprintf(msg, sizeof msg, "write refused: %s", strerror(-err));
+		req_reply_error(r, err, msg);
+	} else {
+		req_dispatch(c, r);
+	}
 }
 
-static void conn_got_header(struct nbd_conn *c)
+static void conn_got_header(struct nbd_conn *c, const uint8_t *h)
 {
 	struct nbd_req *r;
 	char msg[256];
 	int err;
 
-	if (nbd_get32(c->rhdr) != NBD_REQUEST_MAGIC) {
+	if (nbd_get32(h) != NBD_REQUEST_MAGIC) {
 		nbd_log(c->srv, "%s: bad request magic 0x%08x; dropping the connection",
-			c->s.peer, nbd_get32(c->rhdr));
+			c->s.peer, nbd_get32(h));
 		c->dead = true;
 		shutdown(c->fd, SHUT_RDWR);
 		conn_close_read(c, NULL);
@@ -603,11 +622,11 @@ static void conn_got_header(struct nbd_conn *c)
 		return;
 	}
 	r->c = c;
-	r->flags = nbd_get16(c->rhdr + 4);
-	r->type = nbd_get16(c->rhdr + 6);
-	r->cookie = nbd_get64(c->rhdr + 8);
-	r->offset = nbd_get64(c->rhdr + 16);
-	r->len = nbd_get32(c->rhdr + 24);
+	r->flags = nbd_get16(h + 4);
+	r->type = nbd_get16(h + 6);
+	r->cookie = nbd_get64(h + 8);
+	r->offset = nbd_get64(h + 16);
+	r->len = nbd_get32(h + 24);
 
 	if (r->type == NBD_CMD_DISC) {
 		free(r);
@@ -655,23 +674,58 @@ static void conn_got_header(struct nbd_conn *c)
 		c->rreq = r;
 		c->rgot = 0;
 		c->rneed = r->len;
-		conn_recv_submit(c, r->buf, r->len);
 		return;
 	}
 	if (err)
 		req_reply_error(r, err, msg);
 	else
 		req_dispatch(c, r);
-	conn_recv_header(c);
+}
+
+/* Parse and start every whole request in the receive buffer, then ask
+ * for more unless the connection is over its limits. */
+static void conn_process(struct nbd_conn *c)
+{
+	c->guard++;
+	while (!c->closing && !c->rreq) {
+		if (conn_over_limit(c)) {
+			c->recv_paused = true;
+			c->guard--;
+			return;
+		}
+		if (c->rend - c->rstart < NBD_REQUEST_SIZE)
+			break;
+		c->rstart += NBD_REQUEST_SIZE;
+		conn_got_header(c, c->rbuf + c->rstart - NBD_REQUEST_SIZE);
+		if (c->rreq) {
+			/* Take what already arrived of the payload. */
+			uint32_t n = c->rend - c->rstart;
+			if (n > c->rneed)
+				n = c->rneed;
+			memcpy(c->rreq->buf, c->rbuf + c->rstart, n);
+			c->rstart += n;
+			c->rgot = n;
+			if (c->rgot == c->rneed)
+				conn_payload_done(c);
+		}
+	}
+	c->guard--;
+	if (c->closing) {
+		conn_maybe_free(c);	/* last use of c */
+		return;
+	}
+	c->recv_paused = false;
+	conn_recv_more(c);
 }
 
 static void conn_recv_done(struct mortar_op *op, int res)
 {
 	struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, recv_op));
-	uint8_t *base;
 
 	c->recv_active = false;
 	if (res <= 0) {
+		bool partial = c->rreq || c->rend > c->rstart;
+
 		if (c->rreq) {
 			/* A truncated write: nothing to answer. */
 			c->in_flight--;
@@ -679,37 +733,25 @@ static void conn_recv_done(struct mortar_op *op, int res)
 			req_free(c->rreq);
 			c->rreq = NULL;
 		}
-		if (res == 0 && c->rgot)
+		if (res == 0 && partial && !c->closing)
 			nbd_log(c->srv, "%s: connection closed in the middle of a "
 				"request", c->s.peer);
 		conn_close_read(c, res == 0 ? "client closed the connection" :
 				"receive failed");
+		conn_maybe_free(c);
 		return;
 	}
-	c->rgot += (uint32_t)res;
-	if (c->rgot < c->rneed) {
-		base = c->rreq ? c->rreq->buf : c->rhdr;
-		conn_recv_submit(c, base + c->rgot, c->rneed - c->rgot);
-		return;
-	}
-	if (!c->rreq) {
-		conn_got_header(c);
-		return;
-	}
-	{
-		struct nbd_req *r = c->rreq;
-
-		c->rreq = NULL;
-		if (r->hdr[0]) {
-			char msg[128];
-			int err = -(int)nbd_get32(r->hdr + 4);
-			snprintf(msg, sizeof msg, "write refused: %s", strerror(-err));
-			req_reply_error(r, err, msg);
-		} else {
-			req_dispatch(c, r);
+	if (c->rreq) {
+		c->rgot += (uint32_t)res;
+		if (c->rgot < c->rneed) {
+			conn_recv_more(c);
+			return;
 		}
+		conn_payload_done(c);
+	} else {
+		c->rend += (uint32_t)res;
 	}
-	conn_recv_header(c);
+	conn_process(c);
 }
 
 /* ---- sending ---- */
@@ -758,7 +800,7 @@ static void conn_send_kick(struct nbd_conn *c)
 		struct nbd_req *r = c->sq_head;
 
 		if (r->iovcnt > SEND_BATCH)
-			break;	/* cannot happen: replies use at most 66 */
+			break;	/* cannot happen: replies use at most 34 */
 		c->sq_head = r->next;
 		memcpy(c->siov + c->siov_n, r->iov, (size_t)r->iovcnt * sizeof *r->iov);
 		c->siov_n += r->iovcnt;
@@ -768,8 +810,9 @@ static void conn_send_kick(struct nbd_conn *c)
 		c->sq_tail = NULL;
 	if (c->batch_n == 0) {
 		if (c->recv_paused && !conn_over_limit(c)) {
-			c->recv_paused = false;
-			conn_recv_header(c);
+			c->guard++;
+			conn_process(c);
+			c->guard--;
 		}
 		conn_maybe_free(c);
 		return;
@@ -783,6 +826,7 @@ static void conn_send_done(struct mortar_op *op, int res)
 	size_t left;
 
 	c->send_active = false;
+	c->guard++;
 	if (res < 0) {
 		if (res != -EPIPE && res != -ECONNRESET)
 			nbd_log(c->srv, "%s: send failed: %s", c->s.peer, strerror(-res));
@@ -792,6 +836,7 @@ static void conn_send_done(struct mortar_op *op, int res)
 		for (int i = 0; i < c->batch_n; i++)
 			conn_reply_sent(c, c->batch[i]);
 		c->batch_n = 0;
+		c->guard--;
 		conn_send_kick(c);
 		return;
 	}
@@ -802,29 +847,30 @@ static void conn_send_done(struct mortar_op *op, int res)
 	if (c->siov_first < c->siov_n) {
 		c->siov[c->siov_first].iov_base = (char *)c->siov[c->siov_first].iov_base + left;
 		c->siov[c->siov_first].iov_len -= left;
+		c->guard--;
 		conn_send_submit(c);
 		return;
 	}
 	for (int i = 0; i < c->batch_n; i++)
 		conn_reply_sent(c, c->batch[i]);
 	c->batch_n = 0;
-	if (c->recv_paused && !conn_over_limit(c) && !c->closing) {
-		c->recv_paused = false;
-		conn_recv_header(c);
-	}
-	conn_send_kick(c);
+	if (c->recv_paused && !conn_over_limit(c) && !c->closing)
+		conn_process(c);
+	c->guard--;
+	conn_send_kick(c);	/* may free c: last use */
 }
 
 /* ---- lifetime ---- */
 
 static void conn_maybe_free(struct nbd_conn *c)
 {
-	if (!c->closing || c->recv_active || c->send_active || c->in_flight ||
-	    c->sq_head)
+	if (!c->closing || c->guard || c->recv_active || c->send_active ||
+	    c->in_flight || c->sq_head)
 		return;
 	nbd_debug(c->srv, "%s: connection closed", c->s.peer);
 	nbd_worker_conn_gone(c->w, c);
 	close(c->fd);
+	free(c->rbuf);
 	free(c);
 }
 
@@ -844,9 +890,14 @@ struct nbd_conn *nbd_conn_start(struct nbd_worker_ctx *w, struct nbd_server *srv
 	c->size = mortar_image_size(img);
 	c->bmax = e->bmax;
 	c->read_only = e->read_only || (e->tflags & NBD_FLAG_READ_ONLY);
+	c->rbuf = malloc(RBUF_SIZE);
+	if (!c->rbuf) {
+		free(c);
+		return NULL;
+	}
 	nbd_debug(srv, "%s: transmission on export '%s'%s", s->peer, e->name,
 		  s->structured ? " with structured replies" : "");
-	conn_recv_header(c);
+	conn_recv_more(c);
 	return c;
 }
 
