@@ -78,7 +78,7 @@ if command -v nbdkit >/dev/null; then servers+=(nbdkit); labels+=(nbdkit-file); 
 if command -v qemu-storage-daemon >/dev/null; then servers+=(qsd); labels+=(qemu-storage-daemon); else missing+=(qemu-storage-daemon); fi
 
 jobs=("randread 4k 32" "read 128k 16" "randwrite 4k 32")
-declare -A results
+declare -A results cpus
 
 run_one() {	# server job...
 	local s=$1 rw=$2 bs=$3 qd=$4 out iops
@@ -86,15 +86,21 @@ run_one() {	# server job...
 	"start_$s"
 	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 	[ -S "$sock" ] || { echo "nbd.sh: $s did not start" >&2; return 1; }
+	local hz t0 t1
+	hz=$(getconf CLK_TCK)
+	t0=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
 	out=$(fio --name=b --ioengine=nbd --uri="nbd+unix:///?socket=$sock" \
 		--rw="$rw" --bs="$bs" --iodepth="$qd" --size="$FILE_SIZE" \
 		--time_based --runtime="$RUNTIME" --ramp_time=1 --norandommap \
 		--output-format=json 2>/dev/null)
+	t1=$(awk '{print $14 + $15}' "/proc/$server_pid/stat" 2>/dev/null || echo "$t0")
 	kill "$server_pid" 2>/dev/null || echo "nbd.sh: $s exited early" >&2
 	wait "$server_pid" 2>/dev/null || true; server_pid=
 	# fio's nbd engine prints a line before the JSON: skip to the brace.
 	iops=$(python3 -c 'import json,sys; t=sys.stdin.read(); j=json.loads(t[t.index("{"):])["jobs"][0]; print(int(j["read"]["iops"]+j["write"]["iops"]))' <<<"$out")
-	echo "$iops"
+	# Server CPU (user+system, all threads) per I/O, in microseconds;
+	# the run includes fio's 1 s ramp.
+	echo "$iops $(python3 -c "print(f'{($t1-$t0)/$hz*1e6/max(1,$iops*($RUNTIME+1)):.1f}')")"
 }
 
 n=${#servers[@]}
@@ -103,9 +109,10 @@ for ((round = 0; round < RUNS; round++)); do
 		for ((k = 0; k < n; k++)); do
 			i=$(((k + round) % n))
 			s=${servers[i]}
-			iops=$(run_one "$s" $job)
+			read -r iops cpu < <(run_one "$s" $job)
 			results["$s|$job"]+="$iops "
-			printf '# round %d %-16s %-20s %8s IOPS\n' $((round + 1)) "${job// /-}" "${labels[i]}" "$iops"
+			cpus["$s|$job"]+="$cpu "
+			printf '# round %d %-16s %-20s %8s IOPS %6s us CPU/IO\n' $((round + 1)) "${job// /-}" "${labels[i]}" "$iops" "$cpu"
 		done
 	done
 done
@@ -115,7 +122,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR
 echo
 printf '%-18s' job
 for l in "${labels[@]}"; do printf '%22s' "$l"; done
-for l in "${labels[@]:1}"; do printf '%18s' "mortar/$l"; done
+for l in "${labels[@]:1}"; do printf "%18s" "mortar/${l:0:10}"; done
 echo
 for job in "${jobs[@]}"; do
 	printf '%-18s' "${job// /-}"
@@ -124,6 +131,18 @@ for job in "${jobs[@]}"; do
 	for s in "${servers[@]:1}"; do
 		p=$(median <<<"${results["$s|$job"]}")
 		printf '%18s' "$(python3 -c "print(f'{$m/$p:.2f}' if $p else '-')")"
+	done
+	echo
+done
+echo
+echo "server CPU per I/O (us, median; lower is better)"
+printf '%-18s' job
+for l in "${labels[@]}"; do printf '%22s' "$l"; done
+echo
+for job in "${jobs[@]}"; do
+	printf '%-18s' "${job// /-}"
+	for s in "${servers[@]}"; do
+		printf '%22s' "$(tr ' ' '\n' <<<"${cpus["$s|$job"]}" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
 	done
 	echo
 done

@@ -45,7 +45,11 @@ int mortar_loop_new(unsigned entries, struct mortar_loop **out)
 		return mortar_set_error(ENOMEM, "out of memory creating an event loop");
 	if (entries == 0)
 		entries = LOOP_DEFAULT_ENTRIES;
-	r = io_uring_queue_init(entries, &loop->ring, 0);
+	/* Cooperative task running: completions are processed when the loop
+	 * enters the kernel anyway, not by interrupting it (5.19+). */
+	r = io_uring_queue_init(entries, &loop->ring, IORING_SETUP_COOP_TASKRUN);
+	if (r == -EINVAL)
+		r = io_uring_queue_init(entries, &loop->ring, 0);
 	if (r < 0) {
 		free(loop);
 		if (r == -ENOSYS || r == -EPERM)

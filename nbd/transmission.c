@@ -769,6 +769,11 @@ static void conn_send_submit(struct nbd_conn *c)
 	c->send_op.fn = conn_send_done;
 	sqe = mortar_loop_sqe(c->w->loop, &c->send_op);
 	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	/* Let an io_uring worker copy the reply into the socket and wake the
+	 * client, so that the loop thread goes on with the next requests on
+	 * its own core: +15-30% IOPS for 4k requests over a unix socket with
+	 * fio's nbd engine on 2 cores (bench/nbd.sh). */
+	sqe->flags |= IOSQE_ASYNC;
 }
 
 static void conn_reply_sent(struct nbd_conn *c, struct nbd_req *r)
