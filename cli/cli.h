@@ -17,6 +17,9 @@ extern const char *progname;
 
 /* "mortar img info: " + the last libmortar message, then exit code 1. */
 int cli_fail_lib(const char *cmd);
+/* Like cli_fail_lib, for an open that failed with ERR; for commands that
+ * have --read-only, hints at it when that would let the open succeed. */
+int cli_fail_open(const char *cmd, int err, unsigned flags);
 /* Usage error: message and a hint to --help, exit code 2. */
 int cli_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

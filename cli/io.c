@@ -275,10 +275,12 @@ int cmd_io(int argc, char **argv)
 		free(cmds);
 		return cli_fail_lib("io");
 	}
-	if (mortar_image_open(loop, argv[optind], flags, &img) < 0) {
-		r = cli_fail_lib("io");
+	r = mortar_image_open(loop, argv[optind], flags, &img);
+	if (r < 0) {
+		r = cli_fail_open("io", r, flags);
 		goto out;
 	}
+	r = EXIT_OK;
 	for (int i = 0; i < ncmds && r == EXIT_OK; i++)
 		if (io_run(img, cmds[i]) < 0)
 			r = EXIT_ERROR;

@@ -1,4 +1,5 @@
 /* mortar: one command for images, exports, diagnostics and VMs. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,15 @@ static void main_help(FILE *f)
 int cli_fail_lib(const char *cmd)
 {
 	fprintf(stderr, "%s %s: %s\n", progname, cmd, mortar_errmsg());
+	return EXIT_ERROR;
+}
+
+int cli_fail_open(const char *cmd, int err, unsigned flags)
+{
+	fprintf(stderr, "%s %s: %s%s\n", progname, cmd, mortar_errmsg(),
+		(err == -EACCES || err == -EPERM || err == -EROFS) &&
+		!(flags & MORTAR_OPEN_RDONLY) ?
+		" (or pass --read-only to only read it)" : "");
 	return EXIT_ERROR;
 }
 

@@ -119,8 +119,9 @@ static int prepare_exports(struct nbd_server *srv, const struct serve_opts *o)
 		unsigned flags = srv->open_flags | (e->read_only ? MORTAR_OPEN_RDONLY : 0);
 		uint32_t caps;
 
-		if (mortar_image_open(loop, e->location, flags, &img) < 0) {
-			r = cli_fail_lib("serve");
+		r = mortar_image_open(loop, e->location, flags, &img);
+		if (r < 0) {
+			r = cli_fail_open("serve", r, flags);
 			break;
 		}
 		caps = mortar_image_caps(img);

@@ -801,13 +801,14 @@ static int file_open_error(const char *path, int err, unsigned flags)
 			"'mortar img create %s SIZE' or check the path", path, path);
 	case EACCES:
 	case EPERM:
+		/* Facts and the fix that always applies; commands that can
+		 * open read-only add that hint themselves. */
 		return mortar_set_error(err, "permission denied opening %s for %s; "
-			"check the owner and mode of the file and its folders%s", path,
-			(flags & MORTAR_OPEN_RDONLY) ? "reading" : "writing",
-			(flags & MORTAR_OPEN_RDONLY) ? "" : ", or open it read-only");
+			"check the owner and mode of the file and its folders", path,
+			(flags & MORTAR_OPEN_RDONLY) ? "reading" : "writing");
 	case EROFS:
-		return mortar_set_error(err, "%s is on a read-only filesystem; open it "
-			"read-only (--read-only)", path);
+		return mortar_set_error(err, "%s is on a read-only filesystem; "
+			"remount it read-write to change it", path);
 	case EISDIR:
 		return mortar_set_error(err, "%s is a directory, not an image", path);
 	case EINVAL:

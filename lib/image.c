@@ -225,10 +225,14 @@ static int image_check(struct mortar_image *img, enum mortar_req_type type,
 	if (type == MORTAR_REQ_ZERO && !(caps & MORTAR_CAP_ZERO))
 		return mortar_set_error(ENOTSUP, "%s: the storage cannot zero", img->name);
 	if (type == MORTAR_REQ_RESIZE) {
+		if (!(caps & MORTAR_CAP_RESIZE) && !strcmp(mortar_image_backend(img), "block"))
+			return mortar_set_error(ENOTSUP, "%s: a block device cannot be "
+				"resized by Mortar; resize the device itself (lvextend for "
+				"a logical volume, losetup -c after growing a loop "
+				"device's file)", img->name);
 		if (!(caps & MORTAR_CAP_RESIZE))
-			return mortar_set_error(ENOTSUP, "%s: this %s cannot be resized by "
-				"Mortar; resize the storage itself (e.g. lvextend for a "
-				"logical volume)", img->name, mortar_image_backend(img));
+			return mortar_set_error(ENOTSUP, "%s: the %s backend cannot resize "
+				"images", img->name, mortar_image_backend(img));
 		if (offset < size && !(flags & MORTAR_REQ_SHRINK))
 			return mortar_set_error(EINVAL, "%s: shrinking from %" PRIu64
 				" to %" PRIu64 " bytes discards the data past the new end; "

@@ -49,13 +49,11 @@ struct nbd_worker {
 
 static atomic_uint handshakes;
 
+__attribute__((format(printf, 1, 0)))
 static void nbd_vlog(const char *fmt, va_list ap)
 {
 	char buf[1024];
-	time_t t = time(NULL);
-	struct tm tm;
 
-	localtime_r(&t, &tm);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	fprintf(stderr, "mortar serve: %s\n", buf);
 }
