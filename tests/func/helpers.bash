@@ -1,0 +1,166 @@
+# Shared helpers for the functional tests; sourced after lib.sh by the tests
+# that need them.  (Not named *.sh, so tests/run.sh does not run it.)
+
+# The system python when there is one: a pyenv shim in PATH costs half a
+# second per call.
+PY=python3
+[[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
+
+# expect_rc WANT PATTERN CMD...: run CMD, its exit status must be WANT and
+# its stderr must match PATTERN (grep -E; empty: anything).  Leaves stdout
+# in $OUT and stderr in $ERR.
+expect_rc() {
+	local want=$1 pattern=$2 rc=0
+	shift 2
+	OUT=$("$@" 2>"$SCRATCH/.stderr") || rc=$?
+	ERR=$(cat "$SCRATCH/.stderr")
+	((rc == want)) || fail "'$*' exited $rc, want $want; stderr: $ERR"
+	if [[ -n $pattern ]]; then
+		grep -qiE -- "$pattern" <<<"$ERR" ||
+			fail "stderr of '$*' does not match /$pattern/: $ERR"
+	fi
+	echo "ok: '$*' exited $rc${ERR:+: $(head -1 <<<"$ERR")}"
+}
+
+# An operational error (exit 1) is one line on stderr that names the
+# cause; usage errors (exit 2) may add a "Try ... --help" line.
+expect_error_line() {
+	local pattern=$1
+	shift
+	expect_rc 1 "$pattern" "$@"
+	[[ -n $ERR ]] || fail "'$*' failed without a message"
+	(($(wc -l <<<"$ERR") == 1)) || fail "'$*': message is not one line: $ERR"
+}
+
+# json_get JSON PATH: print one value of a JSON document; PATH is keys
+# and array indexes joined with dots ("block-size.minimum", "0.start").
+# jq when installed (python3 through a pyenv shim costs half a second).
+if command -v jq >/dev/null 2>&1; then
+	json_get() {
+		jq -r --arg p "$2" 'getpath($p | split(".") | map(tonumber? // .)) |
+			if type == "object" or type == "array" then tojson else . end' <<<"$1"
+	}
+else
+	json_get() {
+		"$PY" -c '
+import json, sys
+v = json.loads(sys.argv[1])
+for k in sys.argv[2].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(json.dumps(v) if isinstance(v, (bool, dict, list)) or v is None else v)
+' "$1" "$2"
+	}
+fi
+
+# File size and allocation as the kernel sees them, independent of both
+# mortar and qemu-img.
+file_size() { stat -c %s "$1"; }
+file_alloc() { echo $(($(stat -c %b "$1") * $(stat -c %B "$1"))); }
+
+# compare_maps IMAGE: mortar img map --output=json and qemu-img map
+# --output=json must describe the same (data, zero) runs over the whole
+# image.  Both lists are normalised by merging adjacent extents with equal
+# (data, zero), since the tools may split runs at different boundaries.
+# Also checks that each list is contiguous from 0 to the file size and
+# that mortar's own list is already merged and has qemu-img's keys.
+# Prints the normalised runs, as "start length data zero" lines.
+compare_maps() {
+	local img=$1
+	"$MORTAR" img map --output=json "$img" >"$SCRATCH/.map-mortar.json" ||
+		fail "mortar img map $img failed"
+	qemu-img map -f raw --output=json "$img" >"$SCRATCH/.map-qemu.json" ||
+		fail "qemu-img map $img failed"
+	"$PY" - "$SCRATCH/.map-mortar.json" "$SCRATCH/.map-qemu.json" \
+		"$(file_size "$img")" <<'EOF' || fail "maps of $img differ (see above)"
+import json, sys
+
+def load(path, who, size, strict):
+    ext = json.load(open(path))
+    pos = 0
+    for e in ext:
+        for k in ("start", "length", "depth", "present", "zero", "data"):
+            if k not in e:
+                sys.exit(f"{who}: extent {e} lacks key {k}")
+        if e["start"] != pos:
+            sys.exit(f"{who}: extent {e} does not start at {pos}")
+        if e["length"] <= 0:
+            sys.exit(f"{who}: empty extent {e}")
+        pos += e["length"]
+    if pos != size:
+        sys.exit(f"{who}: extents end at {pos}, the file has {size} bytes")
+    runs = []
+    for e in ext:
+        key = (bool(e["data"]), bool(e["zero"]))
+        if runs and runs[-1][2:] == key:
+            if strict:
+                sys.exit(f"{who}: adjacent extents not merged at {e['start']}")
+            runs[-1][1] += e["length"]
+        else:
+            runs.append([e["start"], e["length"], *key])
+    if strict:
+        for e in ext:
+            if e.get("offset") != e["start"] or e["depth"] != 0 or e["present"] is not True:
+                sys.exit(f"{who}: bad offset/depth/present in {e}")
+    return runs
+
+size = int(sys.argv[3])
+m = load(sys.argv[1], "mortar", size, True)
+q = load(sys.argv[2], "qemu-img", size, False)
+if m != q:
+    print("mortar  :", m, file=sys.stderr)
+    print("qemu-img:", q, file=sys.stderr)
+    sys.exit(1)
+for r in m:
+    print(*r)
+EOF
+}
+
+# A pattern check with the real qemu-io on the raw file: every byte of
+# [OFF, OFF+LEN) must be BYTE.
+qemu_read_pattern() {
+	local img=$1 byte=$2 off=$3 len=$4 out
+	out=$(qemu-io -r -f raw -c "read -P $byte $off $len" "$img" 2>&1) ||
+		fail "qemu-io read -P $byte $off $len on $img failed: $out"
+	# qemu-io prints "Pattern verification failed" yet may exit 0.
+	if grep -qi "verification failed\|error\|failed" <<<"$out"; then
+		fail "qemu-io: [$off, +$len) of $img is not all $byte: $out"
+	fi
+	echo "ok: qemu-io reads $byte over [$off, +$len) of $(basename "$img")"
+}
+
+# The opposite: qemu-io must find at least one byte that is not BYTE.
+qemu_read_mismatch() {
+	local img=$1 byte=$2 off=$3 len=$4 out rc=0
+	out=$(qemu-io -r -f raw -c "read -P $byte $off $len" "$img" 2>&1) || rc=$?
+	((rc != 0)) || grep -qi "verification failed" <<<"$out" ||
+		fail "qemu-io: [$off, +$len) of $img unexpectedly all $byte"
+	echo "ok: qemu-io finds bytes other than $byte in [$off, +$len)"
+}
+
+# qemu-img info --output=json KEY of a raw image.
+qemu_info() {
+	local out
+	out=$(qemu-img info -f raw --output=json "$1") || fail "qemu-img info $1 failed"
+	json_get "$out" "$2"
+}
+
+mortar_info() {
+	local out
+	out=$("$MORTAR" img info --output=json "$1") || fail "mortar img info $1 failed"
+	json_get "$out" "$2"
+}
+
+# soft_fail MSG: record a failure but go on, so that one wrong message
+# does not hide the checks after it; `finish` then fails the test.
+_soft_failures=()
+soft_fail() {
+	echo "FAIL (continuing): $*" >&2
+	_soft_failures+=("$*")
+}
+finish() {
+	if ((${#_soft_failures[@]})); then
+		printf 'FAIL: %s\n' "${_soft_failures[@]}" >&2
+		exit 1
+	fi
+	echo PASS
+}

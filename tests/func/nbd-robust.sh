@@ -1,0 +1,57 @@
+#!/bin/bash
+# mortar serve against misbehaving clients (nbd-robust.py, raw sockets):
+# non-fixed newstyle and unknown client flags are dropped; the handshake
+# timeout (-t 1) drops silent and never-finishing clients but not idle
+# transmission; garbage option magic is dropped; unknown options get
+# NBD_REP_ERR_UNSUP and oversized ones NBD_REP_ERR_TOO_BIG; a bad request
+# magic or a WRITE over the maximum drops only that connection; truncated
+# requests and vanished clients leave the server serving; structured error
+# chunks carry a message; --max-connections 2 closes a third connection at
+# once.  The servers must survive all of it and stop cleanly.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/helpers.bash"
+requires qemu-io
+
+img=$SCRATCH/r.img
+"$MORTAR" img create "$img" 16M >/dev/null
+qemu-io -f raw -c "write -P 0x5a 0 1M" "$img" >/dev/null
+
+pids=()
+start_server() {
+	local name=$1 i pid
+	shift
+	"$MORTAR" serve -f -v -s "$SCRATCH/$name.sock" "$@" 2>"$SCRATCH/$name.log" &
+	pid=$!
+	pids+=("$pid")
+	on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+	for ((i = 0; i < 500; i++)); do
+		[[ -S $SCRATCH/$name.sock ]] && return 0
+		kill -0 "$pid" 2>/dev/null || fail "server $name exited: $(cat "$SCRATCH/$name.log")"
+		sleep 0.01
+	done
+	fail "server $name did not start"
+}
+start_server main -t 1 "$img"
+start_server max2 -e 2 "$img"
+
+rc=0
+"$PY" "$(dirname "$0")/nbd-robust.py" "$SCRATCH" "$@" || rc=$?
+if ((rc != 0)); then
+	for f in "$SCRATCH"/*.log; do
+		echo "--- $f"; tail -n 25 "$f" || true
+	done >&2
+	fail "nbd-robust.py failed"
+fi
+# what the server logged for the worst of it
+grep -q "bad request magic" "$SCRATCH/main.log" || fail "no log line for the bad request magic"
+grep -q "exceeds the maximum" "$SCRATCH/main.log" || fail "no log line for the oversized write"
+grep -q "max-connections" "$SCRATCH/max2.log" || fail "no log line for the refused connection"
+echo "ok: the server logged the bad magic, the oversized write and the refused connection"
+for pid in "${pids[@]}"; do
+	kill -0 "$pid" 2>/dev/null || fail "a server died during the tests"
+	kill -TERM "$pid"
+	src=0
+	wait "$pid" || src=$?
+	expect_eq "server $pid exit status after SIGTERM" "$src" 0
+done
+echo PASS
