@@ -2,7 +2,7 @@
  *
  * Workers reach the raw socket through io_uring and cannot decrypt, so a
  * session that negotiated TLS stays on its own thread: read one request,
- * check it by the rules of transmission.c (req_validate), perform it with
+ * check it by the rules in request.c, perform it with
  * libmortar's synchronous calls on a loop and an image opened for this
  * connection, reply, repeat.  One request at a time: correct and simple,
  * not fast.  When the server stops, the request in hand is finished and
@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "protocol.h"
+#include "request.h"
 #include "tls.h"
 
 /* Room for the longest reply header in front of read data. */
@@ -36,29 +37,9 @@ struct tconn {
 	struct timespec grace_end;
 };
 
-struct treq {
-	uint16_t flags, type;
-	uint64_t cookie, offset;
-	uint32_t len;
-};
 
 enum { T_OK = 0, T_END = 1, T_FAIL = -1 };
 
-/* The spec's error numbers, whatever the host's (as transmission.c). */
-static uint32_t t_errno(int err)
-{
-	switch (err < 0 ? -err : err) {
-	case 0: return 0;
-	case EPERM: case EROFS: case EACCES: return NBD_EPERM;
-	case ENOMEM: return NBD_ENOMEM;
-	case EINVAL: return NBD_EINVAL;
-	case ENOSPC: case EDQUOT: case EFBIG: return NBD_ENOSPC;
-	case EOVERFLOW: return NBD_EOVERFLOW;
-	case ENOTSUP: return NBD_ENOTSUP;
-	case ESHUTDOWN: return NBD_ESHUTDOWN;
-	default: return NBD_EIO;
-	}
-}
 
 /* ---- moving bytes ---- */
 
@@ -164,18 +145,18 @@ static void put_chunk(uint8_t *p, uint16_t flags, uint16_t type, uint64_t cookie
 	nbd_put32(p + 16, len);
 }
 
-static int reply_simple(struct tconn *t, const struct treq *q, int err)
+static int reply_simple(struct tconn *t, const struct nbd_request *q, int err)
 {
 	uint8_t hdr[NBD_SIMPLE_REPLY_SIZE];
 
 	nbd_put32(hdr, NBD_SIMPLE_REPLY_MAGIC);
-	nbd_put32(hdr + 4, t_errno(err));
+	nbd_put32(hdr + 4, nbd_wire_errno(err));
 	nbd_put64(hdr + 8, q->cookie);
 	return t_send(t, hdr, sizeof hdr);
 }
 
 /* An error: with structured replies, a chunk that carries MSG. */
-static int reply_error(struct tconn *t, const struct treq *q, int err, const char *msg)
+static int reply_error(struct tconn *t, const struct nbd_request *q, int err, const char *msg)
 {
 	uint8_t buf[NBD_STRUCTURED_REPLY_SIZE + 6 + 512];
 	size_t mlen = msg ? strnlen(msg, 512) : 0;
@@ -188,7 +169,7 @@ static int reply_error(struct tconn *t, const struct treq *q, int err, const cha
 		return reply_simple(t, q, err);
 	put_chunk(buf, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, q->cookie,
 		  (uint32_t)(6 + mlen));
-	nbd_put32(buf + 20, t_errno(err));
+	nbd_put32(buf + 20, nbd_wire_errno(err));
 	nbd_put16(buf + 24, (uint16_t)mlen);
 	if (mlen)
 		memcpy(buf + 26, msg, mlen);
@@ -196,7 +177,7 @@ static int reply_error(struct tconn *t, const struct treq *q, int err, const cha
 }
 
 /* The result of a synchronous call: success or its error and message. */
-static int reply_result(struct tconn *t, const struct treq *q, int res)
+static int reply_result(struct tconn *t, const struct nbd_request *q, int res)
 {
 	if (res < 0)
 		return reply_error(t, q, res, mortar_errmsg());
@@ -205,65 +186,6 @@ static int reply_result(struct tconn *t, const struct treq *q, int res)
 
 /* ---- requests ---- */
 
-/* transmission.c's req_validate, rule for rule: 0 or a negative errno
- * with a message in MSG. */
-static int t_validate(const struct tconn *t, const struct treq *q, char *msg, size_t msz)
-{
-	static const uint16_t allowed[] = {
-		[NBD_CMD_READ] = NBD_CMD_FLAG_DF,
-		[NBD_CMD_WRITE] = NBD_CMD_FLAG_FUA,
-		[NBD_CMD_DISC] = 0,
-		[NBD_CMD_FLUSH] = 0,
-		[NBD_CMD_TRIM] = NBD_CMD_FLAG_FUA,
-		[NBD_CMD_CACHE] = 0,
-		[NBD_CMD_WRITE_ZEROES] = NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE |
-					 NBD_CMD_FLAG_FAST_ZERO,
-		[NBD_CMD_BLOCK_STATUS] = NBD_CMD_FLAG_REQ_ONE,
-	};
-	bool writes = q->type == NBD_CMD_WRITE || q->type == NBD_CMD_TRIM ||
-		      q->type == NBD_CMD_WRITE_ZEROES;
-
-	if (q->type > NBD_CMD_BLOCK_STATUS) {
-		snprintf(msg, msz, "unknown command %u", q->type);
-		return -EINVAL;
-	}
-	if (q->flags & ~allowed[q->type]) {
-		snprintf(msg, msz, "flags 0x%x are not valid for command %u", q->flags,
-			 q->type);
-		return -EINVAL;
-	}
-	if ((q->flags & NBD_CMD_FLAG_DF) && !t->s->structured) {
-		snprintf(msg, msz, "DF needs structured replies");
-		return -EINVAL;
-	}
-	if (writes && t->read_only) {
-		snprintf(msg, msz, "the export is read-only");
-		return -EPERM;
-	}
-	if (q->type == NBD_CMD_BLOCK_STATUS && !t->s->meta_alloc) {
-		snprintf(msg, msz, "block status without a negotiated meta context");
-		return -EINVAL;
-	}
-	if (q->type == NBD_CMD_FLUSH || q->type == NBD_CMD_DISC)
-		return 0;
-	if (q->offset > t->size || q->len > t->size - q->offset) {
-		snprintf(msg, msz, "%" PRIu64 "+%u is beyond the end of the export "
-			 "(%" PRIu64 " bytes)", q->offset, q->len, t->size);
-		return q->type == NBD_CMD_WRITE || q->type == NBD_CMD_WRITE_ZEROES ?
-			-ENOSPC : -EINVAL;
-	}
-	if ((q->type == NBD_CMD_READ || q->type == NBD_CMD_WRITE ||
-	     q->type == NBD_CMD_CACHE) && q->len > t->bmax) {
-		snprintf(msg, msz, "request of %u bytes exceeds the maximum block size "
-			 "%u", q->len, t->bmax);
-		return t->s->structured && q->type == NBD_CMD_READ ? -EOVERFLOW : -EINVAL;
-	}
-	if (q->type == NBD_CMD_BLOCK_STATUS && q->len == 0) {
-		snprintf(msg, msz, "block status of zero bytes");
-		return -EINVAL;
-	}
-	return 0;
-}
 
 /* A buffer for LEN bytes of data at HDR_ROOM, aligned for O_DIRECT, with
  * the reply header built just in front of it: one send per reply. */
@@ -276,7 +198,7 @@ static uint8_t *t_alloc(uint32_t len)
 	return p;
 }
 
-static int do_read(struct tconn *t, const struct treq *q)
+static int do_read(struct tconn *t, const struct nbd_request *q)
 {
 	uint8_t *buf, *data, *hdr;
 	size_t hlen;
@@ -324,7 +246,7 @@ struct ext_wait {
 	int res;
 	uint32_t used;
 	uint8_t *payload;	/* context id, then (length, flags) pairs */
-	const struct treq *q;
+	const struct nbd_request *q;
 	uint32_t meta_id;
 	const char *msg;	/* set for failures of our own */
 };
@@ -363,7 +285,7 @@ static void ext_done(void *opaque, int res, const struct mortar_extent *e, size_
 	}
 }
 
-static int do_block_status(struct tconn *t, const struct treq *q)
+static int do_block_status(struct tconn *t, const struct nbd_request *q)
 {
 	struct ext_wait w = { .q = q, .meta_id = t->s->meta_id };
 	uint8_t hdr[NBD_STRUCTURED_REPLY_SIZE];
@@ -398,7 +320,7 @@ static int do_block_status(struct tconn *t, const struct treq *q)
 static int t_request(struct tconn *t)
 {
 	uint8_t rh[NBD_REQUEST_SIZE];
-	struct treq q;
+	struct nbd_request q;
 	char msg[256];
 	unsigned f = 0;
 	int err, r;
@@ -420,7 +342,13 @@ static int t_request(struct tconn *t)
 		nbd_debug(t->srv, "%s: client disconnected", t->s->peer);
 		return T_END;
 	}
-	err = t_validate(t, &q, msg, sizeof msg);
+	{
+		struct nbd_limits lim = {
+			.size = t->size, .bmax = t->bmax, .read_only = t->read_only,
+			.structured = t->s->structured, .meta_alloc = t->s->meta_alloc,
+		};
+		err = nbd_request_check(&q, &lim, msg, sizeof msg);
+	}
 
 	if (q.type == NBD_CMD_WRITE) {
 		uint8_t *buf;

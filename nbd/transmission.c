@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "protocol.h"
+#include "request.h"
 #include "server.h"
 #include "transmission.h"
 
@@ -83,23 +84,6 @@ struct nbd_conn {
 
 static void conn_maybe_free(struct nbd_conn *c);
 static void conn_send_kick(struct nbd_conn *c);
-
-/* ---- errors ---- */
-
-static uint32_t nbd_errno(int err)
-{
-	switch (err < 0 ? -err : err) {
-	case 0: return 0;
-	case EPERM: case EROFS: case EACCES: return NBD_EPERM;
-	case ENOMEM: return NBD_ENOMEM;
-	case EINVAL: return NBD_EINVAL;
-	case ENOSPC: case EDQUOT: case EFBIG: return NBD_ENOSPC;
-	case EOVERFLOW: return NBD_EOVERFLOW;
-	case ENOTSUP: return NBD_ENOTSUP;
-	case ESHUTDOWN: return NBD_ESHUTDOWN;
-	default: return NBD_EIO;
-	}
-}
 
 /* ---- buffers ---- */
 
@@ -220,7 +204,7 @@ static void req_reply_error(struct nbd_req *r, int err, const char *msg)
 	nbd_debug(c->srv, "%s: request type %u at %" PRIu64 "+%u failed: %s",
 		  c->s.peer, r->type, r->offset, r->len, msg ? msg : strerror(-err));
 	if (!c->s.structured) {
-		put_simple(r, nbd_errno(err));
+		put_simple(r, nbd_wire_errno(err));
 		req_reply_ready(r);
 		return;
 	}
@@ -233,7 +217,7 @@ static void req_reply_error(struct nbd_req *r, int err, const char *msg)
 	r->iov[0] = (struct iovec){ r->hdr, NBD_STRUCTURED_REPLY_SIZE };
 	r->iovcnt = 1;
 	if (r->extra) {
-		nbd_put32(r->extra, nbd_errno(err));
+		nbd_put32(r->extra, nbd_wire_errno(err));
 		nbd_put16(r->extra + 4, (uint16_t)mlen);
 		memcpy(r->extra + 6, msg, mlen);
 		r->iov[1] = (struct iovec){ r->extra, 6 + mlen };
@@ -433,64 +417,19 @@ static void req_done_extents(void *opaque, int res, const struct mortar_extent *
 
 /* ---- dispatch ---- */
 
-/* Check a request against the spec and the export; returns 0 or a
- * negative errno with a message in MSG. */
+/* The shared rules of request.c, with this connection's limits. */
 static int req_validate(struct nbd_conn *c, struct nbd_req *r, char *msg, size_t msz)
 {
-	static const uint16_t allowed[] = {
-		[NBD_CMD_READ] = NBD_CMD_FLAG_DF,
-		[NBD_CMD_WRITE] = NBD_CMD_FLAG_FUA,
-		[NBD_CMD_DISC] = 0,
-		[NBD_CMD_FLUSH] = 0,
-		[NBD_CMD_TRIM] = NBD_CMD_FLAG_FUA,
-		[NBD_CMD_CACHE] = 0,
-		[NBD_CMD_WRITE_ZEROES] = NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE |
-					 NBD_CMD_FLAG_FAST_ZERO,
-		[NBD_CMD_BLOCK_STATUS] = NBD_CMD_FLAG_REQ_ONE,
+	const struct nbd_request q = {
+		.flags = r->flags, .type = r->type, .cookie = r->cookie,
+		.offset = r->offset, .len = r->len,
 	};
-	bool writes = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
-		      r->type == NBD_CMD_WRITE_ZEROES;
+	const struct nbd_limits lim = {
+		.size = c->size, .bmax = c->bmax, .read_only = c->read_only,
+		.structured = c->s.structured, .meta_alloc = c->s.meta_alloc,
+	};
 
-	if (r->type > NBD_CMD_BLOCK_STATUS) {
-		snprintf(msg, msz, "unknown command %u", r->type);
-		return -EINVAL;
-	}
-	if (r->flags & ~allowed[r->type]) {
-		snprintf(msg, msz, "flags 0x%x are not valid for command %u", r->flags,
-			 r->type);
-		return -EINVAL;
-	}
-	if ((r->flags & NBD_CMD_FLAG_DF) && !c->s.structured) {
-		snprintf(msg, msz, "DF needs structured replies");
-		return -EINVAL;
-	}
-	if (writes && c->read_only) {
-		snprintf(msg, msz, "the export is read-only");
-		return -EPERM;
-	}
-	if (r->type == NBD_CMD_BLOCK_STATUS && !c->s.meta_alloc) {
-		snprintf(msg, msz, "block status without a negotiated meta context");
-		return -EINVAL;
-	}
-	if (r->type == NBD_CMD_FLUSH || r->type == NBD_CMD_DISC)
-		return 0;
-	if (r->offset > c->size || r->len > c->size - r->offset) {
-		snprintf(msg, msz, "%" PRIu64 "+%u is beyond the end of the export "
-			 "(%" PRIu64 " bytes)", r->offset, r->len, c->size);
-		return r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES ?
-			-ENOSPC : -EINVAL;
-	}
-	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE ||
-	     r->type == NBD_CMD_CACHE) && r->len > c->bmax) {
-		snprintf(msg, msz, "request of %u bytes exceeds the maximum block size "
-			 "%u", r->len, c->bmax);
-		return c->s.structured && r->type == NBD_CMD_READ ? -EOVERFLOW : -EINVAL;
-	}
-	if (r->type == NBD_CMD_BLOCK_STATUS && r->len == 0) {
-		snprintf(msg, msz, "block status of zero bytes");
-		return -EINVAL;
-	}
-	return 0;
+	return nbd_request_check(&q, &lim, msg, msz);
 }
 
 static void req_dispatch(struct nbd_conn *c, struct nbd_req *r)
