@@ -96,6 +96,9 @@ struct mortar_backend {
 };
 
 extern const struct mortar_backend mortar_backend_file;
+#ifdef MORTAR_HAVE_GLUSTER
+extern const struct mortar_backend mortar_backend_gluster;
+#endif
 
 /* Finish REQ with RES (0 or a negative errno).  When RES < 0 the backend
  * must have recorded the message with mortar_set_error() on the loop

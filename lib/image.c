@@ -42,13 +42,20 @@ static int image_backend_for(const struct mortar_location *loc, const char *text
 		*out = &mortar_backend_file;
 		return 0;
 	case MORTAR_SCHEME_GLUSTER:
-		if (loc->nservers && loc->servers[0].transport == MORTAR_TRANSPORT_RDMA)
-			return mortar_set_error(EPROTONOSUPPORT, "%s: the rdma transport "
-				"is not supported (GlusterFS itself dropped it in 8.0); "
-				"use gluster:// or gluster+tcp:// instead", text);
-		return mortar_set_error(ENOTSUP, "%s: this version of Mortar cannot "
-			"open GlusterFS images yet (the libgfapi backend is planned); "
-			"until then use the volume through a FUSE mount path", text);
+		for (size_t i = 0; i < loc->nservers; i++)
+			if (loc->servers[i].transport == MORTAR_TRANSPORT_RDMA)
+				return mortar_set_error(EPROTONOSUPPORT, "%s: the rdma "
+					"transport is not supported (GlusterFS itself "
+					"dropped it); use gluster:// or gluster+tcp:// "
+					"instead", text);
+#ifdef MORTAR_HAVE_GLUSTER
+		*out = &mortar_backend_gluster;
+		return 0;
+#else
+		return mortar_set_error(ENOTSUP, "%s: this build of Mortar has no "
+			"GlusterFS backend (libgfapi was not found when it was built: "
+			"install libglusterfs-dev and rebuild)", text);
+#endif
 	case MORTAR_SCHEME_NBD:
 		return mortar_set_error(ENOTSUP, "%s: nbd:// names an NBD server, which "
 			"Mortar can serve to but not open as an image; use the image's "

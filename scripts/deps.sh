@@ -6,12 +6,14 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential meson ninja-build pkg-config scdoc
-	liburing-dev libjson-c-dev libgnutls28-dev
+	liburing-dev libjson-c-dev libgnutls28-dev libglusterfs-dev
 	# fuzzing: clang with libFuzzer and the sanitizer runtimes
 	clang libclang-rt-14-dev
 	# tests and benchmarks: clients nobody here wrote
 	qemu-utils libnbd-bin nbdkit python3 python3-libnbd fio util-linux e2fsprogs
 	jq iproute2 diffutils gnutls-bin
+	# a real GlusterFS for the gluster tests
+	glusterfs-server
 )
 
 missing=()

@@ -1,0 +1,905 @@
+/* The GlusterFS backend, on libgfapi.
+ *
+ * Connections: one glfs_t per (volfile servers in order, volume), shared by
+ * every image of the process and reference counted.  QEMU keys on the
+ * volume name alone, so two clusters with a volume of the same name would
+ * share a connection; the key here is the whole server list.
+ *
+ * glfs_fini() takes ~10 s on GlusterFS 10.3 (gluster/glusterfs issues 1962,
+ * 2606, 4320), so a short command would spend most of its life in it.  A
+ * connection is therefore never finalised: an idle one stays cached for
+ * the next image of the same volume, and the process exits without
+ * glfs_fini().  Nothing is lost by that: closing an image fsyncs it if it
+ * was written and glfs_close() flushes the client's write-behind for the
+ * fd, so by the time the last image is closed every acknowledged byte is
+ * on the bricks; exit only tears down idle sockets.
+ *
+ * I/O: the *_async calls complete on GlusterFS's own threads; completions
+ * are posted to the image's loop (eventfd), so callers see them on their
+ * thread as with every backend.
+ *
+ * Flush safety: write-behind's resync-failed-syncs-after-fsync is set, as
+ * QEMU does, and a failed fsync marks the image failed: later writes and
+ * flushes fail with EIO and a message, so nothing is lost silently.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glusterfs/api/glfs.h>
+
+#include "backend.h"
+#include "error.h"
+
+#define GL_MAX_CHUNK (512u << 20)	/* larger transfers failed on some versions */
+#define GL_MAX_REQUEST (32u << 20)
+#define GL_MAX_EXTENTS 1024
+#define GL_LOG_LEVEL 5			/* GF_LOG_WARNING */
+
+/* ---- shared connections ---- */
+
+struct gl_conn {
+	char *key;
+	glfs_t *fs;
+	unsigned refs;
+	char *logfile;
+	struct gl_conn *next;
+};
+
+static pthread_mutex_t gl_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gl_conn *gl_conns;
+
+static const char *gl_transport(enum mortar_transport t)
+{
+	return t == MORTAR_TRANSPORT_UNIX ? "unix" : t == MORTAR_TRANSPORT_RDMA ?
+		"rdma" : "tcp";
+}
+
+static const char *gl_host(const struct mortar_server *s)
+{
+	/* QEMU reads an empty host as localhost. */
+	return s->host && s->host[0] ? s->host : "localhost";
+}
+
+static char *gl_key(const struct mortar_location *loc)
+{
+	size_t cap = 64 + strlen(loc->volume), len;
+	char *k;
+
+	for (size_t i = 0; i < loc->nservers; i++)
+		cap += 32 + strlen(gl_host(&loc->servers[i])) +
+		       (loc->servers[i].socket ? strlen(loc->servers[i].socket) : 0);
+	k = malloc(cap);
+	if (!k)
+		return NULL;
+	len = 0;
+	for (size_t i = 0; i < loc->nservers; i++) {
+		const struct mortar_server *s = &loc->servers[i];
+		len += (size_t)snprintf(k + len, cap - len, "%s:%s:%d:%s,", gl_transport(s->transport),
+					s->transport == MORTAR_TRANSPORT_UNIX ? "" : gl_host(s),
+					s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT,
+					s->socket ? s->socket : "");
+	}
+	snprintf(k + len, cap - len, "/%s", loc->volume);
+	return k;
+}
+
+static char *gl_logfile(const char *volume)
+{
+	const char *dir = getenv("XDG_RUNTIME_DIR");
+	char base[256], *path;
+
+	if (!dir || access(dir, W_OK) != 0) {
+		snprintf(base, sizeof base, "/tmp/mortar-%u", (unsigned)getuid());
+		mkdir(base, 0700);
+		dir = base;
+	}
+	if (asprintf(&path, "%s/gfapi-%s.log", dir, volume) < 0)
+		return NULL;
+	return path;
+}
+
+/* Can we reach glusterd at S?  0 if a TCP connection opens within 1 s,
+ * else a negative errno: -EHOSTUNREACH for a name that does not resolve. */
+static int gl_probe(const struct mortar_server *s)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	char port[16];
+	int r = -ECONNREFUSED;
+
+	if (s->transport == MORTAR_TRANSPORT_UNIX) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		int fd;
+
+		if (!s->socket || strlen(s->socket) >= sizeof sun.sun_path)
+			return -EINVAL;
+		strcpy(sun.sun_path, s->socket);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		r = connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0 ? -errno : 0;
+		close(fd);
+		return r;
+	}
+	snprintf(port, sizeof port, "%d", s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT);
+	if (getaddrinfo(gl_host(s), port, &hints, &res) != 0)
+		return -EHOSTUNREACH;
+	for (ai = res; ai && r != 0; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int err = 0;
+		socklen_t el = sizeof err;
+
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			r = 0;
+		} else if (errno == EINPROGRESS && poll(&p, 1, 1000) == 1 &&
+			   getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0) {
+			r = err ? -err : 0;
+		} else {
+			r = errno == EINPROGRESS ? -ETIMEDOUT : -errno;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return r;
+}
+
+/* Turn a failed glfs_init() into one line with the cause: gfapi says
+ * ENOTCONN for an unknown host, a host without glusterd and a wrong port
+ * alike, so ask the network first, then read gfapi's errno. */
+static int gl_init_error(const struct mortar_location *loc, const char *text,
+			 int err, const char *logfile)
+{
+	const struct mortar_server *s = &loc->servers[0];
+	int probe = -EHOSTUNREACH;
+
+	/* Every server of the list failed, or gfapi would have gone on. */
+	for (size_t i = 0; i < loc->nservers && probe != 0; i++) {
+		s = &loc->servers[i];
+		probe = gl_probe(s);
+	}
+	if (probe == -EHOSTUNREACH && s->transport != MORTAR_TRANSPORT_UNIX)
+		return mortar_set_error(EHOSTUNREACH, "%s: cannot resolve host '%s'; "
+			"check the name (or use an IP address)", text, gl_host(s));
+	if ((probe == -ECONNREFUSED || probe == -ENOENT) &&
+	    s->transport == MORTAR_TRANSPORT_UNIX)
+		return mortar_set_error(ECONNREFUSED, "%s: nothing listens on %s: "
+			"glusterd is not running, or the socket path is wrong", text,
+			s->socket);
+	if (probe == -ECONNREFUSED)
+		return mortar_set_error(ECONNREFUSED, "%s: nothing listens at %s port "
+			"%d: glusterd is not running there, or the port is wrong "
+			"(glusterd uses 24007)", text, gl_host(s),
+			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT);
+	if (probe == -ETIMEDOUT || probe == -EHOSTUNREACH || probe == -ENETUNREACH)
+		return mortar_set_error(ETIMEDOUT, "%s: %s does not answer on port %d "
+			"(host down, or a firewall drops the traffic)", text, gl_host(s),
+			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT);
+
+	switch (err) {
+	case ENOENT:
+	case EINVAL:
+		/* glusterd answers an unknown volume's volfile request with an
+		 * error that gfapi reports as EINVAL or ENOENT. */
+		return mortar_set_error(ENOENT, "%s: cannot get volume '%s' from %s "
+			"(no such volume, or the server refused it); check 'gluster "
+			"volume info %s' on the server (log: %s)", text, loc->volume,
+			gl_host(s), loc->volume, logfile ? logfile : "none");
+	case ECONNREFUSED:
+		return mortar_set_error(err, "%s: nothing accepts connections at %s "
+			"port %d: is glusterd running there? (log: %s)", text, gl_host(s),
+			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT,
+			logfile ? logfile : "none");
+	case ENOTCONN:
+	case ETIMEDOUT:
+	case EHOSTUNREACH:
+		return mortar_set_error(err, "%s: could not reach the volume's bricks "
+			"(volume stopped, bricks down, or ports blocked); check 'gluster "
+			"volume status %s' (log: %s)", text, loc->volume,
+			logfile ? logfile : "none");
+	}
+	return mortar_set_error(err, "%s: connecting to volume '%s' failed: %s "
+		"(log: %s)", text, loc->volume, strerror(err), logfile ? logfile : "none");
+}
+
+static int gl_conn_get(const struct mortar_location *loc, const char *text,
+		       struct gl_conn **out)
+{
+	struct gl_conn *c;
+	char *key = gl_key(loc);
+	int r = 0;
+
+	if (!key)
+		return mortar_set_error(ENOMEM, "out of memory");
+	pthread_mutex_lock(&gl_lock);
+	for (c = gl_conns; c; c = c->next)
+		if (!strcmp(c->key, key))
+			break;
+	if (c) {
+		c->refs++;
+		free(key);
+		*out = c;
+		goto out;
+	}
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		free(key);
+		r = mortar_set_error(ENOMEM, "out of memory");
+		goto out;
+	}
+	c->key = key;
+	c->logfile = gl_logfile(loc->volume);
+	c->fs = glfs_new(loc->volume);
+	if (!c->fs) {
+		r = mortar_set_error(errno ? errno : ENOMEM, "%s: cannot create a "
+				     "GlusterFS client: %m", text);
+		goto fail;
+	}
+	for (size_t i = 0; i < loc->nservers; i++) {
+		const struct mortar_server *s = &loc->servers[i];
+
+		if (s->transport == MORTAR_TRANSPORT_RDMA) {
+			r = mortar_set_error(EPROTONOSUPPORT, "%s: the rdma transport is "
+				"not supported (GlusterFS dropped it); use gluster:// or "
+				"gluster+tcp://", text);
+			goto fail;
+		}
+		if (glfs_set_volfile_server(c->fs, gl_transport(s->transport),
+				s->transport == MORTAR_TRANSPORT_UNIX ? s->socket : gl_host(s),
+				s->transport == MORTAR_TRANSPORT_UNIX ? 0 :
+				(s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT)) < 0) {
+			r = mortar_set_error(errno, "%s: bad volfile server %s: %m", text,
+					     gl_host(s));
+			goto fail;
+		}
+	}
+	/* Without this, write-behind may drop cached writes after a failed
+	 * fsync on old GlusterFS versions (QEMU sets it too). */
+	glfs_set_xlator_option(c->fs, "*-write-behind",
+			       "resync-failed-syncs-after-fsync", "on");
+	if (c->logfile)
+		glfs_set_logging(c->fs, c->logfile, GL_LOG_LEVEL);
+	if (glfs_init(c->fs) < 0) {
+		r = gl_init_error(loc, text, errno ? errno : EIO, c->logfile);
+		/* A failed init leaves threads behind that fini would wait
+		 * ~10 s for: keep the object, it is not reused. */
+		c->fs = NULL;
+		goto fail;
+	}
+	c->refs = 1;
+	c->next = gl_conns;
+	gl_conns = c;
+	*out = c;
+	goto out;
+fail:
+	free(c->key);
+	free(c->logfile);
+	free(c);
+out:
+	pthread_mutex_unlock(&gl_lock);
+	return r;
+}
+
+static void gl_conn_put(struct gl_conn *c)
+{
+	pthread_mutex_lock(&gl_lock);
+	/* Idle connections stay cached (see the top of this file). */
+	c->refs--;
+	pthread_mutex_unlock(&gl_lock);
+}
+
+/* ---- images ---- */
+
+struct gl_img {
+	struct mortar_image *img;
+	struct mortar_loop *loop;
+	struct gl_conn *conn;
+	glfs_fd_t *fd;
+	char *path;
+	uint64_t size;
+	uint32_t caps;
+	bool failed;		/* an fsync failed: refuse writes from now on */
+	bool seek_unsupported;	/* sharded volumes: everything is data */
+};
+
+static struct gl_img *gl_handle(struct mortar_req *req)
+{
+	return mortar_image_handle(req->img);
+}
+
+static const char *gname(struct gl_img *h)
+{
+	return mortar_image_name(h->img);
+}
+
+static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res)
+{
+	switch (-res) {
+	case ENOSPC:
+		return mortar_set_error(res, "%s: %s at offset %" PRIu64 " failed: the "
+			"volume is full; free space on its bricks or add bricks",
+			gname(h), what, off);
+	case ENOTCONN:
+		return mortar_set_error(res, "%s: %s at offset %" PRIu64 " failed: no "
+			"brick holding this data is reachable (bricks down or volume "
+			"stopped); check 'gluster volume status' (log: %s)", gname(h),
+			what, off, h->conn->logfile ? h->conn->logfile : "none");
+	case EROFS:
+		return mortar_set_error(res, "%s: %s failed: the volume refused writes "
+			"(quorum lost, or read-only volume); check 'gluster volume "
+			"status' and its quorum options", gname(h), what);
+	case EACCES:
+	case EPERM:
+		return mortar_set_error(res, "%s: %s failed: permission denied on the "
+			"volume (an open may succeed and only the first I/O fail: "
+			"open-behind); check the image's owner and mode", gname(h), what);
+	}
+	return mortar_set_error(res, "%s: %s at offset %" PRIu64 " failed: %s "
+		"(log: %s)", gname(h), what, off, strerror(-res),
+		h->conn->logfile ? h->conn->logfile : "none");
+}
+
+static void gl_finish(struct mortar_req *req, int res)
+{
+	mortar_req_complete(req, res);
+}
+
+/* Completion from a GlusterFS thread: hand it to the loop thread. */
+static void gl_cbk(glfs_fd_t *fd, ssize_t ret, struct glfs_stat *pre,
+		   struct glfs_stat *post, void *data)
+{
+	struct mortar_req *req = data;
+	int res = ret < 0 ? -(errno ? errno : EIO) : (int)(ret > INT32_MAX ? INT32_MAX : ret);
+
+	(void)fd; (void)pre; (void)post;
+	mortar_loop_post(mortar_req_loop(req), &req->op, res);
+}
+
+static void gl_rw_step(struct gl_img *h, struct mortar_req *req);
+
+static void gl_fua_done(struct mortar_op *op, int res)
+{
+	struct mortar_req *req = (struct mortar_req *)op;
+	struct gl_img *h = gl_handle(req);
+
+	if (res < 0) {
+		h->failed = true;
+		res = gl_io_error(h, "write (sync for FUA)", req->offset, res);
+	}
+	gl_finish(req, res);
+}
+
+static void gl_rw_done(struct mortar_op *op, int res)
+{
+	struct mortar_req *req = (struct mortar_req *)op;
+	struct gl_img *h = gl_handle(req);
+	bool write = req->type == MORTAR_REQ_WRITE;
+
+	if (res < 0) {
+		gl_finish(req, gl_io_error(h, write ? "write" : "read",
+					   req->offset + req->be.done, res));
+		return;
+	}
+	if (res == 0 && req->be.done < req->length) {
+		if (write) {
+			gl_finish(req, gl_io_error(h, "write", req->offset + req->be.done,
+						   -EIO));
+			return;
+		}
+		/* End of file before the image's end: zeroes. */
+		uint64_t skip = req->be.done;
+		for (int i = 0; i < req->iovcnt; i++) {
+			if (skip >= req->iov[i].iov_len) {
+				skip -= req->iov[i].iov_len;
+				continue;
+			}
+			memset((char *)req->iov[i].iov_base + skip, 0, req->iov[i].iov_len - skip);
+			skip = 0;
+		}
+		res = (int)(req->length - req->be.done);
+	}
+	req->be.done += (uint64_t)res;
+	if (req->be.done < req->length) {
+		gl_rw_step(h, req);
+		return;
+	}
+	if (write && (req->flags & MORTAR_REQ_FUA)) {
+		/* No FUA in gfapi: write, then make it durable. */
+		mortar_loop_hold(h->loop);
+		req->op.fn = gl_fua_done;
+		if (glfs_fdatasync_async(h->fd, gl_cbk, req) < 0) {
+			int e = errno;
+			mortar_loop_post(h->loop, &req->op, -e);
+		}
+		return;
+	}
+	gl_finish(req, 0);
+}
+
+/* Submit the next piece (from be.done) of a read or write. */
+static void gl_rw_step(struct gl_img *h, struct mortar_req *req)
+{
+	struct iovec *iov;
+	uint64_t skip = req->be.done, left = req->length - req->be.done;
+	int i = 0, n, r;
+
+	while (i < req->iovcnt && skip >= req->iov[i].iov_len)
+		skip -= req->iov[i++].iov_len;
+	/* The rest of the caller's iovec, capped at GL_MAX_CHUNK. */
+	free(req->be.tmp_iov);
+	req->be.tmp_iov = iov = malloc((size_t)(req->iovcnt - i) * sizeof *iov);
+	if (!iov) {
+		gl_finish(req, mortar_set_error(ENOMEM, "%s: out of memory", gname(h)));
+		return;
+	}
+	if (left > GL_MAX_CHUNK)
+		left = GL_MAX_CHUNK;
+	for (n = 0; i < req->iovcnt && left; i++, n++) {
+		size_t len = req->iov[i].iov_len - skip;
+		if (len > left)
+			len = left;
+		iov[n].iov_base = (char *)req->iov[i].iov_base + skip;
+		iov[n].iov_len = len;
+		left -= len;
+		skip = 0;
+	}
+	req->op.fn = gl_rw_done;
+	mortar_loop_hold(h->loop);
+	if (req->type == MORTAR_REQ_WRITE)
+		r = glfs_pwritev_async(h->fd, iov, n, (off_t)(req->offset + req->be.done), 0,
+				       gl_cbk, req);
+	else
+		r = glfs_preadv_async(h->fd, iov, n, (off_t)(req->offset + req->be.done), 0,
+				      gl_cbk, req);
+	if (r < 0) {
+		int e = errno ? errno : EIO;
+		mortar_loop_post(h->loop, &req->op, -e);
+	}
+}
+
+static int gl_check_failed(struct gl_img *h)
+{
+	if (!h->failed)
+		return 0;
+	return mortar_set_error(EIO, "%s: an earlier flush failed, so writes made "
+		"before it may not be on the bricks; the image is refused writes "
+		"until it is reopened (check the data, and 'gluster volume status')",
+		gname(h));
+}
+
+static void gl_preadv(void *handle, struct mortar_req *req)
+{
+	req->be.done = 0;
+	gl_rw_step(handle, req);
+}
+
+static void gl_deferred_fail(struct mortar_op *op, int res)
+{
+	gl_finish((struct mortar_req *)op, res);
+}
+
+static void gl_pwritev(void *handle, struct mortar_req *req)
+{
+	struct gl_img *h = handle;
+	int r = gl_check_failed(h);
+
+	if (r < 0) {
+		req->op.fn = gl_deferred_fail;
+		mortar_loop_defer(h->loop, &req->op, r);
+		return;
+	}
+	req->be.done = 0;
+	gl_rw_step(h, req);
+}
+
+static void gl_flush_done(struct mortar_op *op, int res)
+{
+	struct mortar_req *req = (struct mortar_req *)op;
+	struct gl_img *h = gl_handle(req);
+
+	if (res < 0) {
+		h->failed = true;
+		res = mortar_set_error(res, "%s: flush (fsync) failed: %s; writes "
+			"since the last good flush may be lost, so the image now "
+			"refuses writes until reopened (log: %s)", gname(h),
+			strerror(-res), h->conn->logfile ? h->conn->logfile : "none");
+	}
+	gl_finish(req, res);
+}
+
+static void gl_flush(void *handle, struct mortar_req *req)
+{
+	struct gl_img *h = handle;
+	int r = gl_check_failed(h);
+
+	if (r < 0) {
+		req->op.fn = gl_deferred_fail;
+		mortar_loop_defer(h->loop, &req->op, r);
+		return;
+	}
+	req->op.fn = gl_flush_done;
+	mortar_loop_hold(h->loop);
+	if (glfs_fsync_async(h->fd, gl_cbk, req) < 0) {
+		int e = errno ? errno : EIO;
+		mortar_loop_post(h->loop, &req->op, -e);
+	}
+}
+
+static void gl_simple_done(struct mortar_op *op, int res)
+{
+	struct mortar_req *req = (struct mortar_req *)op;
+	struct gl_img *h = gl_handle(req);
+
+	if (res < 0) {
+		if (req->type == MORTAR_REQ_TRIM && (res == -EOPNOTSUPP || res == -ENOSYS)) {
+			/* Trim is advisory. */
+			res = 0;
+		} else {
+			gl_finish(req, gl_io_error(h, req->type == MORTAR_REQ_TRIM ?
+						   "trim" : "zero", req->offset, res));
+			return;
+		}
+	}
+	if (req->flags & MORTAR_REQ_FUA) {
+		req->flags &= ~MORTAR_REQ_FUA;
+		req->op.fn = gl_simple_done;
+		mortar_loop_hold(h->loop);
+		if (glfs_fdatasync_async(h->fd, gl_cbk, req) < 0) {
+			int e = errno ? errno : EIO;
+			mortar_loop_post(h->loop, &req->op, -e);
+		}
+		return;
+	}
+	gl_finish(req, 0);
+}
+
+static void gl_trim(void *handle, struct mortar_req *req)
+{
+	struct gl_img *h = handle;
+	int r = gl_check_failed(h);
+
+	if (r < 0) {
+		req->op.fn = gl_deferred_fail;
+		mortar_loop_defer(h->loop, &req->op, r);
+		return;
+	}
+	req->op.fn = gl_simple_done;
+	mortar_loop_hold(h->loop);
+	if (glfs_discard_async(h->fd, (off_t)req->offset, (size_t)req->length,
+			       gl_cbk, req) < 0) {
+		int e = errno ? errno : EIO;
+		mortar_loop_post(h->loop, &req->op, -e);
+	}
+}
+
+static void gl_zero(void *handle, struct mortar_req *req)
+{
+	struct gl_img *h = handle;
+	int r = gl_check_failed(h);
+
+	if (r == 0 && (req->flags & MORTAR_REQ_FAST))
+		/* zerofill may write every zero on the bricks: not fast. */
+		r = mortar_set_error(ENOTSUP, "%s: GlusterFS cannot promise a fast "
+				     "zero", gname(h));
+	if (r < 0) {
+		req->op.fn = gl_deferred_fail;
+		mortar_loop_defer(h->loop, &req->op, r);
+		return;
+	}
+	req->op.fn = gl_simple_done;
+	mortar_loop_hold(h->loop);
+	if (glfs_zerofill_async(h->fd, (off_t)req->offset, (off_t)req->length,
+				gl_cbk, req) < 0) {
+		int e = errno ? errno : EIO;
+		mortar_loop_post(h->loop, &req->op, -e);
+	}
+}
+
+static int gl_ext_add(struct mortar_req *req, size_t *cap, uint64_t off,
+		      uint64_t len, uint32_t flags)
+{
+	struct mortar_extent *e;
+
+	if (req->nextents) {
+		e = &req->extents[req->nextents - 1];
+		if (e->flags == flags && e->offset + e->length == off) {
+			e->length += len;
+			return 0;
+		}
+	}
+	if (req->nextents == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		e = realloc(req->extents, ncap * sizeof *e);
+		if (!e)
+			return -ENOMEM;
+		req->extents = e;
+		*cap = ncap;
+	}
+	req->extents[req->nextents++] = (struct mortar_extent){ off, len, flags };
+	return 0;
+}
+
+/* SEEK_DATA/SEEK_HOLE with the quirks seen in the field: ENXIO means
+ * zeroes to the end; an offset before the start is nonsense (error);
+ * ENOTSUP/EINVAL (sharded volumes) means report everything as data. */
+static void gl_extents(void *handle, struct mortar_req *req)
+{
+	struct gl_img *h = handle;
+	uint64_t pos = req->offset, end = req->offset + req->length;
+	size_t cap = 0;
+	int r = 0;
+
+	if (end > h->size)
+		end = h->size;
+	while (pos < end && req->nextents < GL_MAX_EXTENTS && r == 0) {
+		off_t data, hole;
+		uint64_t stop;
+
+		if (h->seek_unsupported) {
+			r = gl_ext_add(req, &cap, pos, end - pos, 0);
+			break;
+		}
+		data = glfs_lseek(h->fd, (off_t)pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO) {
+			r = gl_ext_add(req, &cap, pos, end - pos,
+				       MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
+			break;
+		}
+		if (data < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP || errno == EINVAL)) {
+			h->seek_unsupported = true;
+			continue;
+		}
+		if (data < 0) {
+			r = gl_io_error(h, "block status", pos, -errno);
+			break;
+		}
+		if ((uint64_t)data < pos) {
+			r = mortar_set_error(EIO, "%s: the server answered SEEK_DATA at %"
+				PRIu64 " with an earlier offset %lld; not trusting it",
+				gname(h), pos, (long long)data);
+			break;
+		}
+		if ((uint64_t)data > pos) {
+			stop = (uint64_t)data < end ? (uint64_t)data : end;
+			r = gl_ext_add(req, &cap, pos, stop - pos,
+				       MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
+			pos = stop;
+			if (req->flags & MORTAR_REQ_ONE)
+				break;
+			continue;
+		}
+		hole = glfs_lseek(h->fd, (off_t)pos, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole <= pos)
+			hole = (off_t)end;
+		stop = (uint64_t)hole < end ? (uint64_t)hole : end;
+		r = gl_ext_add(req, &cap, pos, stop - pos, 0);
+		pos = stop;
+		if (req->flags & MORTAR_REQ_ONE)
+			break;
+	}
+	if (r == 0 && req->nextents == 0)
+		r = gl_ext_add(req, &cap, req->offset, req->length,
+			       MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
+	if (r == -ENOMEM)
+		r = mortar_set_error(ENOMEM, "%s: out of memory", gname(h));
+	req->op.fn = gl_deferred_fail;
+	mortar_loop_defer(h->loop, &req->op, r);
+}
+
+static void gl_resize(void *handle, struct mortar_req *req)
+{
+	struct gl_img *h = handle;
+	int r = gl_check_failed(h);
+
+	if (r == 0 && glfs_ftruncate(h->fd, (off_t)req->offset, NULL, NULL) < 0)
+		r = gl_io_error(h, "resize", req->offset, -errno);
+	if (r == 0)
+		h->size = req->offset;
+	req->op.fn = gl_deferred_fail;
+	mortar_loop_defer(h->loop, &req->op, r);
+}
+
+static const char *gl_path(const struct mortar_location *loc)
+{
+	return loc->path;
+}
+
+static int gl_open_error(const char *text, const struct mortar_location *loc, int err,
+			 unsigned flags)
+{
+	switch (err) {
+	case ENOENT:
+		return mortar_set_error(err, "%s: no image '%s' in volume '%s'; create "
+			"it with 'mortar img create %s SIZE'", text, loc->path,
+			loc->volume, text);
+	case EACCES:
+	case EPERM:
+		return mortar_set_error(err, "%s: permission denied opening '%s' for "
+			"%s; check its owner and mode on the volume", text, loc->path,
+			(flags & MORTAR_OPEN_RDONLY) ? "reading" : "writing");
+	case EISDIR:
+		return mortar_set_error(err, "%s: '%s' is a directory", text, loc->path);
+	case EROFS:
+		return mortar_set_error(err, "%s: the volume is read-only", text);
+	}
+	return mortar_set_error(err, "%s: cannot open '%s': %s", text, loc->path,
+				strerror(err));
+}
+
+static int gl_open(struct mortar_image *img, const struct mortar_location *loc,
+		   unsigned flags, void **handle)
+{
+	const char *text = mortar_image_name(img);
+	struct gl_img *h;
+	struct stat st;
+	int r;
+
+	h = calloc(1, sizeof *h);
+	if (!h)
+		return mortar_set_error(ENOMEM, "out of memory");
+	h->img = img;
+	h->loop = mortar_image_loop(img);
+	r = gl_conn_get(loc, text, &h->conn);
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	h->fd = glfs_open(h->conn->fs, gl_path(loc),
+			  (flags & MORTAR_OPEN_RDONLY) ? O_RDONLY : O_RDWR);
+	if (!h->fd) {
+		r = gl_open_error(text, loc, errno ? errno : EIO, flags);
+		goto fail;
+	}
+	if (glfs_fstat(h->fd, &st) < 0) {
+		r = gl_open_error(text, loc, errno ? errno : EIO, flags);
+		glfs_close(h->fd);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = mortar_set_error(EINVAL, "%s: not a regular file", text);
+		glfs_close(h->fd);
+		goto fail;
+	}
+	h->size = (uint64_t)st.st_size;
+	h->caps = MORTAR_CAP_MULTI_CONN | MORTAR_CAP_EXTENTS;
+	if (flags & MORTAR_OPEN_RDONLY)
+		h->caps |= MORTAR_CAP_READ_ONLY;
+	else
+		h->caps |= MORTAR_CAP_FLUSH | MORTAR_CAP_FUA | MORTAR_CAP_TRIM |
+			   MORTAR_CAP_ZERO | MORTAR_CAP_RESIZE;
+	*handle = h;
+	return 0;
+fail:
+	gl_conn_put(h->conn);
+	free(h);
+	return r;
+}
+
+static int gl_close(void *handle)
+{
+	struct gl_img *h = handle;
+	int r = 0;
+
+	/* glfs_close flushes write-behind for this fd. */
+	if (glfs_close(h->fd) < 0)
+		r = mortar_set_error(errno, "%s: closing failed: %m; data written "
+				     "since the last flush may be lost", gname(h));
+	gl_conn_put(h->conn);
+	free(h);
+	return r;
+}
+
+static const char *gl_kind(void *handle)
+{
+	(void)handle;
+	return "gluster";
+}
+
+static uint64_t gl_size(void *handle)
+{
+	return ((struct gl_img *)handle)->size;
+}
+
+static uint32_t gl_caps(void *handle)
+{
+	return ((struct gl_img *)handle)->caps;
+}
+
+static void gl_block_size(void *handle, uint32_t *min, uint32_t *pref, uint32_t *max)
+{
+	(void)handle;
+	*min = 1;
+	*pref = 64 << 10;
+	*max = GL_MAX_REQUEST;
+}
+
+static int gl_allocated(void *handle, uint64_t *bytes)
+{
+	struct gl_img *h = handle;
+	struct stat st;
+
+	if (glfs_fstat(h->fd, &st) < 0)
+		return gl_io_error(h, "stat", 0, -errno);
+	*bytes = (uint64_t)st.st_blocks * 512;
+	return 0;
+}
+
+static int gl_create(const struct mortar_location *loc, uint64_t size,
+		     enum mortar_prealloc prealloc, unsigned flags)
+{
+	char *text = mortar_location_format(loc);
+	struct gl_conn *c;
+	struct stat st;
+	glfs_fd_t *fd;
+	int r;
+
+	if (!text)
+		return mortar_set_error(ENOMEM, "out of memory");
+	r = gl_conn_get(loc, text, &c);
+	if (r < 0)
+		goto out;
+	if (glfs_stat(c->fs, loc->path, &st) == 0 && !(flags & MORTAR_CREATE_FORCE)) {
+		r = mortar_set_error(EEXIST, "%s already exists; pass --force to "
+				     "replace it (its data will be lost)", text);
+		goto put;
+	}
+	fd = glfs_creat(c->fs, loc->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (!fd) {
+		r = gl_open_error(text, loc, errno ? errno : EIO, 0);
+		if (r == -ENOENT)
+			r = mortar_set_error(ENOENT, "%s: cannot create '%s': its folder "
+					     "does not exist in volume '%s'", text,
+					     loc->path, loc->volume);
+		goto put;
+	}
+	if (glfs_ftruncate(fd, (off_t)size, NULL, NULL) < 0)
+		r = mortar_set_error(errno, "%s: cannot size the image: %m", text);
+	else if (prealloc == MORTAR_PREALLOC_FALLOC && size &&
+		 glfs_fallocate(fd, 0, 0, (size_t)size) < 0)
+		r = mortar_set_error(errno, "%s: preallocation failed: %m", text);
+	else if (prealloc == MORTAR_PREALLOC_FULL && size &&
+		 glfs_zerofill(fd, 0, (off_t)size) < 0)
+		r = mortar_set_error(errno, "%s: writing zeroes failed: %m", text);
+	if (r == 0 && glfs_fsync(fd, NULL, NULL) < 0)
+		r = mortar_set_error(errno, "%s: fsync failed: %m", text);
+	if (glfs_close(fd) < 0 && r == 0)
+		r = mortar_set_error(errno, "%s: close failed: %m", text);
+	if (r < 0)
+		glfs_unlink(c->fs, loc->path);
+put:
+	gl_conn_put(c);
+out:
+	free(text);
+	return r;
+}
+
+const struct mortar_backend mortar_backend_gluster = {
+	.name = "gluster",
+	.create = gl_create,
+	.open = gl_open,
+	.close = gl_close,
+	.kind = gl_kind,
+	.size = gl_size,
+	.caps = gl_caps,
+	.block_size = gl_block_size,
+	.allocated = gl_allocated,
+	.preadv = gl_preadv,
+	.pwritev = gl_pwritev,
+	.flush = gl_flush,
+	.trim = gl_trim,
+	.zero = gl_zero,
+	.extents = gl_extents,
+	.resize = gl_resize,
+};
