@@ -8,6 +8,8 @@
 . "$(dirname "$0")/helpers.bash"
 requires fio jq
 fio --enghelp=nbd >/dev/null 2>&1 || skip "fio without the nbd engine"
+# fio leaves *-verify.state files in the current folder: keep them here.
+cd "$SCRATCH"
 
 M=$((1 << 20))
 img=$SCRATCH/fio.img
