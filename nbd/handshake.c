@@ -277,11 +277,6 @@ static int hs_opt_info_go(struct hs *h, uint32_t opt, const uint8_t *data, uint3
 		return hs_error(h, opt, NBD_REP_ERR_UNKNOWN, "no export named '%s' "
 				"(NBD_OPT_LIST shows the exports)", name);
 	e = &h->srv->exports[idx];
-	if (h->meta_alloc && h->meta_export != idx && h->meta_export >= 0) {
-		/* Contexts were chosen for another export: they do not carry
-		 * over, as the spec says. */
-		h->meta_alloc = false;
-	}
 	if (hs_send_info_export(h, opt, e) < 0)
 		return -1;
 	if (want_name) {
@@ -314,6 +309,11 @@ static int hs_opt_info_go(struct hs *h, uint32_t opt, const uint8_t *data, uint3
 	if (hs_reply(h, opt, NBD_REP_ACK, NULL, 0) < 0)
 		return -1;
 	if (opt == NBD_OPT_GO) {
+		/* Contexts hold only if they were last set for the export
+		 * finally chosen (an INFO about another one in between does
+		 * not matter), as the spec says. */
+		if (h->meta_export != idx)
+			h->meta_alloc = false;
 		h->s->export_index = (size_t)idx;
 		return 1;
 	}

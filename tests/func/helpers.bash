@@ -164,3 +164,22 @@ finish() {
 	fi
 	echo PASS
 }
+
+# qemu_sizes / mortar_sizes IMAGE: "virtual-size actual-size" in one call.
+_sizes() {
+	if command -v jq >/dev/null 2>&1; then
+		jq -r '"\(."virtual-size") \(."actual-size")"' <<<"$1"
+	else
+		echo "$(json_get "$1" virtual-size) $(json_get "$1" actual-size)"
+	fi
+}
+qemu_sizes() {
+	local out
+	out=$(qemu-img info -f raw --output=json "$1") || fail "qemu-img info $1 failed"
+	_sizes "$out"
+}
+mortar_sizes() {
+	local out
+	out=$("$MORTAR" img info --output=json "$1") || fail "mortar img info $1 failed"
+	_sizes "$out"
+}

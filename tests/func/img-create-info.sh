@@ -24,12 +24,12 @@ for s in "${sizes[@]}"; do
 	img=$SCRATCH/sparse-$((n++)).img
 	expect_rc 0 "" "$MORTAR" img create "$img" "$text"
 	expect_eq "file size of '$text' image (stat)" "$(file_size "$img")" "$bytes"
+	read -r qv qa <<<"$(qemu_sizes "$img")"
+	read -r mv ma <<<"$(mortar_sizes "$img")"
 	# qemu-img reports raw sizes rounded up to whole 512-byte sectors.
-	expect_eq "qemu-img virtual-size of '$text'" "$(qemu_info "$img" virtual-size)" \
-		$(((bytes + 511) / 512 * 512))
-	expect_eq "mortar virtual-size of '$text'" "$(mortar_info "$img" virtual-size)" "$bytes"
-	expect_eq "mortar actual-size of sparse '$text'" "$(mortar_info "$img" actual-size)" \
-		"$(qemu_info "$img" actual-size)"
+	expect_eq "qemu-img virtual-size of '$text'" "$qv" $(((bytes + 511) / 512 * 512))
+	expect_eq "mortar virtual-size of '$text'" "$mv" "$bytes"
+	expect_eq "mortar actual-size of sparse '$text' = qemu-img's" "$ma" "$qa"
 	expect_eq "sparse '$text' allocates nothing" "$(file_alloc "$img")" 0
 
 	# With some data in it, the allocation must follow (both tools).
@@ -38,10 +38,10 @@ for s in "${sizes[@]}"; do
 		qemu-io -f raw -c "write -P 0x5a 0 $len" "$img" >/dev/null
 		want=$(file_alloc "$img")
 		((want > 0)) || fail "qemu-io write did not allocate anything in $img"
-		expect_eq "qemu-img actual-size after a write ('$text')" \
-			"$(qemu_info "$img" actual-size)" "$want"
-		expect_eq "mortar actual-size after a write ('$text')" \
-			"$(mortar_info "$img" actual-size)" "$want"
+		read -r qv qa <<<"$(qemu_sizes "$img")"
+		read -r mv ma <<<"$(mortar_sizes "$img")"
+		expect_eq "qemu-img actual-size after a write ('$text')" "$qa" "$want"
+		expect_eq "mortar actual-size after a write ('$text')" "$ma" "$want"
 	fi
 done
 
@@ -81,9 +81,10 @@ for p in off falloc full; do
 	for bytes in $((16 << 20)) $((3 << 20 | 512)); do
 		img=$SCRATCH/pre-$p-$bytes.img
 		expect_rc 0 "" "$MORTAR" img create --preallocation=$p "$img" "$bytes"
-		expect_eq "virtual-size ($p, $bytes)" "$(qemu_info "$img" virtual-size)" "$bytes"
-		q=$(qemu_info "$img" actual-size)
-		m=$(mortar_info "$img" actual-size)
+		read -r qv q <<<"$(qemu_sizes "$img")"
+		read -r mv m <<<"$(mortar_sizes "$img")"
+		expect_eq "virtual-size ($p, $bytes)" "$qv" "$bytes"
+		expect_eq "mortar virtual-size ($p, $bytes)" "$mv" "$bytes"
 		expect_eq "mortar actual-size = qemu-img's ($p, $bytes)" "$m" "$q"
 		if [[ $p == off ]]; then
 			expect_eq "no preallocation allocates nothing" "$q" 0

@@ -6,7 +6,8 @@
                                          images and server logs made by
                                          nbd-protocol.sh
 
-Every check prints "ok: ..." or raises; the first failure exits 1.
+Every check prints "ok: ..." or raises; a failed check ends its group of
+checks, the other groups still run, and any failure exits 1.
 """
 import errno
 import os
@@ -537,15 +538,19 @@ def main():
     d, desc = sys.argv[2], sys.argv[3]
     tests = sys.argv[4:] or ["basics", "block_status", "structured_reads", "simple_replies",
                              "writes", "in_flight", "read_only", "fast_zero_tmpfs", "opt_mode"]
+    failed = []
     for t in tests:
         print(f"--- {t}", flush=True)
         f = globals()["t_" + t]
-        f(d, desc) if t == "opt_mode" else f(d)
+        try:
+            f(d, desc) if t == "opt_mode" else f(d)
+        except (AssertionError, nbd.Error, OSError) as e:
+            print(f"FAIL ({t}): {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            failed.append(t)
+    if failed:
+        print("FAIL: " + ", ".join(failed), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as e:
-        print("FAIL:", e, file=sys.stderr)
-        sys.exit(1)
+    main()

@@ -5,9 +5,10 @@ nbd-robust.sh).
   nbd-robust.py DIR
 
 DIR holds main.sock (mortar serve -t 1 of r.img, 16 MiB, whose first
-MiB is 0x5a) and max2.sock (the same image, --max-connections 2).
+MiB is 0x5a, and other=o.img) and max2.sock (the same image, --max-connections 2).
 After every misbehaviour a well-behaved connection must still work.
-Every check prints "ok: ..." or raises; the first failure exits 1.
+Every check prints "ok: ..." or raises; a failed check ends its group of
+checks, the other groups still run, and any failure exits 1.
 """
 import os
 import select
@@ -24,13 +25,13 @@ SIMPLE_MAGIC = 0x67446698
 STRUCT_MAGIC = 0x668E33EF
 FIXED, NO_ZEROES = 1, 2
 OPT_EXPORT_NAME, OPT_ABORT, OPT_LIST, OPT_GO, OPT_STRUCTURED = 1, 2, 3, 7, 8
-OPT_EXTENDED_HEADERS = 11
-REP_ACK, REP_SERVER, REP_INFO = 1, 2, 3
+OPT_INFO, OPT_SET_META, OPT_EXTENDED_HEADERS = 6, 10, 11
+REP_ACK, REP_SERVER, REP_INFO, REP_META = 1, 2, 3, 4
 ERR = 1 << 31
 REP_ERR_UNSUP, REP_ERR_INVALID, REP_ERR_UNKNOWN, REP_ERR_TOO_BIG = ERR + 1, ERR + 3, ERR + 6, ERR + 9
-CMD_READ, CMD_WRITE, CMD_DISC = 0, 1, 2
+CMD_READ, CMD_WRITE, CMD_DISC, CMD_BLOCK_STATUS = 0, 1, 2, 7
 FLAG_FUA = 1
-TYPE_NONE, TYPE_DATA, TYPE_HOLE, TYPE_ERROR = 0, 1, 2, (1 << 15) + 1
+TYPE_NONE, TYPE_DATA, TYPE_HOLE, TYPE_BLOCK_STATUS, TYPE_ERROR = 0, 1, 2, 5, (1 << 15) + 1
 EINVAL, ENOSPC = 22, 28
 M = 1 << 20
 SIZE = 16 * M
@@ -306,7 +307,7 @@ def t_options(d):
             assert typ == REP_SERVER, f"LIST reply {typ:x}"
             n = struct.unpack(">I", data[:4])[0]
             names.append(data[4:4 + n])
-        check(names == [b"r.img"], f"LIST after TOO_BIG works on the same connection ({names})")
+        check(names == [b"r.img", b"other"], f"LIST after TOO_BIG works on the same connection ({names})")
     except (Closed, ConnectionResetError):
         ok("1 MiB of option data: the server hung up (allowed)")
     s.close()
@@ -489,19 +490,103 @@ def t_max_connections(d):
     c.close()
 
 
+def set_meta(s, name, queries):
+    """NBD_OPT_SET_META_CONTEXT; returns (contexts, final reply type)."""
+    data = struct.pack(">I", len(name)) + name + struct.pack(">I", len(queries))
+    for q in queries:
+        data += struct.pack(">I", len(q)) + q
+    send_opt(s, OPT_SET_META, data)
+    ctxs = []
+    while True:
+        o, typ, d = read_rep(s)
+        assert o == OPT_SET_META, f"reply to option {o}, want SET_META_CONTEXT"
+        if typ == REP_META:
+            ctxs.append(d[4:])
+        else:
+            return ctxs, typ
+
+
+def info(s, name):
+    send_opt(s, OPT_INFO, struct.pack(">I", len(name)) + name + struct.pack(">H", 0))
+    while True:
+        o, typ, d = read_rep(s)
+        if typ == REP_ACK or typ & ERR:
+            return typ
+
+
+def block_status(s, cookie):
+    request(s, CMD_BLOCK_STATUS, 0, M, cookie)
+    return read_reply(s, True)
+
+
+def t_meta_context(d):
+    main = f"{d}/main.sock"
+    # SET_META_CONTEXT needs structured replies first
+    s = dial(main)
+    greet(s)
+    ctxs, typ = set_meta(s, b"", [b"base:allocation"])
+    check(typ == REP_ERR_INVALID and not ctxs, "SET_META_CONTEXT before STRUCTURED_REPLY: NBD_REP_ERR_INVALID")
+    s.close()
+    # the plain case
+    s = dial(main)
+    greet(s)
+    send_opt(s, OPT_STRUCTURED)
+    read_rep(s)
+    ctxs, typ = set_meta(s, b"", [b"base:allocation"])
+    check(typ == REP_ACK and ctxs == [b"base:allocation"], "SET_META_CONTEXT base:allocation")
+    go(s)
+    r = block_status(s, 1)
+    check(r["error"] == 0 and r["chunks"] == [TYPE_BLOCK_STATUS], "block status after SET_META_CONTEXT + GO")
+    s.close()
+    # a later SET_META_CONTEXT with no queries replaces the set: none left
+    s = dial(main)
+    greet(s)
+    send_opt(s, OPT_STRUCTURED)
+    read_rep(s)
+    set_meta(s, b"", [b"base:allocation"])
+    ctxs, typ = set_meta(s, b"", [])
+    check(typ == REP_ACK and ctxs == [], "SET_META_CONTEXT with no queries selects nothing")
+    go(s)
+    r = block_status(s, 2)
+    check(r["error"] == EINVAL, "block status after the contexts were replaced by none: EINVAL")
+    check(read_ok(s, 0, 4096, 3) == b"\x5a" * 4096, "... and the connection goes on")
+    s.close()
+    # NBD_OPT_INFO about another export between SET_META_CONTEXT and GO
+    # does not void the contexts: proto.md, NBD_OPT_SET_META_CONTEXT: the
+    # client may send block status if "the final time it was sent, it
+    # referred to the same export name that was ultimately selected for
+    # transmission phase"
+    s = dial(main)
+    greet(s)
+    send_opt(s, OPT_STRUCTURED)
+    read_rep(s)
+    ctxs, typ = set_meta(s, b"", [b"base:allocation"])
+    assert typ == REP_ACK and ctxs == [b"base:allocation"]
+    check(info(s, b"other") == REP_ACK, "NBD_OPT_INFO of export 'other'")
+    go(s)
+    r = block_status(s, 4)
+    check(r["error"] == 0 and r["chunks"] == [TYPE_BLOCK_STATUS],
+          f"SET_META_CONTEXT(''), INFO('other'), GO(''): block status works ({r.get('msg')!r})")
+    s.close()
+
+
 def main():
     d = sys.argv[1]
     tests = sys.argv[2:] or ["client_flags", "bad_option_magic", "options", "transmission_errors",
                              "bad_request_magic", "huge_write", "truncated", "max_connections",
-                             "handshake_timeout"]
+                             "meta_context", "handshake_timeout"]
+    failed = []
     for t in tests:
         print(f"--- {t}", flush=True)
-        globals()["t_" + t](d)
+        try:
+            globals()["t_" + t](d)
+        except (AssertionError, Closed, TimeoutError, OSError) as e:
+            print(f"FAIL ({t}): {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            failed.append(t)
+    if failed:
+        print("FAIL: " + ", ".join(failed), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (AssertionError, Closed, TimeoutError) as e:
-        print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
+    main()

@@ -7,7 +7,9 @@
 # magic or a WRITE over the maximum drops only that connection; truncated
 # requests and vanished clients leave the server serving; structured error
 # chunks carry a message; --max-connections 2 closes a third connection at
-# once.  The servers must survive all of it and stop cleanly.
+# once; meta contexts follow the last SET_META_CONTEXT (an NBD_OPT_INFO of
+# another export in between does not void them).  The servers must survive
+# all of it and stop cleanly.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/helpers.bash"
 requires qemu-io
@@ -31,7 +33,8 @@ start_server() {
 	done
 	fail "server $name did not start"
 }
-start_server main -t 1 "$img"
+"$MORTAR" img create "$SCRATCH/o.img" 1M >/dev/null
+start_server main -t 1 "$img" other="$SCRATCH/o.img"
 start_server max2 -e 2 "$img"
 
 rc=0
