@@ -60,9 +60,9 @@ if [[ -d $ASAN_BUILD/tests ]]; then
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
-for t in tests/func/*.sh; do
+for t in tests/func/*.sh tests/gluster/*.sh; do
 	[[ $(basename "$t") == lib.sh ]] && continue
-	run_one "func/$(basename "$t" .sh)" bash "$t"
+	run_one "$(basename "$(dirname "$t")")/$(basename "$t" .sh)" bash "$t"
 done
 
 if [[ -d $FUZZ_BUILD/tests ]]; then
