@@ -202,6 +202,14 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 			"port %d: is glusterd running there? (log: %s)", text, gl_host(s),
 			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT,
 			logfile ? logfile : "none");
+	case EIO:
+		/* glusterd gave the volfile, so the volume exists, but no
+		 * brick answered. */
+		return mortar_set_error(ENOTCONN, "%s: volume '%s' exists but none of "
+			"its bricks answers: it is stopped ('gluster volume start %s') "
+			"or its bricks are down ('gluster volume status %s') (log: %s)",
+			text, loc->volume, loc->volume, loc->volume,
+			logfile ? logfile : "none");
 	case ENOTCONN:
 	case ETIMEDOUT:
 	case EHOSTUNREACH:
