@@ -32,5 +32,6 @@ const char *cli_human_size(uint64_t bytes, char *buf, size_t len);
 int cmd_img(int argc, char **argv);
 int cmd_io(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

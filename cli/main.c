@@ -20,6 +20,7 @@ static void main_help(FILE *f)
 	      "  img      create, inspect, map and resize images\n"
 	      "  io       read, write, zero and trim an image (like qemu-io)\n"
 	      "  serve    export images over NBD to QEMU, qemu-img, nbdcopy...\n"
+	      "  doctor   check a location step by step; name the cause and fix\n"
 	      "\n"
 	      "Locations: a path, file:///path, gluster://host/VOLUME/PATH (QEMU's\n"
 	      "syntax), see mortar-location(7).\n"
@@ -112,6 +113,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "img"))
 		return cmd_img(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "doctor"))
+		return cmd_doctor(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "serve"))
 		return cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "io"))

@@ -39,6 +39,7 @@
 #include <glusterfs/api/glfs.h>
 
 #include "backend.h"
+#include "diag.h"
 #include "error.h"
 
 #define GL_MAX_CHUNK (512u << 20)	/* larger transfers failed on some versions */
@@ -109,53 +110,6 @@ static char *gl_logfile(const char *volume)
 	return path;
 }
 
-/* Can we reach glusterd at S?  0 if a TCP connection opens within 1 s,
- * else a negative errno: -EHOSTUNREACH for a name that does not resolve. */
-static int gl_probe(const struct mortar_server *s)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-	char port[16];
-	int r = -ECONNREFUSED;
-
-	if (s->transport == MORTAR_TRANSPORT_UNIX) {
-		struct sockaddr_un sun = { .sun_family = AF_UNIX };
-		int fd;
-
-		if (!s->socket || strlen(s->socket) >= sizeof sun.sun_path)
-			return -EINVAL;
-		strcpy(sun.sun_path, s->socket);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		r = connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0 ? -errno : 0;
-		close(fd);
-		return r;
-	}
-	snprintf(port, sizeof port, "%d", s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT);
-	if (getaddrinfo(gl_host(s), port, &hints, &res) != 0)
-		return -EHOSTUNREACH;
-	for (ai = res; ai && r != 0; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		int err = 0;
-		socklen_t el = sizeof err;
-
-		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-			r = 0;
-		} else if (errno == EINPROGRESS && poll(&p, 1, 1000) == 1 &&
-			   getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0) {
-			r = err ? -err : 0;
-		} else {
-			r = errno == EINPROGRESS ? -ETIMEDOUT : -errno;
-		}
-		close(fd);
-	}
-	freeaddrinfo(res);
-	return r;
-}
-
 /* Turn a failed glfs_init() into one line with the cause: gfapi says
  * ENOTCONN for an unknown host, a host without glusterd and a wrong port
  * alike, so ask the network first, then read gfapi's errno. */
@@ -168,7 +122,7 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 	/* Every server of the list failed, or gfapi would have gone on. */
 	for (size_t i = 0; i < loc->nservers && probe != 0; i++) {
 		s = &loc->servers[i];
-		probe = gl_probe(s);
+		probe = mortar_probe_server(s, MORTAR_GLUSTER_DEFAULT_PORT);
 	}
 	if (probe == -EHOSTUNREACH && s->transport != MORTAR_TRANSPORT_UNIX)
 		return mortar_set_error(EHOSTUNREACH, "%s: cannot resolve host '%s'; "

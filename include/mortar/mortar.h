@@ -8,6 +8,7 @@
 #include <mortar/location.h>
 #include <mortar/loop.h>
 #include <mortar/image.h>
+#include <mortar/doctor.h>
 
 #ifdef __cplusplus
 extern "C" {
