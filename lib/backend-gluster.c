@@ -350,6 +350,10 @@ static void gl_rw_done(struct mortar_op *op, int res)
 	bool write = req->type == MORTAR_REQ_WRITE;
 
 	if (res < 0) {
+		/* With write-behind, a write's error may belong to an earlier
+		 * write that was already acknowledged: fence the image. */
+		if (write)
+			h->failed = true;
 		gl_finish(req, gl_io_error(h, write ? "write" : "read",
 					   req->offset + req->be.done, res));
 		return;
@@ -435,10 +439,10 @@ static int gl_check_failed(struct gl_img *h)
 {
 	if (!h->failed)
 		return 0;
-	return mortar_set_error(EIO, "%s: an earlier flush failed, so writes made "
-		"before it may not be on the bricks; the image is refused writes "
-		"until it is reopened (check the data, and 'gluster volume status')",
-		gname(h));
+	return mortar_set_error(EIO, "%s: an earlier write or flush failed, so "
+		"writes acknowledged before it may not be on the bricks; the image "
+		"refuses writes until it is reopened (check the data, and 'gluster "
+		"volume status')", gname(h));
 }
 
 static void gl_preadv(void *handle, struct mortar_req *req)
@@ -509,6 +513,7 @@ static void gl_simple_done(struct mortar_op *op, int res)
 			/* Trim is advisory. */
 			res = 0;
 		} else {
+			h->failed = true;	/* as for writes */
 			gl_finish(req, gl_io_error(h, req->type == MORTAR_REQ_TRIM ?
 						   "trim" : "zero", req->offset, res));
 			return;
