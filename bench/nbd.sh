@@ -6,13 +6,15 @@
 # fio's nbd engine (libnbd) with the same jobs:
 #
 #   randread   4k   iodepth 32
-#   read       128k iodepth 16
 #   randwrite  4k   iodepth 32
+#   read       128k iodepth 16
+#   write      128k iodepth 16
 #
-# Peers: qemu-nbd, nbdkit's file plugin, qemu-storage-daemon (each only
-# when installed; otherwise "not available here").  Every server uses the
-# host page cache (their defaults), so the comparison is about the
-# servers, not the disk.  Each round runs every server once per job, the
+# Peers: qemu-nbd (--aio=io_uring --cache=none), nbdkit's file plugin,
+# qemu-storage-daemon (each only when installed; otherwise "not available
+# here"), and fio's io_uring engine with O_DIRECT on the file itself as the
+# local ceiling.  mortar serve runs with --direct, like qemu-nbd's
+# cache=none, so that no server is flattered by the host page cache.  Each round runs every server once per job, the
 # order rotating between rounds so that drift does not favour one; the
 # table shows medians over rounds and mortar's ratio to each peer.
 #
@@ -60,12 +62,12 @@ fio --name=fill --filename="$img" --size="$FILE_SIZE" --rw=write --bs=1M \
     --ioengine=psync --refill_buffers --output=/dev/null
 
 # Each server: a function that starts it in the background on $sock.
-start_mortar() { "$mortar" serve -f --socket "$sock" "$img" 2>>"$tmp/mortar.log" & server_pid=$!; }
-start_qemu_nbd() { qemu-nbd -t -f raw --socket="$sock" --shared=16 "$img" & server_pid=$!; }
+start_mortar() { "$mortar" serve -f --direct --socket "$sock" "$img" 2>>"$tmp/mortar.log" & server_pid=$!; }
+start_qemu_nbd() { qemu-nbd -t -f raw --aio=io_uring --cache=none --socket="$sock" --shared=16 "$img" & server_pid=$!; }
 start_nbdkit() { nbdkit -f -U "$sock" file "$img" & server_pid=$!; }
 start_qsd() {
 	qemu-storage-daemon \
-		--blockdev driver=file,filename="$img",node-name=f,aio=threads \
+		--blockdev driver=file,filename="$img",node-name=f,aio=io_uring,cache.direct=on \
 		--nbd-server addr.type=unix,addr.path="$sock" \
 		--export type=nbd,id=e,node-name=f,name=,writable=on & server_pid=$!
 }
@@ -77,7 +79,7 @@ if command -v qemu-nbd >/dev/null; then servers+=(qemu_nbd); labels+=(qemu-nbd);
 if command -v nbdkit >/dev/null; then servers+=(nbdkit); labels+=(nbdkit-file); else missing+=(nbdkit-file); fi
 if command -v qemu-storage-daemon >/dev/null; then servers+=(qsd); labels+=(qemu-storage-daemon); else missing+=(qemu-storage-daemon); fi
 
-jobs=("randread 4k 32" "read 128k 16" "randwrite 4k 32")
+jobs=("randread 4k 32" "randwrite 4k 32" "read 128k 16" "write 128k 16")
 declare -A results cpus
 
 run_one() {	# server job...
@@ -103,6 +105,16 @@ run_one() {	# server job...
 	echo "$iops $(python3 -c "print(f'{($t1-$t0)/$hz*1e6/max(1,$iops*($RUNTIME+1)):.1f}')")"
 }
 
+# The ceiling: fio straight on the file, io_uring, O_DIRECT.
+ceiling() {	# job...
+	local rw=$1 bs=$2 qd=$3
+	fio --name=c --filename="$img" --ioengine=io_uring --direct=1 --rw="$rw" \
+		--bs="$bs" --iodepth="$qd" --size="$FILE_SIZE" --time_based \
+		--runtime="$RUNTIME" --ramp_time=1 --norandommap --output-format=json 2>/dev/null |
+	python3 -c 'import json,sys; t=sys.stdin.read(); j=json.loads(t[t.index("{"):])["jobs"][0]; print(int(j["read"]["iops"]+j["write"]["iops"]))'
+}
+declare -A ceil
+
 n=${#servers[@]}
 for ((round = 0; round < RUNS; round++)); do
 	for job in "${jobs[@]}"; do
@@ -114,6 +126,9 @@ for ((round = 0; round < RUNS; round++)); do
 			cpus["$s|$job"]+="$cpu "
 			printf '# round %d %-16s %-20s %8s IOPS %6s us CPU/IO\n' $((round + 1)) "${job// /-}" "${labels[i]}" "$iops" "$cpu"
 		done
+		c=$(ceiling $job)
+		ceil["$job"]+="$c "
+		printf '# round %d %-16s %-20s %8s IOPS\n' $((round + 1)) "${job// /-}" "local io_uring" "$c"
 	done
 done
 
@@ -123,7 +138,7 @@ echo
 printf '%-18s' job
 for l in "${labels[@]}"; do printf '%22s' "$l"; done
 for l in "${labels[@]:1}"; do printf "%18s" "mortar/${l:0:10}"; done
-echo
+printf '%16s%16s\n' "local-ceiling" "mortar/ceiling"
 for job in "${jobs[@]}"; do
 	printf '%-18s' "${job// /-}"
 	m=$(median <<<"${results["mortar|$job"]}")
@@ -132,7 +147,8 @@ for job in "${jobs[@]}"; do
 		p=$(median <<<"${results["$s|$job"]}")
 		printf '%18s' "$(python3 -c "print(f'{$m/$p:.2f}' if $p else '-')")"
 	done
-	echo
+	c=$(median <<<"${ceil["$job"]}")
+	printf '%16s%16s\n' "$c" "$(python3 -c "print(f'{$m/$c:.2f}' if $c else '-')")"
 done
 echo
 echo "server CPU per I/O (us, median; lower is better)"

@@ -12,6 +12,8 @@ packages=(
 	# tests and benchmarks: clients nobody here wrote
 	qemu-utils libnbd-bin nbdkit python3 python3-libnbd fio util-linux e2fsprogs
 	jq iproute2 diffutils gnutls-bin
+	# benchmark peer: qemu-storage-daemon
+	qemu-system-common
 	# a real GlusterFS for the gluster tests
 	glusterfs-server
 )

@@ -44,6 +44,7 @@ run_one() {
 export MORTAR_SRC=$SRC
 export MORTAR_BUILD=$SRC/$BUILD
 export MORTAR=$SRC/$BUILD/cli/mortar
+export MORTAR_ASAN=$SRC/$ASAN_BUILD/cli/mortar
 
 for t in "$BUILD"/tests/test-*; do
 	[[ -x $t && -f $t ]] || continue
