@@ -23,10 +23,7 @@ echo "ok: a replica-3 volume with one brick down keeps serving"
 
 # A volume that exists but was never started.
 idle=mortar-id$$
-mkdir -p "$SCRATCH/bricks/$idle"
-_gl volume create "$idle" "$(hostname):$SCRATCH/bricks/$idle" force >/dev/null ||
-	fail "cannot create $idle"
-on_exit "_gl volume delete $idle >/dev/null 2>&1"
+gluster_volume "$idle" --stopped
 expect_fail_msg "exists but none of its bricks answers.*gluster volume start $idle" \
 	"$MORTAR" img info "gluster://$GLUSTER_HOST/$idle/disk.img"
 

@@ -13,7 +13,7 @@ requires qemu-img qemu-io
 vol=mortar-io$$
 gluster_volume "$vol"
 base=gluster://$GLUSTER_HOST/$vol
-brick=$SCRATCH/bricks/$vol/b1
+brick=${MORTAR_GLUSTER_BRICKS:-/var/tmp/mortar-gluster}/$vol/brick1
 
 # Mortar writes, QEMU's driver reads (and compares with a local copy).
 "$MORTAR" img create "$base/a.img" 32M
