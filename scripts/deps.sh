@@ -10,7 +10,7 @@ packages=(
 	# fuzzing: clang with libFuzzer and the sanitizer runtimes
 	clang libclang-rt-14-dev
 	# tests and benchmarks: clients nobody here wrote
-	qemu-utils libnbd-bin nbdkit python3 python3-libnbd fio util-linux e2fsprogs
+	qemu-utils qemu-block-extra libnbd-bin nbdkit python3 python3-libnbd fio util-linux e2fsprogs
 	jq iproute2 diffutils gnutls-bin
 	# benchmark peer: qemu-storage-daemon
 	qemu-system-common
