@@ -654,30 +654,6 @@ static void file_start(struct file_img *h, struct mortar_req *req)
 
 /* ---- extents ---- */
 
-static int ext_add(struct mortar_req *req, size_t *cap, uint64_t off,
-		   uint64_t len, uint32_t flags)
-{
-	struct mortar_extent *e;
-
-	if (req->nextents) {
-		e = &req->extents[req->nextents - 1];
-		if (e->flags == flags && e->offset + e->length == off) {
-			e->length += len;
-			return 0;
-		}
-	}
-	if (req->nextents == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		e = realloc(req->extents, ncap * sizeof *e);
-		if (!e)
-			return -ENOMEM;
-		req->extents = e;
-		*cap = ncap;
-	}
-	req->extents[req->nextents++] = (struct mortar_extent){ off, len, flags };
-	return 0;
-}
-
 static void file_extents_done(struct mortar_op *op, int res)
 {
 	file_finish((struct mortar_req *)op, res);
@@ -697,24 +673,24 @@ static void file_extents(void *handle, struct mortar_req *req)
 		uint64_t stop;
 
 		if (h->is_block) {
-			r = ext_add(req, &cap, pos, end - pos, 0);
+			r = mortar_req_add_extent(req, &cap, pos, end - pos, 0);
 			break;
 		}
 		data = lseek(h->fd, (off_t)pos, SEEK_DATA);
 		if (data < 0 && errno == ENXIO) {
 			/* No data from here on: a hole to the end. */
-			r = ext_add(req, &cap, pos, end - pos,
+			r = mortar_req_add_extent(req, &cap, pos, end - pos,
 				    MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
 			break;
 		}
 		if (data < 0 || (uint64_t)data < pos) {
 			/* No SEEK_DATA here (or nonsense): say "data". */
-			r = ext_add(req, &cap, pos, end - pos, 0);
+			r = mortar_req_add_extent(req, &cap, pos, end - pos, 0);
 			break;
 		}
 		if ((uint64_t)data > pos) {
 			stop = (uint64_t)data < end ? (uint64_t)data : end;
-			r = ext_add(req, &cap, pos, stop - pos,
+			r = mortar_req_add_extent(req, &cap, pos, stop - pos,
 				    MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
 			pos = stop;
 			if (r < 0 || (req->flags & MORTAR_REQ_ONE))
@@ -725,14 +701,14 @@ static void file_extents(void *handle, struct mortar_req *req)
 		if (hole < 0 || (uint64_t)hole <= pos)
 			hole = (off_t)end;
 		stop = (uint64_t)hole < end ? (uint64_t)hole : end;
-		r = ext_add(req, &cap, pos, stop - pos, 0);
+		r = mortar_req_add_extent(req, &cap, pos, stop - pos, 0);
 		pos = stop;
 		if (r < 0 || (req->flags & MORTAR_REQ_ONE))
 			break;
 	}
 	if (r == 0 && req->nextents == 0)
 		/* Past the file's end (the image was resized): zeroes. */
-		r = ext_add(req, &cap, req->offset, req->length,
+		r = mortar_req_add_extent(req, &cap, req->offset, req->length,
 			    MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
 	if (r < 0)
 		r = mortar_set_error(ENOMEM, "%s: out of memory listing extents", fname(h));

@@ -574,30 +574,6 @@ static void gl_zero(void *handle, struct mortar_req *req)
 	}
 }
 
-static int gl_ext_add(struct mortar_req *req, size_t *cap, uint64_t off,
-		      uint64_t len, uint32_t flags)
-{
-	struct mortar_extent *e;
-
-	if (req->nextents) {
-		e = &req->extents[req->nextents - 1];
-		if (e->flags == flags && e->offset + e->length == off) {
-			e->length += len;
-			return 0;
-		}
-	}
-	if (req->nextents == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		e = realloc(req->extents, ncap * sizeof *e);
-		if (!e)
-			return -ENOMEM;
-		req->extents = e;
-		*cap = ncap;
-	}
-	req->extents[req->nextents++] = (struct mortar_extent){ off, len, flags };
-	return 0;
-}
-
 /* SEEK_DATA/SEEK_HOLE with the quirks seen in the field: ENXIO means
  * zeroes to the end; an offset before the start is nonsense (error);
  * ENOTSUP/EINVAL (sharded volumes) means report everything as data. */
@@ -615,12 +591,12 @@ static void gl_extents(void *handle, struct mortar_req *req)
 		uint64_t stop;
 
 		if (h->seek_unsupported) {
-			r = gl_ext_add(req, &cap, pos, end - pos, 0);
+			r = mortar_req_add_extent(req, &cap, pos, end - pos, 0);
 			break;
 		}
 		data = glfs_lseek(h->fd, (off_t)pos, SEEK_DATA);
 		if (data < 0 && errno == ENXIO) {
-			r = gl_ext_add(req, &cap, pos, end - pos,
+			r = mortar_req_add_extent(req, &cap, pos, end - pos,
 				       MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
 			break;
 		}
@@ -640,7 +616,7 @@ static void gl_extents(void *handle, struct mortar_req *req)
 		}
 		if ((uint64_t)data > pos) {
 			stop = (uint64_t)data < end ? (uint64_t)data : end;
-			r = gl_ext_add(req, &cap, pos, stop - pos,
+			r = mortar_req_add_extent(req, &cap, pos, stop - pos,
 				       MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
 			pos = stop;
 			if (req->flags & MORTAR_REQ_ONE)
@@ -651,13 +627,13 @@ static void gl_extents(void *handle, struct mortar_req *req)
 		if (hole < 0 || (uint64_t)hole <= pos)
 			hole = (off_t)end;
 		stop = (uint64_t)hole < end ? (uint64_t)hole : end;
-		r = gl_ext_add(req, &cap, pos, stop - pos, 0);
+		r = mortar_req_add_extent(req, &cap, pos, stop - pos, 0);
 		pos = stop;
 		if (req->flags & MORTAR_REQ_ONE)
 			break;
 	}
 	if (r == 0 && req->nextents == 0)
-		r = gl_ext_add(req, &cap, req->offset, req->length,
+		r = mortar_req_add_extent(req, &cap, req->offset, req->length,
 			       MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
 	if (r == -ENOMEM)
 		r = mortar_set_error(ENOMEM, "%s: out of memory", gname(h));

@@ -106,6 +106,10 @@ extern const struct mortar_backend mortar_backend_gluster;
 void mortar_req_complete(struct mortar_req *req, int res);
 
 /* Helpers for backends. */
+/* Append an extent to REQ's result, merged with the last one when they
+ * touch and agree; *CAP is the array's capacity.  0 or -ENOMEM. */
+int mortar_req_add_extent(struct mortar_req *req, size_t *cap, uint64_t off,
+			  uint64_t len, uint32_t flags);
 void *mortar_image_handle(const struct mortar_image *img);
 struct mortar_loop *mortar_req_loop(const struct mortar_req *req);
 /* Display name of the image's location (for messages). */

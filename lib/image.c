@@ -194,6 +194,30 @@ int mortar_image_allocated(struct mortar_image *img, uint64_t *bytes)
 	return img->be->allocated(img->handle, bytes);
 }
 
+int mortar_req_add_extent(struct mortar_req *req, size_t *cap, uint64_t off,
+			  uint64_t len, uint32_t flags)
+{
+	struct mortar_extent *e;
+
+	if (req->nextents) {
+		e = &req->extents[req->nextents - 1];
+		if (e->flags == flags && e->offset + e->length == off) {
+			e->length += len;
+			return 0;
+		}
+	}
+	if (req->nextents == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		e = realloc(req->extents, ncap * sizeof *e);
+		if (!e)
+			return -ENOMEM;
+		req->extents = e;
+		*cap = ncap;
+	}
+	req->extents[req->nextents++] = (struct mortar_extent){ off, len, flags };
+	return 0;
+}
+
 struct mortar_loop *mortar_req_loop(const struct mortar_req *req)
 {
 	return req->img->loop;
