@@ -33,5 +33,11 @@ int cmd_img(int argc, char **argv);
 int cmd_io(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_vm(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+/* mortar img clone|convert (img-clone.c), mortar img snapshot (img-snapshot.c) */
+int cmd_img_clone(int argc, char **argv);
+int cmd_img_convert(int argc, char **argv);
+int cmd_img_snapshot(int argc, char **argv);
 
 #endif

@@ -387,6 +387,12 @@ int cmd_img(int argc, char **argv)
 		return img_map(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "resize"))
 		return img_resize(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "clone"))
+		return cmd_img_clone(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "convert"))
+		return cmd_img_convert(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "snapshot"))
+		return cmd_img_snapshot(argc - 1, argv + 1);
 	fprintf(stderr, "%s img: unknown subcommand '%s'\n", progname, argv[1]);
 	fputs(img_usage, stderr);
 	return EXIT_USAGE;

@@ -21,6 +21,8 @@ static void main_help(FILE *f)
 	      "  io       read, write, zero and trim an image (like qemu-io)\n"
 	      "  serve    export images over NBD to QEMU, qemu-img, nbdcopy...\n"
 	      "  doctor   check a location step by step; name the cause and fix\n"
+	      "  vm       launch VMs on Mortar disks; scale CPUs and memory live\n"
+	      "  bench    compare Mortar with FUSE, qemu-nbd, nbdkit... using fio\n"
 	      "\n"
 	      "Locations: a path, file:///path, gluster://host/VOLUME/PATH (QEMU's\n"
 	      "syntax), see mortar-location(7).\n"
@@ -119,6 +121,10 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "io"))
 		return cmd_io(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "vm"))
+		return cmd_vm(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bench"))
+		return cmd_bench(argc - 1, argv + 1);
 	fprintf(stderr, "%s: unknown command '%s'\n", progname, argv[1]);
 	main_help(stderr);
 	return EXIT_USAGE;

@@ -16,6 +16,12 @@ packages=(
 	qemu-system-common
 	# a real GlusterFS for the gluster tests
 	glusterfs-server
+	# mortar vm: QEMU for x86 (q35) and pseries guests under TCG
+	qemu-system-x86 qemu-system-ppc
+	# clones: a reflink-capable XFS for the tests
+	xfsprogs
+	# mortar bench plots; progress-bar test in a terminal
+	gnuplot-nox tmux
 )
 
 missing=()

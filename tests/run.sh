@@ -41,10 +41,12 @@ run_one() {
 	esac
 }
 
+# Build directories may be given relative to the source tree or absolute.
+abs() { [[ $1 == /* ]] && echo "$1" || echo "$SRC/$1"; }
 export MORTAR_SRC=$SRC
-export MORTAR_BUILD=$SRC/$BUILD
-export MORTAR=$SRC/$BUILD/cli/mortar
-export MORTAR_ASAN=$SRC/$ASAN_BUILD/cli/mortar
+export MORTAR_BUILD=$(abs "$BUILD")
+export MORTAR=$MORTAR_BUILD/cli/mortar
+export MORTAR_ASAN=$(abs "$ASAN_BUILD")/cli/mortar
 
 for t in "$BUILD"/tests/test-*; do
 	[[ -x $t && -f $t ]] || continue
@@ -61,8 +63,8 @@ if [[ -d $ASAN_BUILD/tests ]]; then
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
-for t in tests/func/*.sh tests/gluster/*.sh; do
-	[[ $(basename "$t") == lib.sh ]] && continue
+for t in tests/func/*.sh tests/gluster/*.sh tests/vm/*.sh; do
+	[[ -f $t && $(basename "$t") != lib.sh ]] || continue
 	run_one "$(basename "$(dirname "$t")")/$(basename "$t" .sh)" bash "$t"
 done
 

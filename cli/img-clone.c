@@ -1,0 +1,15 @@
+/* placeholder: replaced by the work on this command */
+#include <stdio.h>
+#include "cli.h"
+int cmd_img_clone(int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	fprintf(stderr, "%s: not built yet\n", progname);
+	return EXIT_ERROR;
+}
+int cmd_img_convert(int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	fprintf(stderr, "%s: not built yet\n", progname);
+	return EXIT_ERROR;
+}
