@@ -1,15 +1,565 @@
-/* placeholder: no server is ever found until the control socket lands. */
+/* The control socket of `mortar serve`, and its client.
+ *
+ * Every server listens on RUNTIME/serve/PID.sock (the per-user runtime
+ * directory, 0700).  Another mortar process of the same user, such as
+ * `mortar img snapshot`, asks it to quiesce the exports of one image for
+ * the instant a clone is taken:
+ *
+ *   client: quiesce file DEV:INO        (a local file, by identity)
+ *           quiesce location TEXT       (a gluster location)
+ *   server: ok N | none | error MESSAGE
+ *   client: resume                      (or just closes the connection)
+ *   server: resumed
+ *
+ * "ok" means: modifying requests that arrive now wait, every one that
+ * was already inside the image has completed, and each worker's handle on
+ * the image was flushed, so the storage holds everything acknowledged.
+ * The server resumes on "resume", when the client goes away (a crashed
+ * snapshot never leaves the export frozen) or after QUIESCE_MAX_S.
+ * Requests are served one client at a time: snapshots are rare and short.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include "control.h"
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
-int serve_quiesce_begin(const char *location, struct serve_quiesce **q)
+#include "control.h"
+#include "error.h"
+#include "runtime.h"
+#include "server.h"
+
+#define QUIESCE_MAX_S 60	/* a quiesce never lasts longer */
+#define DRAIN_MAX_MS 30000	/* writes in flight must finish by then */
+#define LINE_MAX_LEN 4096
+
+/* ---- the quiesce gate used by the transmission paths ---- */
+
+bool nbd_quiesce_enter(struct nbd_quiesce *q)
 {
-	(void)location;
-	*q = NULL;
+	/* Count first, then look: with the control thread setting ON first
+	 * and then waiting for WRITES == 0, one of the two always sees the
+	 * other (both are sequentially consistent). */
+	atomic_fetch_add(&q->writes, 1);
+	if (!atomic_load(&q->on))
+		return true;
+	nbd_quiesce_leave(q);
+	return false;
+}
+
+void nbd_quiesce_leave(struct nbd_quiesce *q)
+{
+	if (atomic_fetch_sub(&q->writes, 1) == 1 && atomic_load(&q->on)) {
+		pthread_mutex_lock(&q->lock);
+		pthread_cond_broadcast(&q->cond);
+		pthread_mutex_unlock(&q->lock);
+	}
+}
+
+bool nbd_quiesce_enter_wait(struct nbd_quiesce *q, const atomic_bool *stopping)
+{
+	while (!nbd_quiesce_enter(q)) {
+		struct timespec t;
+
+		if (atomic_load(stopping))
+			return false;
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += 200000000;
+		if (t.tv_nsec >= 1000000000) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&q->lock);
+		if (atomic_load(&q->on))
+			pthread_cond_timedwait(&q->cond, &q->lock, &t);
+		pthread_mutex_unlock(&q->lock);
+	}
+	return true;
+}
+
+/* ---- lines on a socket ---- */
+
+static int send_line(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int send_line(int fd, const char *fmt, ...)
+{
+	char buf[LINE_MAX_LEN + 2];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n > sizeof buf - 2)
+		n = (int)sizeof buf - 2;
+	buf[n++] = '\n';
+	return send(fd, buf, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+/* Read one line (without '\n') within TIMEOUT_MS.  0 on success, -1 on
+ * error, timeout, EOF or an over-long line. */
+static int recv_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t n = 0;
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (n + 1 < len) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long left;
+		ssize_t r;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+				     (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0)
+			return -1;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		r = recv(fd, buf + n, 1, 0);
+		if (r <= 0)
+			return -1;
+		if (buf[n] == '\n') {
+			buf[n] = '\0';
+			return 0;
+		}
+		n++;
+	}
+	return -1;
+}
+
+/* ---- server side ---- */
+
+struct nbd_control {
+	struct nbd_server *srv;
+	int lfd;
+	int wake[2];
+	pthread_t tid;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct mortar_location **locs;	/* per export, NULL when unparsable */
+	struct stat *st;		/* per export, files: identity */
+	bool *is_file;
+};
+
+static bool same_server(const struct mortar_server *a, const struct mortar_server *b)
+{
+	if (a->transport != b->transport)
+		return false;
+	if (a->socket || b->socket)
+		return a->socket && b->socket && !strcmp(a->socket, b->socket);
+	return a->host && b->host && !strcmp(a->host, b->host) &&
+	       (a->port ? a->port : 24007) == (b->port ? b->port : 24007);
+}
+
+/* Two gluster locations name the same image when volume and path agree
+ * and they share a volfile server (the same cluster, reached through any
+ * of its servers). */
+static bool same_gluster_image(const struct mortar_location *a,
+			       const struct mortar_location *b)
+{
+	if (strcmp(a->volume, b->volume) || strcmp(a->path, b->path))
+		return false;
+	for (size_t i = 0; i < a->nservers; i++)
+		for (size_t j = 0; j < b->nservers; j++)
+			if (same_server(&a->servers[i], &b->servers[j]))
+				return true;
+	return false;
+}
+
+/* Mark in MATCH the exports that REQUEST names; returns how many. */
+static size_t ctl_match(struct nbd_control *ctl, const char *request, bool *match)
+{
+	struct nbd_server *srv = ctl->srv;
+	size_t n = 0;
+
+	if (!strncmp(request, "file ", 5)) {
+		unsigned long long dev, ino;
+
+		if (sscanf(request + 5, "%llu:%llu", &dev, &ino) != 2)
+			return 0;
+		for (size_t i = 0; i < srv->nexports; i++)
+			if (ctl->is_file[i] && ctl->st[i].st_dev == dev &&
+			    ctl->st[i].st_ino == ino)
+				n += match[i] = true;
+	} else if (!strncmp(request, "location ", 9)) {
+		struct mortar_location *loc;
+
+		if (mortar_location_parse(request + 9, &loc, NULL) < 0)
+			return 0;
+		for (size_t i = 0; i < srv->nexports; i++)
+			if (ctl->locs[i] && loc->scheme == MORTAR_SCHEME_GLUSTER &&
+			    ctl->locs[i]->scheme == MORTAR_SCHEME_GLUSTER &&
+			    same_gluster_image(loc, ctl->locs[i]))
+				n += match[i] = true;
+		mortar_location_free(loc);
+	}
+	return n;
+}
+
+static void ctl_resume(struct nbd_server *srv, const bool *match)
+{
+	for (size_t i = 0; i < srv->nexports; i++) {
+		if (!match[i])
+			continue;
+		pthread_mutex_lock(&srv->exports[i].q.lock);
+		atomic_store(&srv->exports[i].q.on, false);
+		pthread_cond_broadcast(&srv->exports[i].q.cond);
+		pthread_mutex_unlock(&srv->exports[i].q.lock);
+		nbd_workers_resume(srv, i);
+	}
+}
+
+/* Stop modifying requests on the matched exports, wait for those inside
+ * the image, flush.  0, or -errno with the message set (then resumed). */
+static int ctl_quiesce(struct nbd_server *srv, const bool *match)
+{
+	struct timespec deadline;
+	int r = 0;
+
+	for (size_t i = 0; i < srv->nexports; i++)
+		if (match[i])
+			atomic_store(&srv->exports[i].q.on, true);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += DRAIN_MAX_MS / 1000;
+	for (size_t i = 0; i < srv->nexports && r == 0; i++) {
+		struct nbd_quiesce *q = &srv->exports[i].q;
+
+		if (!match[i])
+			continue;
+		pthread_mutex_lock(&q->lock);
+		while (atomic_load(&q->writes) > 0 && r == 0)
+			if (pthread_cond_timedwait(&q->cond, &q->lock, &deadline) == ETIMEDOUT)
+				r = mortar_set_error(ETIMEDOUT, "writes to export '%s' "
+						     "did not finish within %d s",
+						     srv->exports[i].name, DRAIN_MAX_MS / 1000);
+		pthread_mutex_unlock(&q->lock);
+		if (r == 0)
+			r = nbd_workers_flush(srv, i, DRAIN_MAX_MS);
+	}
+	if (r < 0)
+		ctl_resume(srv, match);
+	return r;
+}
+
+static void ctl_serve_client(struct nbd_control *ctl, int fd)
+{
+	struct nbd_server *srv = ctl->srv;
+	char line[LINE_MAX_LEN];
+	bool *match = calloc(srv->nexports, sizeof *match);
+	size_t n;
+
+	if (!match || recv_line(fd, line, sizeof line, 5000) < 0 ||
+	    strncmp(line, "quiesce ", 8)) {
+		send_line(fd, "error malformed request");
+		free(match);
+		return;
+	}
+	n = ctl_match(ctl, line + 8, match);
+	if (n == 0) {
+		send_line(fd, "none");
+		free(match);
+		return;
+	}
+	if (ctl_quiesce(srv, match) < 0) {
+		nbd_log(srv, "quiesce refused: %s", mortar_errmsg());
+		send_line(fd, "error %s", mortar_errmsg());
+		free(match);
+		return;
+	}
+	nbd_debug(srv, "quiesced %zu export(s) for a snapshot", n);
+	if (send_line(fd, "ok %zu", n) == 0) {
+		struct pollfd p[2] = {
+			{ .fd = fd, .events = POLLIN },
+			{ .fd = ctl->wake[0], .events = POLLIN },
+		};
+
+		/* Any line, EOF, the server stopping or the time limit: all
+		 * end the quiesce. */
+		if (poll(p, 2, QUIESCE_MAX_S * 1000) == 0)
+			nbd_log(srv, "a snapshot kept the export quiesced for %d s; "
+				"resuming", QUIESCE_MAX_S);
+		else if (p[0].revents && recv_line(fd, line, sizeof line, 1000) == 0)
+			send_line(fd, "resumed");
+	}
+	ctl_resume(srv, match);
+	nbd_debug(srv, "resumed %zu export(s)", n);
+	free(match);
+}
+
+static void *ctl_main(void *arg)
+{
+	struct nbd_control *ctl = arg;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = ctl->lfd, .events = POLLIN },
+			{ .fd = ctl->wake[0], .events = POLLIN },
+		};
+		int fd;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ctl_serve_client(ctl, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+static void ctl_free(struct nbd_control *ctl)
+{
+	if (!ctl)
+		return;
+	for (size_t i = 0; ctl->locs && i < ctl->srv->nexports; i++)
+		mortar_location_free(ctl->locs[i]);
+	free(ctl->locs);
+	free(ctl->st);
+	free(ctl->is_file);
+	if (ctl->lfd >= 0)
+		close(ctl->lfd);
+	if (ctl->wake[0] >= 0)
+		close(ctl->wake[0]);
+	if (ctl->wake[1] >= 0)
+		close(ctl->wake[1]);
+	free(ctl);
+}
+
+static int ctl_listen(struct nbd_control *ctl)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX];
+	int n;
+
+	if (mortar_runtime_dir("serve", dir, sizeof dir) < 0)
+		return -1;
+	n = snprintf(ctl->path, sizeof ctl->path, "%s/%ld.sock", dir, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof ctl->path) {
+		mortar_set_error(ENAMETOOLONG, "control socket path too long under %s", dir);
+		return -1;
+	}
+	memcpy(sa.sun_path, ctl->path, (size_t)n + 1);
+	unlink(ctl->path);	/* a previous process with our pid */
+	ctl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ctl->lfd < 0 || bind(ctl->lfd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    chmod(ctl->path, 0600) < 0 || listen(ctl->lfd, 4) < 0) {
+		mortar_set_error(errno, "control socket %s: %m", ctl->path);
+		return -1;
+	}
 	return 0;
 }
 
+void nbd_control_start(struct nbd_server *srv)
+{
+	struct nbd_control *ctl = calloc(1, sizeof *ctl);
+
+	if (!ctl)
+		return;
+	ctl->srv = srv;
+	ctl->lfd = ctl->wake[0] = ctl->wake[1] = -1;
+	ctl->locs = calloc(srv->nexports, sizeof *ctl->locs);
+	ctl->st = calloc(srv->nexports, sizeof *ctl->st);
+	ctl->is_file = calloc(srv->nexports, sizeof *ctl->is_file);
+	if (!ctl->locs || !ctl->st || !ctl->is_file || pipe2(ctl->wake, O_CLOEXEC) < 0) {
+		ctl_free(ctl);
+		return;
+	}
+	for (size_t i = 0; i < srv->nexports; i++) {
+		if (mortar_location_parse(srv->exports[i].location, &ctl->locs[i], NULL) < 0)
+			continue;
+		if (ctl->locs[i]->scheme == MORTAR_SCHEME_FILE &&
+		    stat(ctl->locs[i]->path, &ctl->st[i]) == 0)
+			ctl->is_file[i] = true;
+	}
+	if (ctl_listen(ctl) < 0) {
+		/* Serving matters more than snapshots: go on without. */
+		nbd_log(srv, "no control socket (snapshots cannot quiesce this "
+			"server): %s", mortar_errmsg());
+		ctl->path[0] = '\0';
+		ctl_free(ctl);
+		return;
+	}
+	if (pthread_create(&ctl->tid, NULL, ctl_main, ctl) != 0) {
+		nbd_log(srv, "no control socket: cannot start its thread");
+		unlink(ctl->path);
+		ctl_free(ctl);
+		return;
+	}
+	nbd_debug(srv, "control socket %s", ctl->path);
+	srv->control = ctl;
+}
+
+void nbd_control_stop(struct nbd_server *srv)
+{
+	struct nbd_control *ctl = srv->control;
+	char one = 1;
+
+	if (!ctl)
+		return;
+	if (write(ctl->wake[1], &one, 1) != 1) {
+		/* The thread also ends when the socket is closed below. */
+	}
+	pthread_join(ctl->tid, NULL);
+	unlink(ctl->path);
+	ctl_free(ctl);
+	srv->control = NULL;
+}
+
+/* ---- client side ---- */
+
+struct serve_quiesce {
+	int *fds;
+	size_t n;
+};
+
 void serve_quiesce_end(struct serve_quiesce *q)
 {
-	(void)q;
+	char line[64];
+
+	if (!q)
+		return;
+	for (size_t i = 0; i < q->n; i++) {
+		if (send_line(q->fds[i], "resume") == 0)
+			recv_line(q->fds[i], line, sizeof line, 5000);
+		close(q->fds[i]);
+	}
+	free(q->fds);
+	free(q);
+}
+
+/* The request line for LOCATION, or NULL with the message set. */
+static char *quiesce_request(const char *location)
+{
+	struct mortar_location *loc;
+	char *req = NULL;
+	struct stat st;
+
+	if (mortar_location_parse(location, &loc, NULL) < 0)
+		return NULL;
+	if (loc->scheme == MORTAR_SCHEME_FILE) {
+		if (stat(loc->path, &st) < 0)
+			mortar_set_error(errno, "%s: %m", loc->path);
+		else if (asprintf(&req, "quiesce file %llu:%llu",
+				  (unsigned long long)st.st_dev,
+				  (unsigned long long)st.st_ino) < 0)
+			req = NULL;
+	} else {
+		char *text = mortar_location_format(loc);
+		if (text && asprintf(&req, "quiesce location %s", text) < 0)
+			req = NULL;
+		free(text);
+	}
+	mortar_location_free(loc);
+	return req;
+}
+
+/* Connect to a server's control socket; -1 when it is stale (removed). */
+static int ctl_connect(const char *dir, const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *end;
+	long pid = strtol(name, &end, 10);
+	int fd, n;
+
+	if (pid <= 0 || strcmp(end, ".sock"))
+		return -1;
+	n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof sa.sun_path)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		/* The server died without cleaning up. */
+		if (errno == ECONNREFUSED && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			unlink(sa.sun_path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int serve_quiesce_begin(const char *location, struct serve_quiesce **out)
+{
+	char dir[PATH_MAX], line[LINE_MAX_LEN];
+	struct serve_quiesce *q;
+	struct dirent *de;
+	char *req;
+	DIR *d;
+	int r = 0;
+
+	*out = NULL;
+	req = quiesce_request(location);
+	if (!req)
+		return -mortar_errno();
+	q = calloc(1, sizeof *q);
+	if (!q) {
+		free(req);
+		return mortar_set_error(ENOMEM, "out of memory");
+	}
+	if (mortar_runtime_dir("serve", dir, sizeof dir) < 0 || !(d = opendir(dir))) {
+		/* No directory: no server of ours runs. */
+		free(req);
+		*out = q;
+		return 0;
+	}
+	while ((de = readdir(d)) && r == 0) {
+		int fd = ctl_connect(dir, de->d_name), *fds;
+
+		if (fd < 0)
+			continue;
+		/* The server answers once writes drained and it flushed. */
+		if (send_line(fd, "%s", req) < 0 ||
+		    recv_line(fd, line, sizeof line, (DRAIN_MAX_MS * 2 + 5000)) < 0) {
+			r = mortar_set_error(EIO, "the mortar serve process with control "
+					     "socket %s/%s did not answer a quiesce "
+					     "request; is it hung?", dir, de->d_name);
+			close(fd);
+		} else if (!strncmp(line, "ok ", 3)) {
+			fds = realloc(q->fds, (q->n + 1) * sizeof *fds);
+			if (!fds) {
+				close(fd);
+				r = mortar_set_error(ENOMEM, "out of memory");
+			} else {
+				q->fds = fds;
+				q->fds[q->n++] = fd;
+			}
+		} else if (!strcmp(line, "none")) {
+			close(fd);
+		} else {
+			r = mortar_set_error(EBUSY, "mortar serve (%s/%s) could not "
+					     "quiesce %s: %s", dir, de->d_name, location,
+					     !strncmp(line, "error ", 6) ? line + 6 : line);
+			close(fd);
+		}
+	}
+	closedir(d);
+	free(req);
+	if (r < 0) {
+		serve_quiesce_end(q);
+		return r;
+	}
+	*out = q;
+	return (int)q->n;
 }

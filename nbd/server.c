@@ -40,6 +40,7 @@ struct nbd_worker {
 	struct mortar_op efd_op;
 	pthread_mutex_t lock;
 	struct nbd_session *incoming;	/* handed over, not yet started */
+	struct ctl_job *ctl;		/* control requests, under lock */
 	bool stop_requested;		/* under lock */
 
 	bool stopping;			/* loop thread only */
@@ -101,6 +102,159 @@ void nbd_worker_conn_gone(struct nbd_worker_ctx *ctx, struct nbd_conn *c)
 
 static void worker_efd_arm(struct nbd_worker *w);
 
+/* ---- control requests (quiesce) ---- */
+
+/* What the control thread waits on; shared with the jobs, freed by the
+ * last of them or by the waiter, whichever lets go last. */
+struct ctl_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned left;		/* flushes still running */
+	unsigned refs;
+	int err;
+	char msg[256];
+};
+
+struct ctl_job {
+	enum { CTL_FLUSH, CTL_RESUME } kind;
+	size_t export_index;
+	struct ctl_wait *wait;
+	struct ctl_job *next;
+};
+
+static void ctl_wait_put(struct ctl_wait *cw)
+{
+	bool last;
+
+	pthread_mutex_lock(&cw->lock);
+	last = --cw->refs == 0;
+	pthread_mutex_unlock(&cw->lock);
+	if (last) {
+		pthread_mutex_destroy(&cw->lock);
+		pthread_cond_destroy(&cw->cond);
+		free(cw);
+	}
+}
+
+static void ctl_flush_done(void *opaque, int res)
+{
+	struct ctl_job *job = opaque;
+	struct ctl_wait *cw = job->wait;
+
+	pthread_mutex_lock(&cw->lock);
+	if (res < 0 && !cw->err) {
+		cw->err = res;
+		snprintf(cw->msg, sizeof cw->msg, "%s", mortar_errmsg());
+	}
+	cw->left--;
+	pthread_cond_broadcast(&cw->cond);
+	pthread_mutex_unlock(&cw->lock);
+	ctl_wait_put(cw);
+	free(job);
+}
+
+/* On the worker's loop. */
+static void worker_ctl_run(struct nbd_worker *w, struct ctl_job *job)
+{
+	struct nbd_conn *c, *next;
+	int r;
+
+	if (job->kind == CTL_RESUME) {
+		for (c = w->conns; c; c = next) {
+			next = nbd_conn_next(c);
+			nbd_conn_resume(c);	/* may free c */
+		}
+		free(job);
+		return;
+	}
+	r = mortar_image_flush(w->imgs[job->export_index], 0, ctl_flush_done, job);
+	if (r < 0)
+		ctl_flush_done(job, r);
+}
+
+static void worker_post_ctl(struct nbd_worker *w, struct ctl_job *job)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	pthread_mutex_lock(&w->lock);
+	job->next = NULL;
+	/* Keep the order: a resume must not overtake an earlier flush. */
+	struct ctl_job **tail = &w->ctl;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = job;
+	pthread_mutex_unlock(&w->lock);
+	n = write(w->efd, &one, sizeof one);
+	(void)n;
+}
+
+int nbd_workers_flush(struct nbd_server *srv, size_t export_index, int timeout_ms)
+{
+	struct ctl_wait *cw = calloc(1, sizeof *cw);
+	struct timespec deadline;
+	int r = 0;
+
+	if (!cw)
+		return mortar_set_error(ENOMEM, "out of memory");
+	pthread_mutex_init(&cw->lock, NULL);
+	pthread_cond_init(&cw->cond, NULL);
+	cw->refs = 1;
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		struct ctl_job *job = calloc(1, sizeof *job);
+
+		if (!job) {
+			r = mortar_set_error(ENOMEM, "out of memory");
+			break;
+		}
+		job->kind = CTL_FLUSH;
+		job->export_index = export_index;
+		job->wait = cw;
+		pthread_mutex_lock(&cw->lock);
+		cw->left++;
+		cw->refs++;
+		pthread_mutex_unlock(&cw->lock);
+		worker_post_ctl(&srv->workers[i], job);
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&cw->lock);
+	while (cw->left && r == 0)
+		if (pthread_cond_timedwait(&cw->cond, &cw->lock, &deadline) == ETIMEDOUT)
+			r = mortar_set_error(ETIMEDOUT, "flushing export '%s' took more "
+					     "than %d s", srv->exports[export_index].name,
+					     timeout_ms / 1000);
+	if (r == 0 && cw->err)
+		r = mortar_set_error(-cw->err, "flushing export '%s': %s",
+				     srv->exports[export_index].name, cw->msg);
+	pthread_mutex_unlock(&cw->lock);
+	ctl_wait_put(cw);
+	return r;
+}
+
+void nbd_workers_resume(struct nbd_server *srv, size_t export_index)
+{
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		struct ctl_job *job = calloc(1, sizeof *job);
+
+		if (!job) {
+			/* Cannot happen in practice; parked requests would
+			 * wait for the next resume or the server's stop. */
+			nbd_log(srv, "out of memory resuming export '%s'",
+				srv->exports[export_index].name);
+			continue;
+		}
+		job->kind = CTL_RESUME;
+		job->export_index = export_index;
+		worker_post_ctl(&srv->workers[i], job);
+	}
+}
+
 static void worker_begin_stop(struct nbd_worker *w)
 {
 	struct nbd_conn *c, *next;
@@ -108,6 +262,10 @@ static void worker_begin_stop(struct nbd_worker *w)
 	if (w->stopping)
 		return;
 	w->stopping = true;
+	for (c = w->conns; c; c = next) {
+		next = nbd_conn_next(c);
+		nbd_conn_resume(c);	/* nothing stays parked; may free c */
+	}
 	for (c = w->conns; c; c = next) {
 		next = nbd_conn_next(c);
 		nbd_conn_shutdown(c);	/* may free c */
@@ -119,14 +277,22 @@ static void worker_efd_done(struct mortar_op *op, int res)
 	struct nbd_worker *w = (struct nbd_worker *)((char *)op -
 		offsetof(struct nbd_worker, efd_op));
 	struct nbd_session *list, *s;
+	struct ctl_job *jobs, *job;
 	bool stop;
 
 	(void)res;
 	pthread_mutex_lock(&w->lock);
 	list = w->incoming;
 	w->incoming = NULL;
+	jobs = w->ctl;
+	w->ctl = NULL;
 	stop = w->stop_requested;
 	pthread_mutex_unlock(&w->lock);
+
+	while ((job = jobs)) {
+		jobs = job->next;
+		worker_ctl_run(w, job);
+	}
 
 	while ((s = list)) {
 		struct nbd_conn *c;
@@ -194,6 +360,10 @@ int nbd_workers_start(struct nbd_server *srv)
 	srv->workers = calloc(srv->nworkers, sizeof *srv->workers);
 	if (!srv->workers)
 		return mortar_set_error(ENOMEM, "out of memory");
+	for (size_t e = 0; e < srv->nexports; e++) {
+		pthread_mutex_init(&srv->exports[e].q.lock, NULL);
+		pthread_cond_init(&srv->exports[e].q.cond, NULL);
+	}
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		struct nbd_worker *w = &srv->workers[i];
 		int r;
@@ -271,6 +441,10 @@ void nbd_workers_stop(struct nbd_server *srv)
 	}
 	free(srv->workers);
 	srv->workers = NULL;
+	for (size_t e = 0; e < srv->nexports; e++) {
+		pthread_mutex_destroy(&srv->exports[e].q.lock);
+		pthread_cond_destroy(&srv->exports[e].q.cond);
+	}
 }
 
 /* ---- handshakes ---- */
@@ -392,6 +566,7 @@ int nbd_server_run(struct nbd_server *srv, struct nbd_listen *l, int stop_fd)
 		pfd[n++] = (struct pollfd){ .fd = l->fds[i], .events = POLLIN };
 	pfd[n] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
 
+	nbd_control_start(srv);
 	for (;;) {
 		int r = poll(pfd, n + 1, -1);
 
@@ -408,8 +583,10 @@ int nbd_server_run(struct nbd_server *srv, struct nbd_listen *l, int stop_fd)
 				accept_one(srv, pfd[i].fd);
 	}
 
-	/* Stop: no new connections, let handshakes give up, drain workers. */
+	/* Stop: no new connections, end any quiesce, let handshakes give
+	 * up, drain workers. */
 	atomic_store(&srv->stopping, true);
+	nbd_control_stop(srv);
 	nbd_listen_close(l);
 	while (atomic_load(&handshakes) > 0)
 		usleep(10000);

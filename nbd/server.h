@@ -17,6 +17,25 @@
 #include <mortar/mortar.h>
 #include "loop.h"
 
+/* Quiescing an export (control.c): while ON, requests that change the
+ * image wait before reaching it; WRITES counts those inside it, so that
+ * the control thread can wait for zero and then flush. */
+struct nbd_quiesce {
+	atomic_bool on;
+	atomic_uint writes;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* WRITES fell to 0, or ON was cleared */
+};
+
+/* A modifying request is about to reach the image: false (nothing
+ * counted) when the export is quiesced and the request must wait. */
+bool nbd_quiesce_enter(struct nbd_quiesce *q);
+/* ...and has completed. */
+void nbd_quiesce_leave(struct nbd_quiesce *q);
+/* Blocking form for the synchronous TLS sessions: waits while quiesced
+ * or until the server stops (returns false then, nothing counted). */
+bool nbd_quiesce_enter_wait(struct nbd_quiesce *q, const atomic_bool *stopping);
+
 struct nbd_export {
 	char *name;		/* "" is also accepted for the first export */
 	char *description;
@@ -27,6 +46,7 @@ struct nbd_export {
 	uint16_t tflags;	/* transmission flags before per-session ones */
 	uint32_t bmin, bpref, bmax;
 	char *backend;
+	struct nbd_quiesce q;
 };
 
 struct nbd_worker;
@@ -46,6 +66,7 @@ struct nbd_server {
 	atomic_uint next_worker;
 	struct nbd_worker *workers;
 	struct nbd_tls *tls;		/* credentials (nbd/tls.h); NULL: --tls=off */
+	struct nbd_control *control;	/* control.c; NULL when not running */
 };
 
 /* What the handshake agreed on, handed to a worker. */
@@ -68,6 +89,17 @@ int nbd_handshake(struct nbd_server *srv, int fd, struct nbd_session *session);
 int nbd_workers_start(struct nbd_server *srv);
 void nbd_worker_hand_over(struct nbd_server *srv, struct nbd_session *s);
 void nbd_workers_stop(struct nbd_server *srv);
+
+/* Control requests that every worker carries out on its loop, for one
+ * export: flush its image (the caller waits for all of them, at most
+ * TIMEOUT_MS; returns 0 or the first error), or resume requests parked
+ * while the export was quiesced (returns at once). */
+int nbd_workers_flush(struct nbd_server *srv, size_t export_index, int timeout_ms);
+void nbd_workers_resume(struct nbd_server *srv, size_t export_index);
+
+/* The control socket (control.c): started by nbd_server_run(). */
+void nbd_control_start(struct nbd_server *srv);
+void nbd_control_stop(struct nbd_server *srv);
 
 /* Listening sockets. */
 struct nbd_listen {

@@ -40,6 +40,21 @@ struct tconn {
 
 enum { T_OK = 0, T_END = 1, T_FAIL = -1 };
 
+/* Modifying requests pass the export's quiesce gate (control.c): they
+ * wait while a snapshot is being taken.  False when the server stops
+ * meanwhile. */
+static bool t_modify_begin(struct tconn *t)
+{
+	return nbd_quiesce_enter_wait(&t->srv->exports[t->s->export_index].q,
+				      &t->srv->stopping);
+}
+
+static int t_modify_end(struct tconn *t, int res)
+{
+	nbd_quiesce_leave(&t->srv->exports[t->s->export_index].q);
+	return res;
+}
+
 
 /* ---- moving bytes ---- */
 
@@ -370,10 +385,12 @@ static int t_request(struct tconn *t)
 		if (r == T_OK) {
 			if (err)
 				r = reply_error(t, &q, err, msg);
+			else if (!t_modify_begin(t))
+				r = T_FAIL;
 			else
-				r = reply_result(t, &q, q.len ? mortar_image_pwrite_sync(t->img,
-					buf + HDR_ROOM, q.len, q.offset,
-					(q.flags & NBD_CMD_FLAG_FUA) ? MORTAR_REQ_FUA : 0) : 0);
+				r = reply_result(t, &q, t_modify_end(t, q.len ?
+					mortar_image_pwrite_sync(t->img, buf + HDR_ROOM, q.len,
+					q.offset, (q.flags & NBD_CMD_FLAG_FUA) ? MORTAR_REQ_FUA : 0) : 0));
 		}
 		free(buf);
 		return r == T_END ? T_FAIL : r;
@@ -390,7 +407,10 @@ static int t_request(struct tconn *t)
 	case NBD_CMD_TRIM:
 		if (q.flags & NBD_CMD_FLAG_FUA)
 			f |= MORTAR_REQ_FUA;
-		return reply_result(t, &q, mortar_image_trim_sync(t->img, q.offset, q.len, f));
+		if (!t_modify_begin(t))
+			return T_FAIL;
+		return reply_result(t, &q, t_modify_end(t,
+			mortar_image_trim_sync(t->img, q.offset, q.len, f)));
 	case NBD_CMD_WRITE_ZEROES:
 		if (q.flags & NBD_CMD_FLAG_FUA)
 			f |= MORTAR_REQ_FUA;
@@ -398,7 +418,10 @@ static int t_request(struct tconn *t)
 			f |= MORTAR_REQ_MAY_TRIM;
 		if (q.flags & NBD_CMD_FLAG_FAST_ZERO)
 			f |= MORTAR_REQ_FAST;
-		return reply_result(t, &q, mortar_image_zero_sync(t->img, q.offset, q.len, f));
+		if (!t_modify_begin(t))
+			return T_FAIL;
+		return reply_result(t, &q, t_modify_end(t,
+			mortar_image_zero_sync(t->img, q.offset, q.len, f)));
 	case NBD_CMD_BLOCK_STATUS:
 		return do_block_status(t, &q);
 	}

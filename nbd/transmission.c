@@ -35,6 +35,7 @@ struct nbd_req {
 	uint64_t cookie, offset;
 	uint32_t len;
 	uint32_t counted;		/* bytes charged to bytes_in_flight */
+	bool quiesce_counted;		/* counted in the export's nbd_quiesce */
 	void *buf;
 
 	/* The reply: IOVs point into hdr, extra and buf. */
@@ -65,6 +66,9 @@ struct nbd_conn {
 	bool recv_active, recv_paused;
 	unsigned in_flight;		/* requests not yet fully replied */
 	uint64_t bytes_in_flight;
+	/* Modifying requests held while the export is quiesced; they count
+	 * as in flight, so they also hold off reading more. */
+	struct nbd_req *park_head, *park_tail;
 
 	/* Sending. */
 	struct mortar_op send_op;
@@ -346,10 +350,24 @@ static void req_reply_read_structured(struct nbd_req *r)
 
 /* ---- request completions from the image ---- */
 
+static struct nbd_quiesce *conn_quiesce(const struct nbd_conn *c)
+{
+	return &c->srv->exports[c->s.export_index].q;
+}
+
+static void req_quiesce_leave(struct nbd_req *r)
+{
+	if (r->quiesce_counted) {
+		r->quiesce_counted = false;
+		nbd_quiesce_leave(conn_quiesce(r->c));
+	}
+}
+
 static void req_done_simple(void *opaque, int res)
 {
 	struct nbd_req *r = opaque;
 
+	req_quiesce_leave(r);
 	if (res < 0)
 		req_reply_error(r, res, mortar_errmsg());
 	else
@@ -432,12 +450,32 @@ static int req_validate(struct nbd_conn *c, struct nbd_req *r, char *msg, size_t
 	return nbd_request_check(&q, &lim, msg, msz);
 }
 
+static bool req_modifies(const struct nbd_req *r)
+{
+	return r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
+	       r->type == NBD_CMD_WRITE_ZEROES;
+}
+
 static void req_dispatch(struct nbd_conn *c, struct nbd_req *r)
 {
 	struct iovec iov = { r->buf, r->len };
 	unsigned f = 0;
 	int res = 0;
 
+	if (req_modifies(r) && !r->quiesce_counted) {
+		if (!nbd_quiesce_enter(conn_quiesce(c))) {
+			/* A snapshot is being taken: hold the request until
+			 * nbd_conn_resume(). */
+			r->next = NULL;
+			if (c->park_tail)
+				c->park_tail->next = r;
+			else
+				c->park_head = r;
+			c->park_tail = r;
+			return;
+		}
+		r->quiesce_counted = true;
+	}
 	switch (r->type) {
 	case NBD_CMD_READ:
 	case NBD_CMD_CACHE:
@@ -476,8 +514,24 @@ static void req_dispatch(struct nbd_conn *c, struct nbd_req *r)
 					   req_done_extents, r);
 		break;
 	}
-	if (res < 0)
+	if (res < 0) {
+		req_quiesce_leave(r);
 		req_reply_error(r, res, mortar_errmsg());
+	}
+}
+
+void nbd_conn_resume(struct nbd_conn *c)
+{
+	struct nbd_req *list = c->park_head, *r;
+
+	c->park_head = c->park_tail = NULL;
+	c->guard++;
+	while ((r = list)) {
+		list = r->next;
+		req_dispatch(c, r);	/* parks it again if still quiesced */
+	}
+	c->guard--;
+	conn_maybe_free(c);
 }
 
 /* ---- receiving ---- */

@@ -30,6 +30,9 @@ void nbd_bufpool_clear(struct nbd_bufpool *p);
 /* Take over SESSION's socket on W's loop and start reading requests. */
 struct nbd_conn *nbd_conn_start(struct nbd_worker_ctx *w, struct nbd_server *srv,
 				const struct nbd_session *s, struct mortar_image *img);
+/* Dispatch the requests held while the export was quiesced (may free C
+ * if it was closing and nothing else is left). */
+void nbd_conn_resume(struct nbd_conn *c);
 /* Stop reading; finish and answer what is in flight; then close. */
 void nbd_conn_shutdown(struct nbd_conn *c);
 /* Called by the connection as it frees itself. */

@@ -183,3 +183,21 @@ mortar_sizes() {
 	out=$("$MORTAR" img info --output=json "$1") || fail "mortar img info $1 failed"
 	_sizes "$out"
 }
+
+# serve_bg NAME ARGS...: start `mortar serve -f -v -s $SCRATCH/NAME.sock
+# ARGS...` in the background, logging to $SCRATCH/NAME.log, wait for its
+# socket, stop it at exit.  Sets SERVE_PID.
+serve_bg() {
+	local name=$1 i
+	shift
+	"$MORTAR" serve -f -v -s "$SCRATCH/$name.sock" "$@" 2>"$SCRATCH/$name.log" &
+	SERVE_PID=$!
+	on_exit "kill $SERVE_PID 2>/dev/null; wait $SERVE_PID 2>/dev/null"
+	for ((i = 0; i < 500; i++)); do
+		[[ -S $SCRATCH/$name.sock ]] && return 0
+		kill -0 "$SERVE_PID" 2>/dev/null ||
+			fail "server $name exited: $(cat "$SCRATCH/$name.log")"
+		sleep 0.01
+	done
+	fail "server $name did not start"
+}
