@@ -184,20 +184,32 @@ mortar_sizes() {
 	_sizes "$out"
 }
 
-# serve_bg NAME ARGS...: start `mortar serve -f -v -s $SCRATCH/NAME.sock
-# ARGS...` in the background, logging to $SCRATCH/NAME.log, wait for its
-# socket, stop it at exit.  Sets SERVE_PID.
-serve_bg() {
+# start_server NAME ARGS...: `mortar serve -f $SERVE_FLAGS -P $SCRATCH/NAME.pid
+# ARGS...` in the background (SERVE_FLAGS defaults to -v), logging to
+# $SCRATCH/NAME.log; returns once the pidfile says it listens, stops it
+# at exit.  Sets SPID and appends it to the array `pids`.
+pids=()
+start_server() {
 	local name=$1 i
 	shift
-	"$MORTAR" serve -f -v -s "$SCRATCH/$name.sock" "$@" 2>"$SCRATCH/$name.log" &
-	SERVE_PID=$!
-	on_exit "kill $SERVE_PID 2>/dev/null; wait $SERVE_PID 2>/dev/null"
-	for ((i = 0; i < 500; i++)); do
-		[[ -S $SCRATCH/$name.sock ]] && return 0
-		kill -0 "$SERVE_PID" 2>/dev/null ||
-			fail "server $name exited: $(cat "$SCRATCH/$name.log")"
+	rm -f "$SCRATCH/$name.pid"
+	# shellcheck disable=SC2086
+	"$MORTAR" serve -f ${SERVE_FLAGS--v} -P "$SCRATCH/$name.pid" "$@" \
+		2>"$SCRATCH/$name.log" &
+	SPID=$!
+	pids+=("$SPID")
+	on_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
+	for ((i = 0; i < 1000; i++)); do
+		[[ -s $SCRATCH/$name.pid ]] && return 0
+		kill -0 "$SPID" 2>/dev/null || fail "server $name exited: $(cat "$SCRATCH/$name.log")"
 		sleep 0.01
 	done
-	fail "server $name did not start"
+	fail "server $name did not start within 10 s"
+}
+
+# start_server_unix NAME ARGS...: the same on the unix socket
+# $SCRATCH/NAME.sock, which it leaves in SOCK.
+start_server_unix() {
+	SOCK=$SCRATCH/$1.sock
+	start_server "$1" -s "$SOCK" "${@:2}"
 }

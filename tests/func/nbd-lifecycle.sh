@@ -10,6 +10,7 @@
 # export names, bad options) fail before listening with the right status.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/helpers.bash"
+SERVE_FLAGS=
 requires nbdinfo nbdcopy nbdkit ss qemu-io
 "$PY" -c 'import nbd' 2>/dev/null || skip "python3 with the nbd module (python3-libnbd)"
 
@@ -18,22 +19,6 @@ img=$SCRATCH/l.img
 "$MORTAR" img create "$img" 64M >/dev/null
 qemu-io -f raw -c "write -P 0x42 0 1M" "$img" >/dev/null
 
-# start_server NAME ARGS...: mortar serve -f -P $SCRATCH/NAME.pid ARGS in the
-# background, stderr to $SCRATCH/NAME.log; returns once the pidfile exists.
-start_server() {
-	local name=$1 i
-	shift
-	rm -f "$SCRATCH/$name.pid"
-	"$MORTAR" serve -f -P "$SCRATCH/$name.pid" "$@" 2>"$SCRATCH/$name.log" &
-	SPID=$!
-	on_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-	for ((i = 0; i < 500; i++)); do
-		[[ -s $SCRATCH/$name.pid ]] && return 0
-		kill -0 "$SPID" 2>/dev/null || fail "server $name exited: $(cat "$SCRATCH/$name.log")"
-		sleep 0.01
-	done
-	fail "server $name did not start within 5 s"
-}
 # wait_exit PID SECONDS: wait for a child to exit; its status in $RC.
 wait_exit() {
 	local pid=$1 i

@@ -27,24 +27,9 @@ ln -s "$shm" "$SCRATCH/shm"
 
 # start_server NAME ARGS...: mortar serve -f -v -s $SCRATCH/NAME.sock ARGS,
 # logging to $SCRATCH/NAME.log; returns once the socket exists.
-pids=()
-start_server() {
-	local name=$1 i pid
-	shift
-	"$MORTAR" serve -f -v -s "$SCRATCH/$name.sock" "$@" 2>"$SCRATCH/$name.log" &
-	pid=$!
-	pids+=("$pid")
-	on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-	for ((i = 0; i < 500; i++)); do
-		[[ -S $SCRATCH/$name.sock ]] && return 0
-		kill -0 "$pid" 2>/dev/null || fail "server $name exited: $(cat "$SCRATCH/$name.log")"
-		sleep 0.01
-	done
-	fail "server $name did not start"
-}
-start_server rw -D "$desc" "$SCRATCH/p.img" second="$SCRATCH/q.img"
-start_server ro -r "$SCRATCH/ro.img"
-start_server shm "$shm/z.img"
+start_server_unix rw -D "$desc" "$SCRATCH/p.img" second="$SCRATCH/q.img"
+start_server_unix ro -r "$SCRATCH/ro.img"
+start_server_unix shm "$shm/z.img"
 
 rc=0
 "$PY" "$(dirname "$0")/nbd-protocol.py" run "$SCRATCH" "$desc" "$@" || rc=$?

@@ -10,22 +10,6 @@ requires qemu-img qemu-io cmp
 
 K=1024 M=$((1 << 20))
 
-# start_server NAME ARGS...: mortar serve -f ARGS in the background, logging
-# to $SCRATCH/NAME.log; returns once the pidfile says it listens.  Sets SPID.
-start_server() {
-	local name=$1 i
-	shift
-	rm -f "$SCRATCH/$name.pid"
-	"$MORTAR" serve -f -v -P "$SCRATCH/$name.pid" "$@" 2>"$SCRATCH/$name.log" &
-	SPID=$!
-	on_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-	for ((i = 0; i < 500; i++)); do
-		[[ -s $SCRATCH/$name.pid ]] && return 0
-		kill -0 "$SPID" 2>/dev/null || fail "server $name exited: $(cat "$SCRATCH/$name.log")"
-		sleep 0.01
-	done
-	fail "server $name did not start within 5 s"
-}
 stop_server() {
 	local rc=0
 	kill -TERM "$SPID"

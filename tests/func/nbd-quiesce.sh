@@ -13,8 +13,8 @@ export XDG_RUNTIME_DIR=$SCRATCH/run
 mkdir -m 700 "$XDG_RUNTIME_DIR"
 img=$SCRATCH/q.img
 "$MORTAR" img create "$img" 8M >/dev/null
-serve_bg q "$img"
-ctl=$XDG_RUNTIME_DIR/mortar/serve/$SERVE_PID.sock
+start_server_unix q "$img"
+ctl=$XDG_RUNTIME_DIR/mortar/serve/$SPID.sock
 [[ -S $ctl ]] || fail "no control socket at $ctl"
 expect_eq "control socket mode" "$(stat -c %a "$ctl")" 600
 expect_eq "runtime dir mode" "$(stat -c %a "$XDG_RUNTIME_DIR/mortar/serve")" 700
@@ -83,7 +83,7 @@ s, f, ans = control("hello")
 expect("answer to garbage", ans.split()[0], "error")
 h.shutdown()
 PYEOF
-kill -TERM "$SERVE_PID"
-wait "$SERVE_PID" || fail "server exit status $?"
+kill -TERM "$SPID"
+wait "$SPID" || fail "server exit status $?"
 [[ ! -e $ctl ]] || fail "control socket left behind after SIGTERM"
 echo PASS

@@ -18,24 +18,9 @@ img=$SCRATCH/r.img
 "$MORTAR" img create "$img" 16M >/dev/null
 qemu-io -f raw -c "write -P 0x5a 0 1M" "$img" >/dev/null
 
-pids=()
-start_server() {
-	local name=$1 i pid
-	shift
-	"$MORTAR" serve -f -v -s "$SCRATCH/$name.sock" "$@" 2>"$SCRATCH/$name.log" &
-	pid=$!
-	pids+=("$pid")
-	on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-	for ((i = 0; i < 500; i++)); do
-		[[ -S $SCRATCH/$name.sock ]] && return 0
-		kill -0 "$pid" 2>/dev/null || fail "server $name exited: $(cat "$SCRATCH/$name.log")"
-		sleep 0.01
-	done
-	fail "server $name did not start"
-}
 "$MORTAR" img create "$SCRATCH/o.img" 1M >/dev/null
-start_server main -t 1 "$img" other="$SCRATCH/o.img"
-start_server max2 -e 2 "$img"
+start_server_unix main -t 1 "$img" other="$SCRATCH/o.img"
+start_server_unix max2 -e 2 "$img"
 
 rc=0
 "$PY" "$(dirname "$0")/nbd-robust.py" "$SCRATCH" "$@" || rc=$?

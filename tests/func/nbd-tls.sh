@@ -65,23 +65,6 @@ echo "ok: PSK files made with psktool"
 img=$SCRATCH/tls.img
 "$MORTAR" img create "$img" 64M >/dev/null
 
-# --- servers ---------------------------------------------------------------------
-# start_server NAME ARGS...: mortar serve in the foreground on $SCRATCH/NAME.sock,
-# verbose, logging to $SCRATCH/NAME.log; sets SOCK and SPID.
-start_server() {
-	local name=$1 i
-	shift
-	SOCK=$SCRATCH/$name.sock
-	"$MORTAR" serve -f -v -s "$SOCK" "$@" 2>"$SCRATCH/$name.log" &
-	SPID=$!
-	on_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-	for ((i = 0; i < 200; i++)); do
-		[[ -S $SOCK ]] && return 0
-		kill -0 "$SPID" 2>/dev/null || fail "server $name exited: $(cat "$SCRATCH/$name.log")"
-		sleep 0.05
-	done
-	fail "server $name did not start listening"
-}
 # stop_server NAME PID: SIGTERM, exit 0 within 5 s, no sanitizer report.
 stop_server() {
 	local name=$1 pid=$2 rc=0 i
@@ -505,7 +488,7 @@ expect_error_line "server-cert.pem" "$MORTAR" serve -s "$SCRATCH/x.sock" \
 	--tls=require --tls-certificates "$SCRATCH/nowhere" "$img"
 
 # --- --tls=require: certificates and keys -----------------------------------------
-start_server req --tls=require --tls-certificates "$srv" --tls-psk "$psk/keys.psk" -t 3 "$img"
+start_server_unix req --tls=require --tls-certificates "$srv" --tls-psk "$psk/keys.psk" -t 3 "$img"
 req_sock=$SOCK req_pid=$SPID
 
 # nbdinfo with a libnbd URI
@@ -660,7 +643,7 @@ echo "ok: a TLS client was disconnected at shutdown, the server exited 0"
 qemu_read_pattern "$img" 0x77 $((3 * M + 17)) 12345
 
 # --- --tls=on: both, read-only ------------------------------------------------------
-start_server on --tls=on --tls-certificates "$srv" --read-only "$img"
+start_server_unix on --tls=on --tls-certificates "$srv" --read-only "$img"
 on_sock=$SOCK on_pid=$SPID
 expect_rc 0 "" nbdinfo "nbd+unix:///?socket=$on_sock"
 grep -q "without TLS" <<<"$OUT" || fail "nbdinfo in clear text: $OUT"
@@ -681,7 +664,7 @@ stop_server on "$on_pid"
 # --- --tls-verify-peer ----------------------------------------------------------------
 # also over TCP, where libnbd checks the server's certificate and name
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-start_server verify --tls=require --tls-certificates "$srv" --tls-verify-peer \
+start_server_unix verify --tls=require --tls-certificates "$srv" --tls-verify-peer \
 	-p "$port" -b 127.0.0.1 "$img"
 ver_sock=$SOCK ver_pid=$SPID
 expect_rc 0 "" nbdinfo --size "nbds://localhost:$port/?tls-certificates=$cli"
@@ -705,7 +688,7 @@ log_has verify "TLS handshake failed"
 stop_server verify "$ver_pid"
 
 # --- --tls=off: STARTTLS is not offered ---------------------------------------------
-start_server off "$img"
+start_server_unix off "$img"
 "$PY" "$SCRATCH/raw.py" off "$SOCK" "$cli" || fail "raw checks (off)"
 expect_rc 1 "" nbdinfo "nbds+unix:///?socket=$SOCK&tls-certificates=$cli"
 stop_server off "$SPID"
