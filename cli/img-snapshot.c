@@ -1,9 +1,223 @@
-/* placeholder: replaced by the work on this command */
+/* mortar img snapshot: named, read-only point-in-time copies of an image.
+ *
+ * Taking or reverting a snapshot of an image that `mortar serve` exports
+ * goes through the server's control socket (nbd/control.c): writes are
+ * held, drained and flushed for the instant of the clone, so no snapshot
+ * holds half of a write.
+ */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mortar/mortar.h>
 #include "cli.h"
+#include "progress.h"
+#include "../nbd/control.h"
+
+static const char snapshot_usage[] =
+	"Usage: mortar img snapshot [create] [--quiet] [--output=human|json] LOCATION NAME\n"
+	"       mortar img snapshot list [--output=human|json] LOCATION\n"
+	"       mortar img snapshot delete LOCATION NAME\n"
+	"       mortar img snapshot revert [--force] [--quiet] LOCATION NAME\n"
+	"\n"
+	"Snapshots are read-only clones kept beside the image in .IMAGE.snapshots/;\n"
+	"they share blocks with it where the filesystem can (reflink), else they are\n"
+	"full copies.  A running 'mortar serve' of the image holds its writes while\n"
+	"a snapshot is taken.  'revert' on an image in use needs --force: its NBD\n"
+	"clients see the disk change under them.\n";
+
+struct snap_opts {
+	bool force, quiet;
+	enum output_format out;
+};
+
+static int snap_getopt(const char *cmd, int argc, char **argv, struct snap_opts *o,
+		       int nargs)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'F' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*o = (struct snap_opts){ .out = OUTPUT_HUMAN };
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "Fqo:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'F': o->force = true; break;
+		case 'q': o->quiet = true; break;
+		case 'o':
+			if (cli_parse_output(cmd, optarg, &o->out) < 0)
+				return -1;
+			break;
+		case 'h': fputs(snapshot_usage, stdout); exit(EXIT_OK);
+		default: cli_usage(cmd, "unknown option"); return -1;
+		}
+	}
+	if (argc - optind != nargs) {
+		cli_usage(cmd, nargs == 1 ? "expected LOCATION" : "expected LOCATION and NAME");
+		return -1;
+	}
+	return 0;
+}
+
+static json_object *snap_json(const struct mortar_snapshot *s)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "location", json_object_new_string(s->location));
+	json_object_object_add(o, "size", json_object_new_uint64(s->size));
+	json_object_object_add(o, "created", json_object_new_int64(s->created));
+	json_object_object_add(o, "method", json_object_new_string(s->method));
+	json_object_object_add(o, "shared", json_object_new_boolean(s->shared));
+	return o;
+}
+
+/* Quiesce the exports of LOCATION; a message and -1 if that fails. */
+static int hold_writes(const char *cmd, const char *location, struct serve_quiesce **q)
+{
+	int n = serve_quiesce_begin(location, q);
+
+	if (n < 0) {
+		cli_fail_lib(cmd);
+		return -1;
+	}
+	return n;
+}
+
+static int snap_create(int argc, char **argv)
+{
+	const char *cmd = "img snapshot";
+	struct serve_quiesce *q;
+	struct mortar_snapshot s;
+	struct cli_progress prog;
+	struct snap_opts o;
+	char size[32];
+	int n, r;
+
+	if (snap_getopt(cmd, argc, argv, &o, 2) < 0)
+		return EXIT_USAGE;
+	n = hold_writes(cmd, argv[optind], &q);
+	if (n < 0)
+		return EXIT_ERROR;
+	cli_progress_init(&prog, "snapshot", o.out, o.quiet);
+	r = mortar_snapshot_create(argv[optind], argv[optind + 1], cli_progress_update,
+				   &prog, &s);
+	serve_quiesce_end(q);
+	cli_progress_end(&prog, r == 0);
+	if (r < 0)
+		return cli_fail_lib(cmd);
+	if (o.out == OUTPUT_JSON) {
+		json_object *j = snap_json(&s);
+		json_object_object_add(j, "quiesced-servers", json_object_new_int(n));
+		cli_print_json(j);
+	} else {
+		printf("snapshot '%s' of %s: %s (%s)%s%s\n", s.name, argv[optind],
+		       s.shared ? "shares blocks with the image (reflink)" :
+		       "a full copy: this storage cannot share blocks",
+		       cli_human_size(s.size, size, sizeof size),
+		       n ? "; writes held on " : "", n ? (n == 1 ? "1 running export" :
+							  "running exports") : "");
+	}
+	free(s.location);
+	return EXIT_OK;
+}
+
+static int snap_list(int argc, char **argv)
+{
+	const char *cmd = "img snapshot list";
+	struct mortar_snapshot *v;
+	struct snap_opts o;
+	size_t n;
+
+	if (snap_getopt(cmd, argc, argv, &o, 1) < 0)
+		return EXIT_USAGE;
+	if (mortar_snapshot_list(argv[optind], &v, &n) < 0)
+		return cli_fail_lib(cmd);
+	if (o.out == OUTPUT_JSON) {
+		json_object *a = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(a, snap_json(&v[i]));
+		cli_print_json(a);
+	} else {
+		if (n)
+			printf("%-20s %-20s %10s  %s\n", "NAME", "CREATED", "SIZE", "STORAGE");
+		for (size_t i = 0; i < n; i++) {
+			char when[32], size[32];
+			time_t t = (time_t)v[i].created;
+			struct tm tm;
+
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+			printf("%-20s %-20s %10s  %s\n", v[i].name, when,
+			       cli_human_size(v[i].size, size, sizeof size),
+			       v[i].shared ? "shared blocks (reflink)" : "full copy");
+		}
+	}
+	mortar_snapshot_list_free(v, n);
+	return EXIT_OK;
+}
+
+static int snap_delete(int argc, char **argv)
+{
+	const char *cmd = "img snapshot delete";
+	struct snap_opts o;
+
+	if (snap_getopt(cmd, argc, argv, &o, 2) < 0)
+		return EXIT_USAGE;
+	if (mortar_snapshot_delete(argv[optind], argv[optind + 1]) < 0)
+		return cli_fail_lib(cmd);
+	if (!o.quiet)
+		printf("deleted snapshot '%s' of %s\n", argv[optind + 1], argv[optind]);
+	return EXIT_OK;
+}
+
+static int snap_revert(int argc, char **argv)
+{
+	const char *cmd = "img snapshot revert";
+	struct serve_quiesce *q;
+	struct cli_progress prog;
+	struct snap_opts o;
+	int n, r;
+
+	if (snap_getopt(cmd, argc, argv, &o, 2) < 0)
+		return EXIT_USAGE;
+	n = hold_writes(cmd, argv[optind], &q);
+	if (n < 0)
+		return EXIT_ERROR;
+	if (n > 0 && !o.force) {
+		serve_quiesce_end(q);
+		fprintf(stderr, "%s %s: %s is in use by %d running 'mortar serve'; stop it "
+			"first, or pass --force if its clients can take the disk changing "
+			"under them\n", progname, cmd, argv[optind], n);
+		return EXIT_ERROR;
+	}
+	cli_progress_init(&prog, "revert", o.out, o.quiet);
+	r = mortar_snapshot_revert(argv[optind], argv[optind + 1], cli_progress_update, &prog);
+	serve_quiesce_end(q);
+	cli_progress_end(&prog, r == 0);
+	if (r < 0)
+		return cli_fail_lib(cmd);
+	if (!o.quiet && o.out == OUTPUT_HUMAN)
+		printf("%s reverted to snapshot '%s'\n", argv[optind], argv[optind + 1]);
+	return EXIT_OK;
+}
+
 int cmd_img_snapshot(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	fprintf(stderr, "%s: not built yet\n", progname);
-	return EXIT_ERROR;
+	if (argc >= 2 && !strcmp(argv[1], "list"))
+		return snap_list(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "delete"))
+		return snap_delete(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "revert"))
+		return snap_revert(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "create"))
+		return snap_create(argc - 1, argv + 1);
+	return snap_create(argc, argv);
 }

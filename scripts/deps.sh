@@ -7,6 +7,8 @@ packages=(
 	# build
 	build-essential meson ninja-build pkg-config scdoc
 	liburing-dev libjson-c-dev libgnutls28-dev libglusterfs-dev
+	# mortar img convert reads non-raw images from a qemu-nbd child
+	libnbd-dev
 	# fuzzing: clang with libFuzzer and the sanitizer runtimes
 	clang libclang-rt-14-dev
 	# tests and benchmarks: clients nobody here wrote

@@ -9,6 +9,8 @@
 #include <mortar/loop.h>
 #include <mortar/image.h>
 #include <mortar/doctor.h>
+#include <mortar/clone.h>
+#include <mortar/snapshot.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,53 @@
+/* Copies that storage can make cheaply: clones, snapshots' building block,
+ * and what a location's storage is able to do.
+ *
+ * What the GlusterFS BD translator once promised (thin images, server-side
+ * copy and snapshot, a capability query), rebuilt on what exists today:
+ * reflinks (FICLONE on XFS with reflink=1, btrfs), copy_file_range, and a
+ * sparse copy through libmortar when neither applies.
+ */
+#ifndef MORTAR_CLONE_H
+#define MORTAR_CLONE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What the storage under a location can do, detected by trying it on a
+ * scratch file beside the image (never guessed from names). */
+struct mortar_storage_caps {
+	bool thin;		/* holes: space is allocated on write */
+	bool offload_copy;	/* a copy shares blocks instead of moving data */
+	bool offload_snapshot;	/* ...so snapshots are instant and small */
+	bool discard;		/* punching holes frees space */
+	bool zero;		/* zeroing a range without writing zeroes */
+	char how[160];		/* one line: how copies are made here */
+};
+
+int mortar_storage_caps(const char *location, struct mortar_storage_caps *caps);
+
+enum mortar_clone_method {
+	MORTAR_CLONE_REFLINK,		/* shares extents: instant, no space */
+	MORTAR_CLONE_COPY_RANGE,	/* copy_file_range: data stays in the kernel */
+	MORTAR_CLONE_SPARSE_COPY,	/* read and write the data, holes kept */
+};
+
+const char *mortar_clone_method_name(enum mortar_clone_method m);
+
+#define MORTAR_CLONE_FORCE	(1u << 0)	/* replace an existing DST */
+#define MORTAR_CLONE_NO_REFLINK	(1u << 1)	/* skip reflink (benchmarks, tests) */
+#define MORTAR_CLONE_COPY_ONLY	(1u << 2)	/* skip reflink and copy_file_range */
+
+/* Progress: DONE of TOTAL bytes of the source considered so far. */
+typedef void (*mortar_progress_fn)(void *opaque, uint64_t done, uint64_t total);
+
+/* Copy the image SRC to DST, which must not exist unless
+ * MORTAR_CLONE_FORCE.  Holes stay holes.  Between local files the copy is
+ * made under a temporary name in DST's directory and renamed into place
+ * only when complete and synced, so that a crash never leaves a partial
+ * DST (the temporary file is removed by the next clone to that name).
+ * *USED (optional) says how it was done.  Synchronous. */
+int mortar_image_clone(const char *src, const char *dst, unsigned flags,
+		       mortar_progress_fn progress, void *opaque,
+		       enum mortar_clone_method *used);
+
+#endif

@@ -1,0 +1,47 @@
+/* Named snapshots of an image, kept beside it.
+ *
+ * A snapshot of DIR/IMAGE is a read-only clone DIR/.IMAGE.snapshots/NAME.img
+ * described by NAME.json in the same directory.  Living next to the image,
+ * snapshots are seen by every host that mounts the same filesystem.  The
+ * JSON file is written last (temporary name, then rename): a snapshot is
+ * listed only once complete, and a crash mid-snapshot leaves only
+ * temporaries that the next snapshot command of that image removes.  The
+ * clone shares blocks where the filesystem can (see clone.h); otherwise it
+ * is a full copy, and info says so.
+ *
+ * These calls do not quiesce writers: `mortar img snapshot` asks running
+ * `mortar serve` processes to hold writes around them.
+ */
+#ifndef MORTAR_SNAPSHOT_H
+#define MORTAR_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <mortar/clone.h>
+
+struct mortar_snapshot {
+	char name[65];
+	char *location;		/* of the snapshot's image (read-only) */
+	uint64_t size;
+	int64_t created;	/* seconds since the epoch */
+	char method[32];	/* how it was made: reflink, copy_file_range... */
+	bool shared;		/* shares blocks with the image (reflink) */
+};
+
+/* Names: 1-64 of [A-Za-z0-9._-], not starting with '.'. */
+int mortar_snapshot_create(const char *image, const char *name,
+			   mortar_progress_fn progress, void *opaque,
+			   struct mortar_snapshot *out);
+/* Sorted by creation time, oldest first.  Free with _list_free. */
+int mortar_snapshot_list(const char *image, struct mortar_snapshot **list, size_t *n);
+void mortar_snapshot_list_free(struct mortar_snapshot *list, size_t n);
+int mortar_snapshot_delete(const char *image, const char *name);
+/* Make the image's content that of the snapshot, in place (same file, so
+ * an open export sees it; the caller quiesces it). */
+int mortar_snapshot_revert(const char *image, const char *name,
+			   mortar_progress_fn progress, void *opaque);
+/* The location of snapshot NAME of IMAGE (malloc'd), or NULL with errno
+ * and the message set when there is no such snapshot. */
+char *mortar_snapshot_location(const char *image, const char *name);
+
+#endif

@@ -1,0 +1,528 @@
+/* Clones and storage capabilities (include/mortar/clone.h).
+ *
+ * Between two local files on one filesystem the cheapest correct copy
+ * wins: FICLONE shares every extent (XFS reflink=1, btrfs); otherwise
+ * copy_file_range keeps the data inside the kernel; otherwise the data
+ * is read and written.  The last two walk the source's data extents
+ * (SEEK_DATA/SEEK_HOLE) so holes stay holes, and the plain copy also
+ * leaves all-zero blocks unwritten, as `cp --sparse=always` does.  Any
+ * other pair (GlusterFS on either side) is copied through libmortar's
+ * image layer, extent by extent.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <linux/falloc.h>
+
+#include <mortar/mortar.h>
+#include <mortar/clone.h>
+#include "error.h"
+
+#define COPY_CHUNK (4u << 20)	/* bytes per read/write or copy_file_range */
+#define ZERO_GRAIN 4096		/* zero detection granularity */
+
+const char *mortar_clone_method_name(enum mortar_clone_method m)
+{
+	switch (m) {
+	case MORTAR_CLONE_REFLINK: return "reflink";
+	case MORTAR_CLONE_COPY_RANGE: return "copy_file_range";
+	case MORTAR_CLONE_SPARSE_COPY: return "sparse copy";
+	}
+	return "?";
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
+}
+
+/* ---- local files ---- */
+
+/* "DIR/.NAME.tmp-PID" for DST. */
+static int temp_name(const char *dst, char *buf, size_t len)
+{
+	char *d1 = strdup(dst), *d2 = strdup(dst);
+	int n = -1;
+
+	if (d1 && d2)
+		n = snprintf(buf, len, "%s/.%s.tmp-%ld", dirname(d1), basename(d2),
+			     (long)getpid());
+	free(d1);
+	free(d2);
+	if (n < 0 || (size_t)n >= len)
+		return mortar_set_error(ENAMETOOLONG, "%s: name too long", dst);
+	return 0;
+}
+
+/* Remove temporaries of DST left by clones that died (their PID is gone). */
+static void remove_stale_temps(const char *dst)
+{
+	char *d1 = strdup(dst), *d2 = strdup(dst);
+	char prefix[NAME_MAX + 16], path[PATH_MAX];
+	struct dirent *de;
+	const char *dir;
+	size_t plen;
+	DIR *dp;
+
+	if (!d1 || !d2)
+		goto out;
+	dir = dirname(d1);
+	snprintf(prefix, sizeof prefix, ".%s.tmp-", basename(d2));
+	plen = strlen(prefix);
+	dp = opendir(dir);
+	if (!dp)
+		goto out;
+	while ((de = readdir(dp))) {
+		char *end;
+		long pid;
+
+		if (strncmp(de->d_name, prefix, plen))
+			continue;
+		pid = strtol(de->d_name + plen, &end, 10);
+		if (*end || pid <= 0 || pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;	/* still copying */
+		if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path)
+			unlink(path);
+	}
+	closedir(dp);
+out:
+	free(d1);
+	free(d2);
+}
+
+static int copy_plain(int in, int out, off_t off, off_t len, uint8_t *buf)
+{
+	while (len > 0) {
+		size_t n = len < (off_t)COPY_CHUNK ? (size_t)len : COPY_CHUNK;
+		ssize_t r = pread(in, buf, n, off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return mortar_set_error(errno, "read: %m");
+		if (r == 0)
+			return 0;	/* the source shrank: the rest stays a hole */
+		for (size_t pos = 0; pos < (size_t)r; pos += ZERO_GRAIN) {
+			size_t g = (size_t)r - pos < ZERO_GRAIN ? (size_t)r - pos : ZERO_GRAIN;
+			size_t run = g;
+
+			if (all_zero(buf + pos, g))
+				continue;
+			/* Write runs of non-zero granules at once. */
+			while (pos + run < (size_t)r) {
+				size_t g2 = (size_t)r - pos - run < ZERO_GRAIN ?
+					(size_t)r - pos - run : ZERO_GRAIN;
+				if (all_zero(buf + pos + run, g2))
+					break;
+				run += g2;
+			}
+			for (size_t w = 0; w < run;) {
+				ssize_t k = pwrite(out, buf + pos + w, run - w, off + (off_t)(pos + w));
+				if (k < 0 && errno == EINTR)
+					continue;
+				if (k < 0)
+					return mortar_set_error(errno, "write: %m");
+				w += (size_t)k;
+			}
+			pos += run - g;
+		}
+		off += r;
+		len -= r;
+	}
+	return 0;
+}
+
+/* Copy [OFF, OFF+LEN) with copy_file_range; -EXDEV/-EINVAL/-EOPNOTSUPP
+ * /-ENOSYS mean "not here" (nothing is half done: the caller falls back
+ * from the offset reached, which *DONE reports). */
+static int copy_range(int in, int out, off_t off, off_t len, off_t *done)
+{
+	*done = 0;
+	while (len > 0) {
+		loff_t i = off, o = off;
+		ssize_t r = copy_file_range(in, &i, out, &o,
+					    len < (off_t)COPY_CHUNK ? (size_t)len : COPY_CHUNK, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+		off += r;
+		len -= r;
+		*done += r;
+	}
+	return 0;
+}
+
+static int local_copy_data(int in, int out, off_t size, unsigned flags,
+			   mortar_progress_fn progress, void *opaque,
+			   enum mortar_clone_method *used)
+{
+	bool try_range = !(flags & MORTAR_CLONE_COPY_ONLY);
+	uint8_t *buf = NULL;
+	off_t pos = 0;
+	int r = 0;
+
+	*used = try_range ? MORTAR_CLONE_COPY_RANGE : MORTAR_CLONE_SPARSE_COPY;
+	while (pos < size && r == 0) {
+		off_t data = lseek(in, pos, SEEK_DATA), hole, chunk_end;
+
+		if (data < 0 && errno == ENXIO)
+			break;		/* only a hole remains */
+		if (data < 0) {
+			/* No SEEK_DATA here: treat everything as data. */
+			data = pos;
+			hole = size;
+		} else {
+			hole = lseek(in, data, SEEK_HOLE);
+			if (hole < 0 || hole > size)
+				hole = size;
+		}
+		if (progress)
+			progress(opaque, (uint64_t)data, (uint64_t)size);
+		for (pos = data; pos < hole && r == 0; pos = chunk_end) {
+			off_t done = 0;
+
+			chunk_end = hole - pos > (off_t)COPY_CHUNK * 4 ? pos + (off_t)COPY_CHUNK * 4 : hole;
+			if (try_range) {
+				r = copy_range(in, out, pos, chunk_end - pos, &done);
+				if (r == -EXDEV || r == -EINVAL || r == -EOPNOTSUPP ||
+				    r == -ENOSYS) {
+					try_range = false;
+					*used = MORTAR_CLONE_SPARSE_COPY;
+					r = 0;
+				} else if (r < 0) {
+					r = mortar_set_error(-r, "copy_file_range: %s", strerror(-r));
+					break;
+				} else {
+					goto advanced;
+				}
+			}
+			if (!buf && !(buf = malloc(COPY_CHUNK))) {
+				r = mortar_set_error(ENOMEM, "out of memory");
+				break;
+			}
+			r = copy_plain(in, out, pos + done, chunk_end - pos - done, buf);
+advanced:
+			if (progress)
+				progress(opaque, (uint64_t)chunk_end, (uint64_t)size);
+		}
+	}
+	free(buf);
+	if (r == 0 && progress)
+		progress(opaque, (uint64_t)size, (uint64_t)size);
+	return r;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char *d = strdup(path);
+	int fd, r = 0;
+
+	if (!d)
+		return 0;
+	fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fsync(fd) < 0 && errno != EINVAL)
+			r = mortar_set_error(errno, "sync the directory of %s: %m", path);
+		close(fd);
+	}
+	free(d);
+	return r;
+}
+
+static int local_clone(const char *src, const char *dst, unsigned flags,
+		       mortar_progress_fn progress, void *opaque,
+		       enum mortar_clone_method *used)
+{
+	char tmp[PATH_MAX];
+	struct stat st, dst_st;
+	int in, out, r = 0;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return mortar_set_error(errno, "%s: %m", src);
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(in);
+		return mortar_set_error(EINVAL, "%s: not a regular file; use 'mortar img "
+					"convert' to copy a block device", src);
+	}
+	if (stat(dst, &dst_st) == 0) {
+		if (!(flags & MORTAR_CLONE_FORCE)) {
+			close(in);
+			return mortar_set_error(EEXIST, "%s already exists; pass --force "
+						"to replace it", dst);
+		}
+		if (dst_st.st_dev == st.st_dev && dst_st.st_ino == st.st_ino) {
+			close(in);
+			return mortar_set_error(EINVAL, "%s and %s are the same file",
+						src, dst);
+		}
+	}
+	remove_stale_temps(dst);
+	r = temp_name(dst, tmp, sizeof tmp);
+	if (r < 0) {
+		close(in);
+		return r;
+	}
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0666);
+	if (out < 0) {
+		r = mortar_set_error(errno, "cannot create %s: %m", tmp);
+		close(in);
+		return r;
+	}
+	if (!(flags & (MORTAR_CLONE_NO_REFLINK | MORTAR_CLONE_COPY_ONLY)) &&
+	    ioctl(out, FICLONE, in) == 0) {
+		*used = MORTAR_CLONE_REFLINK;
+		if (progress)
+			progress(opaque, (uint64_t)st.st_size, (uint64_t)st.st_size);
+	} else if (ftruncate(out, st.st_size) < 0) {
+		r = mortar_set_error(errno, "%s: %m", tmp);
+	} else {
+		r = local_copy_data(in, out, st.st_size, flags, progress, opaque, used);
+	}
+	if (r == 0 && fsync(out) < 0)
+		r = mortar_set_error(errno, "sync %s: %m", tmp);
+	close(out);
+	close(in);
+	if (r == 0 && rename(tmp, dst) < 0)
+		r = mortar_set_error(errno, "rename %s to %s: %m", tmp, dst);
+	if (r < 0) {
+		int saved = mortar_errno();
+		char msg[512];
+
+		snprintf(msg, sizeof msg, "%s", mortar_errmsg());
+		unlink(tmp);
+		return mortar_set_error(saved, "%s", msg);
+	}
+	return fsync_dir_of(dst);
+}
+
+/* ---- any backends, through libmortar ---- */
+
+struct gcopy {
+	struct mortar_image *in, *out;
+	uint8_t *buf;
+	uint64_t size;
+	mortar_progress_fn progress;
+	void *opaque;
+};
+
+static int gcopy_extent(void *opaque, const struct mortar_extent *e)
+{
+	struct gcopy *g = opaque;
+
+	if (e->flags & (MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO))
+		return 0;	/* the new image reads as zeroes there already */
+	for (uint64_t off = e->offset; off < e->offset + e->length;) {
+		size_t n = e->offset + e->length - off < COPY_CHUNK ?
+			(size_t)(e->offset + e->length - off) : COPY_CHUNK;
+		int r = mortar_image_pread_sync(g->in, g->buf, n, off);
+
+		if (r < 0)
+			return r;
+		for (size_t pos = 0; pos < n; pos += ZERO_GRAIN) {
+			size_t k = n - pos < ZERO_GRAIN ? n - pos : ZERO_GRAIN;
+			size_t run = k;
+
+			if (all_zero(g->buf + pos, k))
+				continue;
+			while (pos + run < n && !all_zero(g->buf + pos + run,
+				n - pos - run < ZERO_GRAIN ? n - pos - run : ZERO_GRAIN))
+				run += n - pos - run < ZERO_GRAIN ? n - pos - run : ZERO_GRAIN;
+			r = mortar_image_pwrite_sync(g->out, g->buf + pos, run, off + pos, 0);
+			if (r < 0)
+				return r;
+			pos += run - k;
+		}
+		off += n;
+		if (g->progress)
+			g->progress(g->opaque, off, g->size);
+	}
+	return 0;
+}
+
+static int generic_clone(const char *src, const char *dst, unsigned flags,
+			 mortar_progress_fn progress, void *opaque)
+{
+	struct mortar_loop *loop = NULL;
+	struct gcopy g = { .progress = progress, .opaque = opaque };
+	int r, r2;
+
+	r = mortar_loop_new(0, &loop);
+	if (r < 0)
+		return r;
+	r = mortar_image_open(loop, src, MORTAR_OPEN_RDONLY, &g.in);
+	if (r < 0)
+		goto out;
+	g.size = mortar_image_size(g.in);
+	r = mortar_image_create(dst, g.size, MORTAR_PREALLOC_OFF,
+				(flags & MORTAR_CLONE_FORCE) ? MORTAR_CREATE_FORCE : 0);
+	if (r == -EEXIST)
+		r = mortar_set_error(EEXIST, "%s already exists; pass --force to "
+				     "replace it", dst);
+	if (r < 0)
+		goto out;
+	r = mortar_image_open(loop, dst, 0, &g.out);
+	if (r < 0)
+		goto out;
+	g.buf = aligned_alloc(4096, COPY_CHUNK);
+	if (!g.buf) {
+		r = mortar_set_error(ENOMEM, "out of memory");
+		goto out;
+	}
+	r = mortar_image_map_sync(g.in, gcopy_extent, &g);
+	if (r == 0)
+		r = mortar_image_flush_sync(g.out);
+	if (r == 0 && progress)
+		progress(opaque, g.size, g.size);
+out:
+	if (g.out && (r2 = mortar_image_close(g.out)) < 0 && r == 0)
+		r = r2;
+	if (g.in)
+		mortar_image_close(g.in);
+	free(g.buf);
+	mortar_loop_free(loop);
+	return r;
+}
+
+int mortar_image_clone(const char *src, const char *dst, unsigned flags,
+		       mortar_progress_fn progress, void *opaque,
+		       enum mortar_clone_method *used)
+{
+	struct mortar_location *ls = NULL, *ld = NULL;
+	enum mortar_clone_method dummy;
+	int r;
+
+	if (!used)
+		used = &dummy;
+	r = mortar_location_parse(src, &ls, NULL);
+	if (r == 0)
+		r = mortar_location_parse(dst, &ld, NULL);
+	if (r < 0)
+		goto out;
+	if (ls->scheme == MORTAR_SCHEME_FILE && ld->scheme == MORTAR_SCHEME_FILE) {
+		struct stat st;
+
+		if (stat(ls->path, &st) == 0 && S_ISREG(st.st_mode)) {
+			r = local_clone(ls->path, ld->path, flags, progress, opaque, used);
+			goto out;
+		}
+	}
+	*used = MORTAR_CLONE_SPARSE_COPY;
+	r = generic_clone(src, dst, flags, progress, opaque);
+out:
+	mortar_location_free(ls);
+	mortar_location_free(ld);
+	return r;
+}
+
+/* ---- capabilities ---- */
+
+/* Try each trick on two scratch files in DIR. */
+static void probe_dir(const char *dir, struct mortar_storage_caps *c)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	static const char data[4096] = { 1 };
+	struct stat st;
+	int fa, fb;
+
+	snprintf(a, sizeof a, "%s/.mortar-probe-%ld-a", dir, (long)getpid());
+	snprintf(b, sizeof b, "%s/.mortar-probe-%ld-b", dir, (long)getpid());
+	fa = open(a, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fb = open(b, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fa < 0 || fb < 0) {
+		snprintf(c->how, sizeof c->how, "cannot probe %s (%s): assuming full copies",
+			 dir, strerror(errno));
+		goto out;
+	}
+	/* Thin: a large truncate allocates nothing. */
+	if (ftruncate(fa, 1 << 20) == 0 && fstat(fa, &st) == 0 && st.st_blocks == 0)
+		c->thin = true;
+	for (int i = 0; i < 16; i++)
+		if (pwrite(fa, data, sizeof data, (off_t)i * 65536) != (ssize_t)sizeof data)
+			break;
+	fsync(fa);
+	if (ioctl(fb, FICLONE, fa) == 0) {
+		c->offload_copy = c->offload_snapshot = true;
+		snprintf(c->how, sizeof c->how, "reflink (FICLONE): clones and snapshots "
+			 "share blocks until written");
+	} else {
+		loff_t i = 0, o = 0;
+		bool range = ftruncate(fb, 0) == 0 &&
+			     copy_file_range(fa, &i, fb, &o, sizeof data, 0) > 0;
+		snprintf(c->how, sizeof c->how, "no reflink here: clones and snapshots are "
+			 "full copies (%s)", range ? "copy_file_range" : "sparse copy");
+	}
+	if (fallocate(fa, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 65536) == 0)
+		c->discard = true;
+	if (fallocate(fa, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 65536, 65536) == 0)
+		c->zero = true;
+out:
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	unlink(a);
+	unlink(b);
+}
+
+int mortar_storage_caps(const char *location, struct mortar_storage_caps *caps)
+{
+	struct mortar_location *loc;
+	struct stat st;
+	int r;
+
+	memset(caps, 0, sizeof *caps);
+	r = mortar_location_parse(location, &loc, NULL);
+	if (r < 0)
+		return r;
+	if (loc->scheme == MORTAR_SCHEME_FILE) {
+		if (stat(loc->path, &st) == 0 && S_ISBLK(st.st_mode)) {
+			caps->discard = caps->zero = true;
+			snprintf(caps->how, sizeof caps->how, "block device: clones and "
+				 "snapshots are full copies");
+		} else {
+			char *d = strdup(loc->path);
+			if (d)
+				probe_dir(dirname(d), caps);
+			free(d);
+		}
+	} else {
+		struct mortar_loop *loop;
+		struct mortar_image *img;
+		uint64_t alloc;
+
+		/* GlusterFS keeps no per-file snapshot or clone since the BD
+		 * translator went (6.0): copies move the data. */
+		snprintf(caps->how, sizeof caps->how, "%s: clones and snapshots are "
+			 "full sparse copies through the client",
+			 mortar_scheme_name(loc->scheme));
+		if (mortar_loop_new(0, &loop) == 0) {
+			if (mortar_image_open(loop, location, MORTAR_OPEN_RDONLY, &img) == 0) {
+				uint32_t c = mortar_image_caps(img);
+				caps->discard = c & MORTAR_CAP_TRIM;
+				caps->zero = c & MORTAR_CAP_ZERO;
+				caps->thin = mortar_image_allocated(img, &alloc) == 0 &&
+					     alloc < mortar_image_size(img);
+				mortar_image_close(img);
+			}
+			mortar_loop_free(loop);
+		}
+	}
+	mortar_location_free(loc);
+	return 0;
+}
