@@ -18,7 +18,8 @@ static const char clone_usage[] =
 	"holes.  DST appears only when complete.  Any locations: files, gluster://.\n"
 	"\n"
 	"  -F, --force        replace DST if it exists\n"
-	"      --no-reflink   make a real copy even where blocks could be shared\n"
+	"      --no-reflink   read and write every block (no reflink, no copy_file_range,\n"
+	"                     which XFS also turns into a reflink)\n"
 	"  -q, --quiet        no progress bar\n"
 	"      --output=json  progress lines and the result as JSON on stdout\n";
 
@@ -45,7 +46,7 @@ int cmd_img_clone(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "Fqo:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'F': flags |= MORTAR_CLONE_FORCE; break;
-		case 'R': flags |= MORTAR_CLONE_NO_REFLINK; break;
+		case 'R': flags |= MORTAR_CLONE_COPY_ONLY; break;
 		case 'q': quiet = true; break;
 		case 'o':
 			if (cli_parse_output(cmd, optarg, &out) < 0)

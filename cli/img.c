@@ -183,6 +183,10 @@ static int img_info(int argc, char **argv)
 	struct mortar_image *img;
 	uint64_t size, alloc;
 	uint32_t caps, bmin, bpref, bmax;
+	struct mortar_storage_caps scaps;
+	struct mortar_snapshot *snaps = NULL;
+	size_t nsnaps = 0;
+	json_object *js;
 	char b1[32], b2[32];
 	char *canon;
 	bool done;
@@ -203,6 +207,11 @@ static int img_info(int argc, char **argv)
 	if (mortar_image_allocated(img, &alloc) < 0)
 		return img_close(cmd, loop, img, cli_fail_lib(cmd));
 	canon = mortar_location_format(mortar_image_location(img));
+	/* What the storage underneath can do for clones and snapshots,
+	 * probed beside the image; snapshots exist only for local images. */
+	mortar_storage_caps(argv[optind], &scaps);
+	if (mortar_snapshot_list(argv[optind], &snaps, &nsnaps) < 0)
+		nsnaps = 0;
 
 	if (o.output == OUTPUT_JSON) {
 		json_object *j = json_object_new_object(), *jc, *jb;
@@ -223,6 +232,19 @@ static int img_info(int argc, char **argv)
 			json_object_object_add(jc, cap_names[i].name,
 				json_object_new_boolean((caps & cap_names[i].cap) != 0));
 		json_object_object_add(j, "capabilities", jc);
+		js = json_object_new_object();
+		json_object_object_add(js, "thin", json_object_new_boolean(scaps.thin));
+		json_object_object_add(js, "offload_copy", json_object_new_boolean(scaps.offload_copy));
+		json_object_object_add(js, "offload_snapshot",
+				       json_object_new_boolean(scaps.offload_snapshot));
+		json_object_object_add(js, "discard", json_object_new_boolean(scaps.discard));
+		json_object_object_add(js, "zero", json_object_new_boolean(scaps.zero));
+		json_object_object_add(js, "copies", json_object_new_string(scaps.how));
+		json_object_object_add(j, "storage", js);
+		js = json_object_new_array();
+		for (size_t i = 0; i < nsnaps; i++)
+			json_object_array_add(js, json_object_new_string(snaps[i].name));
+		json_object_object_add(j, "snapshots", js);
 		cli_print_json(j);
 	} else {
 		printf("image: %s\n", argv[optind]);
@@ -240,7 +262,17 @@ static int img_info(int argc, char **argv)
 			if (caps & cap_names[i].cap)
 				printf(" %s", cap_names[i].name);
 		putchar('\n');
+		printf("storage:%s%s%s%s%s\n", scaps.thin ? " thin" : "",
+		       scaps.discard ? " discard" : "", scaps.zero ? " zero" : "",
+		       scaps.offload_copy ? " offload_copy" : "",
+		       scaps.offload_snapshot ? " offload_snapshot" : "");
+		printf("copies: %s\n", scaps.how);
+		printf("snapshots: %zu", nsnaps);
+		for (size_t i = 0; i < nsnaps; i++)
+			printf("%s%s", i ? ", " : " (", snaps[i].name);
+		printf("%s\n", nsnaps ? ")" : "");
 	}
+	mortar_snapshot_list_free(snaps, nsnaps);
 	free(canon);
 	return img_close(cmd, loop, img, EXIT_OK);
 }

@@ -29,6 +29,7 @@ static const char serve_usage[] =
 	"  -p, --port PORT            listen on TCP PORT (default 10809 if no --socket)\n"
 	"  -b, --bind ADDR            TCP address (default 127.0.0.1; :: or 0.0.0.0 for all)\n"
 	"  -r, --read-only            refuse writes\n"
+	"      --snapshot NAME        export snapshot NAME of each image (read-only)\n"
 	"      --direct               open images with O_DIRECT (no host page cache)\n"
 	"  -f, --foreground           stay in the foreground (default: daemon)\n"
 	"  -P, --pidfile FILE         write the server's pid to FILE once it listens\n"
@@ -50,7 +51,7 @@ static const char serve_usage[] =
 	"See mortar-serve(1).\n";
 
 struct serve_opts {
-	const char *socket, *port, *bind, *pidfile, *run, *description;
+	const char *socket, *port, *bind, *pidfile, *run, *description, *snapshot;
 	bool read_only, foreground, direct, verbose;
 	unsigned max_conns, timeout_s, threads;
 	/* TLS */
@@ -212,6 +213,7 @@ int cmd_serve(int argc, char **argv)
 		{ "tls-verify-peer", no_argument, NULL, 0x102 },
 		{ "run", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "snapshot", required_argument, NULL, 0x103 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct serve_opts o = { .max_conns = 64, .timeout_s = 10 };
@@ -263,6 +265,7 @@ int cmd_serve(int argc, char **argv)
 		case 0x100: o.tls_certs = optarg; break;
 		case 0x101: o.tls_psk = optarg; break;
 		case 0x102: o.tls_verify_peer = true; break;
+		case 0x103: o.snapshot = optarg; break;
 		default:
 			return cli_usage("serve", "unknown or incomplete option '%s'",
 					 argv[optind - 1]);
@@ -296,8 +299,16 @@ int cmd_serve(int argc, char **argv)
 
 		split_export(argv[optind + (int)i], &name, &location);
 		srv.exports[i].name = name ? strdup(name) : default_name(location);
-		srv.exports[i].location = strdup(location);
 		srv.exports[i].read_only = o.read_only;
+		if (o.snapshot) {
+			/* The snapshot instead of the image; never written. */
+			srv.exports[i].location = mortar_snapshot_location(location, o.snapshot);
+			if (!srv.exports[i].location)
+				return cli_fail_lib("serve");
+			srv.exports[i].read_only = true;
+		} else {
+			srv.exports[i].location = strdup(location);
+		}
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(srv.exports[j].name, srv.exports[i].name))
 				return cli_usage("serve", "two exports are named '%s'; "
