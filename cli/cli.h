@@ -26,6 +26,9 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 int cli_parse_output(const char *cmd, const char *arg, enum output_format *out);
 /* Print OBJ as JSON on stdout and drop the reference. */
 void cli_print_json(json_object *obj);
+/* The same on one line, for commands whose JSON output is a stream of
+ * lines (progress, then the result). */
+void cli_print_json_line(json_object *obj);
 /* "1 GiB", "512 KiB", "1.5 MiB" */
 const char *cli_human_size(uint64_t bytes, char *buf, size_t len);
 

@@ -74,7 +74,7 @@ int cmd_img_clone(int argc, char **argv)
 		json_object_object_add(o, "shared", json_object_new_boolean(used == MORTAR_CLONE_REFLINK));
 		json_object_object_add(o, "size", json_object_new_uint64(prog.total));
 		json_object_object_add(o, "seconds", json_object_new_double(cli_progress_elapsed(&prog)));
-		cli_print_json(o);
+		cli_print_json_line(o);
 	} else {
 		printf("cloned %s to %s: %s (%s, %.2f s)%s\n", argv[optind], argv[optind + 1],
 		       mortar_clone_method_name(used),

@@ -391,7 +391,7 @@ int cmd_img_convert(int argc, char **argv)
 		json_object_object_add(o, "destination", json_object_new_string(dst));
 		json_object_object_add(o, "size", json_object_new_uint64(prog.total));
 		json_object_object_add(o, "seconds", json_object_new_double(cli_progress_elapsed(&prog)));
-		cli_print_json(o);
+		cli_print_json_line(o);
 	} else {
 		printf("converted %s (%s) to %s (raw, %s, %.2f s)\n", src, fmt, dst,
 		       cli_human_size(prog.total, size, sizeof size), cli_progress_elapsed(&prog));

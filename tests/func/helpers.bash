@@ -213,3 +213,21 @@ start_server_unix() {
 	SOCK=$SCRATCH/$1.sock
 	start_server "$1" -s "$SOCK" "${@:2}"
 }
+
+# mount_loop_fs TYPE SIZE DIR [MKFS_ARGS...]: a fresh filesystem of TYPE
+# (xfs, ext4) in a sparse SIZE file under $SCRATCH, on a loop device,
+# mounted on DIR (created); unmounted and detached at exit.
+mount_loop_fs() {
+	local type=$1 size=$2 dir=$3 backing dev
+	shift 3
+	requires_root
+	requires losetup "mkfs.$type"
+	backing=$SCRATCH/.fs-$type-$RANDOM.img
+	truncate -s "$size" "$backing"
+	"mkfs.$type" -q "$@" "$backing" </dev/null >/dev/null || fail "mkfs.$type failed"
+	dev=$(losetup -f --show "$backing") || skip "cannot set up a loop device"
+	on_exit "losetup -d '$dev'"
+	mkdir -p "$dir"
+	mount "$dev" "$dir" || skip "cannot mount $type on a loop device"
+	on_exit "umount -l '$dir'"
+}
