@@ -117,7 +117,7 @@ static int snap_create(int argc, char **argv)
 	if (o.out == OUTPUT_JSON) {
 		json_object *j = snap_json(&s);
 		json_object_object_add(j, "quiesced-servers", json_object_new_int(n));
-		cli_print_json(j);
+		cli_print_json_line(j);
 	} else {
 		printf("snapshot '%s' of %s: %s (%s)%s%s\n", s.name, argv[optind],
 		       s.shared ? "shares blocks with the image (reflink)" :
