@@ -153,28 +153,34 @@ static int nbd_src_open(const char *cmd, struct nbd_src *s, const char *src,
 			progname, cmd);
 		_exit(127);
 	}
+	/* qemu-nbd makes its socket before it opens the image: a refused
+	 * connection may mean it is still starting or already gone. */
 	for (int i = 0; i < 1000; i++) {
 		struct stat st;
 		int status;
 
-		if (stat(s->sock, &st) == 0)
-			break;
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
 			s->pid = 0;
 			fprintf(stderr, "%s %s: qemu-nbd could not open %s as %s (see its "
 				"message above)\n", progname, cmd, src, fmt);
 			return -1;
 		}
+		if (stat(s->sock, &st) == 0) {
+			s->h = nbd_create();
+			if (!s->h || nbd_add_meta_context(s->h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0) {
+				fprintf(stderr, "%s %s: %s\n", progname, cmd, nbd_get_error());
+				return -1;
+			}
+			if (nbd_connect_unix(s->h, s->sock) == 0)
+				return 0;
+			nbd_close(s->h);
+			s->h = NULL;
+		}
 		usleep(10000);
 	}
-	s->h = nbd_create();
-	if (!s->h || nbd_add_meta_context(s->h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
-	    nbd_connect_unix(s->h, s->sock) < 0) {
-		fprintf(stderr, "%s %s: cannot read %s through qemu-nbd: %s\n", progname,
-			cmd, src, nbd_get_error());
-		return -1;
-	}
-	return 0;
+	fprintf(stderr, "%s %s: qemu-nbd did not start serving %s within 10 s\n",
+		progname, cmd, src);
+	return -1;
 }
 
 struct copy {
