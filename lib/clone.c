@@ -28,7 +28,8 @@
 #include <mortar/clone.h>
 #include "error.h"
 
-#define COPY_CHUNK (4u << 20)	/* bytes per read/write or copy_file_range */
+#define COPY_CHUNK (4u << 20)	/* bytes per copy_file_range call */
+#define PLAIN_CHUNK (256u << 10)	/* read/write buffer: stays in the CPU cache */
 #define ZERO_GRAIN 4096		/* zero detection granularity */
 
 const char *mortar_clone_method_name(enum mortar_clone_method m)
@@ -105,7 +106,7 @@ out:
 static int copy_plain(int in, int out, off_t off, off_t len, uint8_t *buf)
 {
 	while (len > 0) {
-		size_t n = len < (off_t)COPY_CHUNK ? (size_t)len : COPY_CHUNK;
+		size_t n = len < (off_t)PLAIN_CHUNK ? (size_t)len : PLAIN_CHUNK;
 		ssize_t r = pread(in, buf, n, off);
 
 		if (r < 0 && errno == EINTR)
@@ -211,7 +212,7 @@ static int local_copy_data(int in, int out, off_t size, unsigned flags,
 					goto advanced;
 				}
 			}
-			if (!buf && !(buf = malloc(COPY_CHUNK))) {
+			if (!buf && !(buf = malloc(PLAIN_CHUNK))) {
 				r = mortar_set_error(ENOMEM, "out of memory");
 				break;
 			}
@@ -289,7 +290,8 @@ static int local_clone(const char *src, const char *dst, unsigned flags,
 		*used = MORTAR_CLONE_REFLINK;
 		if (progress)
 			progress(opaque, (uint64_t)st.st_size, (uint64_t)st.st_size);
-	} else if (ftruncate(out, st.st_size) < 0) {
+	} else if (posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL),
+		   ftruncate(out, st.st_size) < 0) {
 		r = mortar_set_error(errno, "%s: %m", tmp);
 	} else {
 		r = local_copy_data(in, out, st.st_size, flags, progress, opaque, used);
