@@ -321,6 +321,8 @@ static int convert_nbd(const char *cmd, const char *src, const char *dst, const 
 out:
 	if (c.out && mortar_image_close(c.out) < 0 && rc == EXIT_OK)
 		rc = cli_fail_lib(cmd);
+	if (c.out && rc != EXIT_OK)
+		mortar_image_remove(dst);	/* no half-converted image */
 	mortar_loop_free(loop);
 	free(c.buf);
 	nbd_src_close(&s);

@@ -1050,9 +1050,24 @@ unsigned mortar_file_alignment(struct mortar_image *img)
 	return ((struct file_img *)mortar_image_handle(img))->align;
 }
 
+static int file_remove(const struct mortar_location *loc)
+{
+	struct stat st;
+
+	if (lstat(loc->path, &st) < 0)
+		return mortar_set_error(errno, "%s: %m", loc->path);
+	if (!S_ISREG(st.st_mode))
+		return mortar_set_error(EINVAL, "%s: not a regular file; not removed",
+					loc->path);
+	if (unlink(loc->path) < 0)
+		return mortar_set_error(errno, "%s: cannot remove: %m", loc->path);
+	return 0;
+}
+
 const struct mortar_backend mortar_backend_file = {
 	.name = "file",
 	.create = file_create,
+	.remove = file_remove,
 	.open = file_open,
 	.close = file_close,
 	.kind = file_kind,

@@ -828,9 +828,28 @@ out:
 	return r;
 }
 
+static int gl_remove(const struct mortar_location *loc)
+{
+	char *text = mortar_location_format(loc);
+	struct gl_conn *c;
+	int r;
+
+	if (!text)
+		return mortar_set_error(ENOMEM, "out of memory");
+	r = gl_conn_get(loc, text, &c);
+	if (r == 0) {
+		if (glfs_unlink(c->fs, loc->path) < 0)
+			r = mortar_set_error(errno, "%s: cannot remove: %m", text);
+		gl_conn_put(c);
+	}
+	free(text);
+	return r;
+}
+
 const struct mortar_backend mortar_backend_gluster = {
 	.name = "gluster",
 	.create = gl_create,
+	.remove = gl_remove,
 	.open = gl_open,
 	.close = gl_close,
 	.kind = gl_kind,

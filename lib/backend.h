@@ -75,6 +75,7 @@ struct mortar_backend {
 
 	int (*create)(const struct mortar_location *loc, uint64_t size,
 		      enum mortar_prealloc prealloc, unsigned flags);
+	int (*remove)(const struct mortar_location *loc);
 	/* Open LOC; store the handle, size and capabilities. */
 	int (*open)(struct mortar_image *img, const struct mortar_location *loc,
 		    unsigned flags, void **handle);

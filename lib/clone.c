@@ -362,6 +362,7 @@ static int generic_clone(const char *src, const char *dst, unsigned flags,
 {
 	struct mortar_loop *loop = NULL;
 	struct gcopy g = { .progress = progress, .opaque = opaque };
+	bool created = false;
 	int r, r2;
 
 	r = mortar_loop_new(0, &loop);
@@ -378,6 +379,7 @@ static int generic_clone(const char *src, const char *dst, unsigned flags,
 				     "replace it", dst);
 	if (r < 0)
 		goto out;
+	created = true;
 	r = mortar_image_open(loop, dst, 0, &g.out);
 	if (r < 0)
 		goto out;
@@ -396,6 +398,15 @@ out:
 		r = r2;
 	if (g.in)
 		mortar_image_close(g.in);
+	if (r < 0 && created) {
+		/* No half copy stays behind (keep the first error's message). */
+		char msg[512];
+		int err = mortar_errno();
+
+		snprintf(msg, sizeof msg, "%s", mortar_errmsg());
+		mortar_image_remove(dst);
+		mortar_set_error(err, "%s", msg);
+	}
 	free(g.buf);
 	mortar_loop_free(loop);
 	return r;

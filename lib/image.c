@@ -84,6 +84,25 @@ int mortar_image_create(const char *location, uint64_t size,
 	return r;
 }
 
+int mortar_image_remove(const char *location)
+{
+	const struct mortar_backend *be;
+	struct mortar_location *loc;
+	int r;
+
+	r = mortar_location_parse(location, &loc, NULL);
+	if (r < 0)
+		return r;
+	r = image_backend_for(loc, location, &be);
+	if (r == 0 && !be->remove)
+		r = mortar_set_error(ENOTSUP, "%s: the %s backend cannot remove images",
+				     location, be->name);
+	if (r == 0)
+		r = be->remove(loc);
+	mortar_location_free(loc);
+	return r;
+}
+
 int mortar_image_open(struct mortar_loop *loop, const char *location,
 		      unsigned flags, struct mortar_image **out)
 {

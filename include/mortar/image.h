@@ -80,6 +80,9 @@ typedef void (*mortar_extents_fn)(void *opaque, int res,
 int mortar_image_create(const char *location, uint64_t size,
 			enum mortar_prealloc prealloc, unsigned flags);
 
+/* Remove the image (a regular file, or a file on a volume).  Synchronous. */
+int mortar_image_remove(const char *location);
+
 int mortar_image_open(struct mortar_loop *loop, const char *location,
 		      unsigned flags, struct mortar_image **out);
 
