@@ -65,18 +65,14 @@ static void on_signal(int sig)
 
 /* ---- the image ---- */
 
-static int fill_image(const char *location, uint64_t size, bool force)
+static int fill_image(const char *location, uint64_t size)
 {
 	struct mortar_loop *loop = NULL;
 	struct mortar_image *img = NULL;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	uint64_t *buf;
-	int r;
+	int r = 0;
 
-	r = mortar_image_create(location, size, MORTAR_PREALLOC_OFF,
-				force ? MORTAR_CREATE_FORCE : 0);
-	if (r < 0)
-		return r;
 	buf = malloc(4u << 20);
 	if (!buf)
 		return mortar_set_error(ENOMEM, "out of memory");
@@ -387,17 +383,20 @@ int cmd_bench(int argc, char **argv)
 			direct = (int)i;
 	}
 
-	if (!quick || out != OUTPUT_JSON)
-		fprintf(stderr, "bench: preparing %s (%s of data)\n", ctx.location,
-			cli_human_size(size, sizebuf, sizeof sizebuf));
-	created = true;	/* from here on, ours to remove (unless --keep) */
-	if (fill_image(ctx.location, size, force) < 0) {
-		created = mortar_errno() != EEXIST;
-		if (!created)
+	if (mortar_image_create(ctx.location, size, MORTAR_PREALLOC_OFF,
+				force ? MORTAR_CREATE_FORCE : 0) < 0) {
+		if (mortar_errno() == EEXIST)
 			fprintf(stderr, "%s bench: %s exists; the benchmark writes over its "
 				"image: name a new one, or pass --force\n", progname, ctx.location);
 		else
 			cli_fail_lib(cmd);
+		goto out;
+	}
+	created = true;	/* from here on, ours to remove (unless --keep) */
+	fprintf(stderr, "bench: preparing %s (%s of data)\n", ctx.location,
+		cli_human_size(size, sizebuf, sizeof sizebuf));
+	if (fill_image(ctx.location, size) < 0) {
+		cli_fail_lib(cmd);
 		goto out;
 	}
 	signal(SIGINT, on_signal);
@@ -601,9 +600,8 @@ int cmd_bench(int argc, char **argv)
 		}
 		putchar('\n');
 		for (size_t i = 0; i < bench_npaths; i++)
-			if (res[i].applies)
-				printf("%-10s %s\n", bench_paths[i].name, res[i].available ?
-				       bench_paths[i].what : "");
+			if (res[i].applies && res[i].available)
+				printf("%-10s %s\n", bench_paths[i].name, bench_paths[i].what);
 		for (size_t i = 0; i < bench_npaths; i++)
 			if (res[i].applies && !res[i].available)
 				printf("%-10s not available here: %s\n", bench_paths[i].name,
