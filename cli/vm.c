@@ -1,9 +1,1328 @@
-/* placeholder: replaced by the work on this command */
+/* mortar vm: start QEMU guests on Mortar disks with a topology ready for
+ * hotplug, and scale their vCPUs and memory while they run.
+ *
+ * Each VM has a runtime directory (state.json, qmp.sock, serial.log,
+ * qemu.pid, one NBD socket per disk).  Every command is a short client:
+ * it reads state.json, talks QMP, checks the rules of vm/rules.c before
+ * QEMU sees anything, and writes state.json back (temporary + rename).
+ * The guest's own view comes from its console (vm/guest.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <mortar/mortar.h>
 #include "cli.h"
+#include "error.h"
+#include "runtime.h"
+#include "guest.h"
+#include "qmp.h"
+#include "rules.h"
+
+#define QMP_TIMEOUT_MS 10000
+#define MAX_DISKS 8
+/* Socket paths must fit in sockaddr_un (108 bytes): keep directories short. */
+#define VM_DIR_MAX 80
+
+static const char vm_usage[] =
+	"Usage: mortar vm start NAME [options]       start a VM (see below)\n"
+	"       mortar vm stop NAME [--force] [--timeout S]\n"
+	"       mortar vm list [--output=json]\n"
+	"       mortar vm status NAME [--output=json]\n"
+	"       mortar vm cpus NAME N [--node N] [--wait] [--timeout S]\n"
+	"       mortar vm mem add NAME SIZE [--node N] [--id ID] [--wait] [--timeout S]\n"
+	"       mortar vm mem remove NAME ID [--wait] [--timeout S]\n"
+	"\n"
+	"start options:\n"
+	"  --config FILE        key=value lines, keys as the long options below\n"
+	"  --cpus N             boot vCPUs (default 1)\n"
+	"  --max-cpus N         vCPUs the VM may grow to (default: --cpus)\n"
+	"  --memory SIZE        boot memory (default 512M)\n"
+	"  --max-memory SIZE    memory the VM may grow to (default: --memory)\n"
+	"  --slots N            DIMM slots (default 8 when --max-memory is larger)\n"
+	"  --numa N             NUMA nodes; vCPU sockets and boot memory split evenly\n"
+	"  --disk LOCATION      a Mortar location served over NBD as virtio-blk (repeat)\n"
+	"  --kernel PATH --initrd PATH --append TEXT\n"
+	"  --accel kvm|tcg      default: kvm when /dev/kvm is usable, else tcg\n"
+	"  --wait               return once the guest reports in (MORTAR-GUEST line)\n"
+	"Runtime directories: $MORTAR_VM_DIR/NAME (default: the per-user runtime\n"
+	"directory's vm/).  See mortar-vm(1).\n";
+
+/* ---- runtime directory and state ---- */
+
+static int vm_dir(const char *name, char *buf, size_t len)
+{
+	const char *env = getenv("MORTAR_VM_DIR");
+	char base[PATH_MAX];
+
+	if (len > VM_DIR_MAX)
+		len = VM_DIR_MAX;
+
+	if (strchr(name, '/') || name[0] == '.' || !name[0] || strlen(name) > 64)
+		return mortar_set_error(EINVAL, "bad VM name '%s': use letters, digits, '-', "
+					"'_' (no '/', not starting with '.')", name);
+	if (env && *env) {
+		if (mkdir(env, 0700) < 0 && errno != EEXIST)
+			return mortar_set_error(errno, "%s: %m", env);
+		snprintf(base, sizeof base, "%s", env);
+	} else if (mortar_runtime_dir("vm", base, sizeof base) < 0) {
+		return -mortar_errno();
+	}
+	if (snprintf(buf, len, "%s/%s", base, name) >= (int)len)
+		return mortar_set_error(ENAMETOOLONG, "VM directory %s/%s is too long for its "
+					"sockets (at most %d characters): use a shorter "
+					"MORTAR_VM_DIR or name", base, name, VM_DIR_MAX - 1);
+	return 0;
+}
+
+static void path_in(char *buf, size_t len, const char *dir, const char *file)
+{
+	snprintf(buf, len, "%s/%s", dir, file);
+}
+
+static json_object *state_load(const char *dir)
+{
+	char p[PATH_MAX];
+
+	path_in(p, sizeof p, dir, "state.json");
+	return json_object_from_file(p);
+}
+
+static int state_save(const char *dir, json_object *st)
+{
+	char p[PATH_MAX], tmp[PATH_MAX];
+
+	path_in(p, sizeof p, dir, "state.json");
+	path_in(tmp, sizeof tmp, dir, ".state.json.tmp");
+	if (json_object_to_file_ext(tmp, st, JSON_C_TO_STRING_PRETTY) < 0 ||
+	    rename(tmp, p) < 0)
+		return mortar_set_error(EIO, "cannot write %s", p);
+	return 0;
+}
+
+static int64_t jint(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static json_object *jarr(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v)) {
+		v = json_object_new_array();
+		json_object_object_add(o, key, v);
+	}
+	return v;
+}
+
+static bool pid_alive(pid_t pid)
+{
+	char p[64], comm[64] = "";
+	FILE *f;
+
+	if (pid <= 0 || kill(pid, 0) < 0)
+		return false;
+	snprintf(p, sizeof p, "/proc/%d/comm", (int)pid);
+	f = fopen(p, "r");
+	if (f) {
+		if (!fgets(comm, sizeof comm, f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	if (strncmp(comm, "qemu", 4))
+		return false;
+	/* A killed daemonised QEMU may linger as a zombie until its new
+	 * parent reaps it: that is dead too. */
+	snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+	f = fopen(p, "r");
+	if (f) {
+		char state = 'R';
+		if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+			state = 'R';
+		fclose(f);
+		if (state == 'Z' || state == 'X')
+			return false;
+	}
+	return true;
+}
+
+static pid_t qemu_pid(const char *dir)
+{
+	char p[PATH_MAX];
+	long pid = 0;
+	FILE *f;
+
+	path_in(p, sizeof p, dir, "qemu.pid");
+	f = fopen(p, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	return (pid_t)pid;
+}
+
+/* Stop the disk servers and remove the runtime files of a VM. */
+static void vm_cleanup(const char *dir, json_object *st)
+{
+	json_object *disks;
+	char p[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+
+	if (st && json_object_object_get_ex(st, "disks", &disks)) {
+		for (size_t i = 0; i < json_object_array_length(disks); i++) {
+			pid_t pid = (pid_t)jint(json_object_array_get_idx(disks, i), "server_pid");
+			if (pid > 0)
+				kill(pid, SIGTERM);
+		}
+	}
+	d = opendir(dir);
+	if (d) {
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.' || strlen(de->d_name) > 2) {
+				if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+					continue;
+				path_in(p, sizeof p, dir, de->d_name);
+				unlink(p);
+			}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+/* ---- waiting for the guest ---- */
+
+static bool guest_has(const struct vm_guest *g, int cpus, int64_t mem_kib_min,
+		      int64_t mem_kib_max)
+{
+	if (!g->valid)
+		return false;
+	if (cpus >= 0 && g->cpus != (unsigned)cpus)
+		return false;
+	if (mem_kib_min >= 0 && (int64_t)g->mem_kib < mem_kib_min)
+		return false;
+	if (mem_kib_max >= 0 && (int64_t)g->mem_kib > mem_kib_max)
+		return false;
+	return true;
+}
+
+/* Wait until the guest shows CPUS (or -1: any) and memory in the range. */
+static int guest_wait(const char *dir, int cpus, int64_t kmin, int64_t kmax, int timeout_s,
+		      struct vm_guest *g)
+{
+	char log[PATH_MAX];
+	struct timespec t0, t;
+
+	path_in(log, sizeof log, dir, "serial.log");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		vm_guest_read(log, g);
+		if (guest_has(g, cpus, kmin, kmax))
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec >= timeout_s)
+			break;
+		usleep(50000);
+	}
+	if (!g->valid)
+		return mortar_set_error(ETIMEDOUT, "the guest printed no MORTAR-GUEST line "
+					"within %d s; is its init the one of "
+					"scripts/guest-assets.sh (or printing the protocol)?",
+					timeout_s);
+	if (cpus >= 0 && g->cpus != (unsigned)cpus)
+		return mortar_set_error(ETIMEDOUT, "after %d s the guest shows %u online "
+					"vCPUs, not %d: QEMU has them, but the guest did not "
+					"online them (its init must write 1 to "
+					"/sys/devices/system/cpu/cpuN/online)", timeout_s,
+					g->cpus, cpus);
+	return mortar_set_error(ETIMEDOUT, "after %d s the guest shows %" PRIu64 " KiB of "
+				"memory: QEMU plugged it, but the guest did not online it "
+				"(boot it with memhp_default_state=online_movable)",
+				timeout_s, g->mem_kib);
+}
+
+/* ---- shared option parsing ---- */
+
+struct vm_opts {
+	bool wait, force;
+	int timeout_s;
+	int node;
+	const char *id;
+	enum output_format out;
+};
+
+static int vm_getopt(const char *cmd, int argc, char **argv, struct vm_opts *o)
+{
+	static const struct option opts[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*o = (struct vm_opts){ .timeout_s = 30, .node = -1, .out = OUTPUT_HUMAN };
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "wFt:n:i:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': o->wait = true; break;
+		case 'F': o->force = true; break;
+		case 't': o->timeout_s = atoi(optarg); break;
+		case 'n': o->node = atoi(optarg); break;
+		case 'i': o->id = optarg; break;
+		case 'o':
+			if (cli_parse_output(cmd, optarg, &o->out) < 0)
+				return -1;
+			break;
+		case 'h': fputs(vm_usage, stdout); exit(EXIT_OK);
+		default: cli_usage(cmd, "unknown option"); return -1;
+		}
+	}
+	if (o->timeout_s < 1)
+		o->timeout_s = 1;
+	return 0;
+}
+
+/* Open a running VM: its directory, state and QMP. */
+static int vm_open(const char *cmd, const char *name, char *dir, size_t dlen,
+		   json_object **st, struct qmp **q)
+{
+	pid_t pid;
+	char sock[PATH_MAX];
+
+	*st = NULL;
+	*q = NULL;
+	if (vm_dir(name, dir, dlen) < 0 || !(*st = state_load(dir))) {
+		if (!*st && mortar_errno() != EINVAL)
+			fprintf(stderr, "%s %s: no VM named '%s' (see 'mortar vm list')\n",
+				progname, cmd, name);
+		else
+			cli_fail_lib(cmd);
+		return -1;
+	}
+	pid = qemu_pid(dir);
+	if (!pid_alive(pid)) {
+		fprintf(stderr, "%s %s: VM '%s' is not running: its QEMU (pid %d) is gone; "
+			"'mortar vm stop %s' cleans up\n", progname, cmd, name, (int)pid, name);
+		json_object_put(*st);
+		*st = NULL;
+		return -1;
+	}
+	path_in(sock, sizeof sock, dir, "qmp.sock");
+	if (qmp_connect(sock, QMP_TIMEOUT_MS, q) < 0) {
+		cli_fail_lib(cmd);
+		json_object_put(*st);
+		*st = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- start ---- */
+
+struct start_cfg {
+	unsigned cpus, max_cpus, slots, numa;
+	uint64_t mem, max_mem;
+	const char *kernel, *initrd, *append, *accel;
+	const char *disks[MAX_DISKS];
+	unsigned ndisks;
+	bool wait;
+	int timeout_s;
+};
+
+static int cfg_set(const char *cmd, struct start_cfg *c, const char *key, const char *val)
+{
+	if (!strcmp(key, "cpus"))
+		c->cpus = (unsigned)atoi(val);
+	else if (!strcmp(key, "max-cpus"))
+		c->max_cpus = (unsigned)atoi(val);
+	else if (!strcmp(key, "slots"))
+		c->slots = (unsigned)atoi(val);
+	else if (!strcmp(key, "numa"))
+		c->numa = (unsigned)atoi(val);
+	else if (!strcmp(key, "memory") || !strcmp(key, "max-memory")) {
+		uint64_t v;
+		if (mortar_parse_size(val, &v) < 0)
+			return cli_usage(cmd, "--%s: %s", key, mortar_errmsg()), -1;
+		*(strcmp(key, "memory") ? &c->max_mem : &c->mem) = v;
+	} else if (!strcmp(key, "kernel"))
+		c->kernel = strdup(val);
+	else if (!strcmp(key, "initrd"))
+		c->initrd = strdup(val);
+	else if (!strcmp(key, "append"))
+		c->append = strdup(val);
+	else if (!strcmp(key, "accel"))
+		c->accel = strdup(val);
+	else if (!strcmp(key, "disk")) {
+		if (c->ndisks == MAX_DISKS)
+			return cli_usage(cmd, "at most %d disks", MAX_DISKS), -1;
+		c->disks[c->ndisks++] = strdup(val);
+	} else if (!strcmp(key, "arch")) {
+		if (strcmp(val, "x86_64"))
+			return fprintf(stderr, "%s %s: arch '%s' is not supported yet (x86_64 "
+				       "q35 only)\n", progname, cmd, val), -1;
+	} else {
+		return cli_usage(cmd, "unknown setting '%s'", key), -1;
+	}
+	return 0;
+}
+
+static int cfg_file(const char *cmd, struct start_cfg *c, const char *path)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (!f)
+		return fprintf(stderr, "%s %s: %s: %m\n", progname, cmd, path), -1;
+	while (fgets(line, sizeof line, f)) {
+		char *k = line, *eq, *end;
+
+		n++;
+		while (*k == ' ' || *k == '\t')
+			k++;
+		if (*k == '#' || *k == '\n' || !*k)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		eq = strchr(k, '=');
+		if (!eq) {
+			fprintf(stderr, "%s %s: %s:%d: expected key=value\n", progname, cmd, path, n);
+			fclose(f);
+			return -1;
+		}
+		for (end = eq; end > k && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			;
+		*end = '\0';
+		eq++;
+		while (*eq == ' ' || *eq == '\t')
+			eq++;
+		if (cfg_set(cmd, c, k, eq) < 0) {
+			fclose(f);
+			return -1;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Serve DISK on SOCK with a daemonised `mortar serve`; its pid. */
+static pid_t serve_disk(const char *dir, unsigned i, const char *disk, char *sock, size_t len)
+{
+	char pidfile[PATH_MAX], exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	int status;
+	pid_t pid;
+	long spid = 0;
+	FILE *f;
+
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	snprintf(sock, len, "%s/disk%u.sock", dir, i);
+	snprintf(pidfile, sizeof pidfile, "%s/disk%u.pid", dir, i);
+	pid = fork();
+	if (pid == 0) {
+		execl(exe, exe, "serve", "-s", sock, "-P", pidfile, disk, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return -1;
+	f = fopen(pidfile, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &spid) != 1)
+			spid = 0;
+		fclose(f);
+	}
+	return (pid_t)spid;
+}
+
+static int vm_start(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "arch", required_argument, NULL, 0x100 },
+		{ "cpus", required_argument, NULL, 0x101 },
+		{ "max-cpus", required_argument, NULL, 0x102 },
+		{ "memory", required_argument, NULL, 0x103 },
+		{ "max-memory", required_argument, NULL, 0x104 },
+		{ "slots", required_argument, NULL, 0x105 },
+		{ "numa", required_argument, NULL, 0x106 },
+		{ "disk", required_argument, NULL, 0x107 },
+		{ "kernel", required_argument, NULL, 0x108 },
+		{ "initrd", required_argument, NULL, 0x109 },
+		{ "append", required_argument, NULL, 0x10a },
+		{ "accel", required_argument, NULL, 0x10b },
+		{ "wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *keys[] = { "arch", "cpus", "max-cpus", "memory", "max-memory",
+				      "slots", "numa", "disk", "kernel", "initrd", "append",
+				      "accel" };
+	const char *cmd = "vm start", *name;
+	struct start_cfg c = { .cpus = 1, .mem = 512u << 20, .timeout_s = 60 };
+	char dir[VM_DIR_MAX], why[512], p[PATH_MAX];
+	char *qa[128];
+	char bufs[40][PATH_MAX + 64];
+	unsigned na = 0, nb = 0;
+	json_object *st, *old;
+	int ch, status, rc = EXIT_ERROR;
+	pid_t pid;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:wt:h", opts, NULL)) != -1) {
+		if (ch == 'c') {
+			if (cfg_file(cmd, &c, optarg) < 0)
+				return EXIT_USAGE;
+		} else if (ch == 'w') {
+			c.wait = true;
+		} else if (ch == 't') {
+			c.timeout_s = atoi(optarg);
+		} else if (ch == 'h') {
+			fputs(vm_usage, stdout);
+			return EXIT_OK;
+		} else if (ch >= 0x100 && ch <= 0x10b) {
+			if (cfg_set(cmd, &c, keys[ch - 0x100], optarg) < 0)
+				return EXIT_USAGE;
+		} else {
+			return cli_usage(cmd, "unknown option");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage(cmd, "expected the VM's NAME");
+	name = argv[optind];
+	if (!c.max_cpus)
+		c.max_cpus = c.cpus;
+	if (!c.max_mem)
+		c.max_mem = c.mem;
+	if (c.max_mem > c.mem && !c.slots)
+		c.slots = 8;
+	if (!c.numa)
+		c.numa = 1;
+	if (!c.kernel || !c.initrd)
+		return cli_usage(cmd, "give --kernel and --initrd (scripts/guest-assets.sh "
+				 "x86_64 makes a small test guest)");
+	if (vm_rule_start(c.cpus, c.max_cpus, c.mem, c.max_mem, c.slots, c.numa, why,
+			  sizeof why) < 0) {
+		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
+		return EXIT_ERROR;
+	}
+	if (!c.accel)
+		c.accel = access("/dev/kvm", R_OK | W_OK) == 0 ? "kvm" : "tcg";
+	if (vm_dir(name, dir, sizeof dir) < 0)
+		return cli_fail_lib(cmd);
+	old = state_load(dir);
+	if (old) {
+		if (pid_alive(qemu_pid(dir))) {
+			fprintf(stderr, "%s %s: VM '%s' is already running (pid %d)\n", progname,
+				cmd, name, (int)qemu_pid(dir));
+			json_object_put(old);
+			return EXIT_ERROR;
+		}
+		vm_cleanup(dir, old);	/* what a dead VM left: never blocks a restart */
+		json_object_put(old);
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "%s %s: %s: %m\n", progname, cmd, dir);
+		return EXIT_ERROR;
+	}
+
+	st = json_object_new_object();
+	json_object_object_add(st, "name", json_object_new_string(name));
+	json_object_object_add(st, "arch", json_object_new_string("x86_64"));
+	json_object_object_add(st, "accel", json_object_new_string(c.accel));
+	json_object_object_add(st, "boot_cpus", json_object_new_int((int)c.cpus));
+	json_object_object_add(st, "max_cpus", json_object_new_int((int)c.max_cpus));
+	json_object_object_add(st, "memory", json_object_new_int64((int64_t)c.mem));
+	json_object_object_add(st, "max_memory", json_object_new_int64((int64_t)c.max_mem));
+	json_object_object_add(st, "slots", json_object_new_int((int)c.slots));
+	json_object_object_add(st, "numa", json_object_new_int((int)c.numa));
+	json_object_object_add(st, "cpu_plugs", json_object_new_int(0));
+	json_object_object_add(st, "cpu_unplugged", json_object_new_boolean(false));
+	jarr(st, "cpus");
+	jarr(st, "dimms");
+
+#define ARG(...) (snprintf(bufs[nb], sizeof bufs[nb], __VA_ARGS__), qa[na++] = bufs[nb++])
+	qa[na++] = "qemu-system-x86_64";
+	qa[na++] = "-M"; qa[na++] = "q35";
+	qa[na++] = "-accel";
+	/* TCG: multi-threaded, since thread=single aborts on CPU unplug. */
+	ARG("%s", !strcmp(c.accel, "tcg") ? "tcg,thread=multi" : c.accel);
+	qa[na++] = "-cpu"; qa[na++] = !strcmp(c.accel, "kvm") ? "host" : "qemu64";
+	/* One vCPU per socket: hotplug units are sockets, and NUMA nodes are
+	 * whole sockets (a first hot-added CPU of a node sharing a socket
+	 * with another node can take 30 s to come online). */
+	qa[na++] = "-smp";
+	ARG("%u,maxcpus=%u,sockets=%u,cores=1,threads=1", c.cpus, c.max_cpus, c.max_cpus);
+	qa[na++] = "-m";
+	if (c.slots)
+		ARG("%" PRIu64 "M,slots=%u,maxmem=%" PRIu64 "M", c.mem >> 20, c.slots,
+		    c.max_mem >> 20);
+	else
+		ARG("%" PRIu64 "M", c.mem >> 20);
+	if (c.numa > 1) {
+		unsigned per = c.max_cpus / c.numa;
+		for (unsigned i = 0; i < c.numa; i++) {
+			qa[na++] = "-object";
+			ARG("memory-backend-ram,id=numa%u,size=%" PRIu64 "M", i, (c.mem / c.numa) >> 20);
+			qa[na++] = "-numa";
+			ARG("node,nodeid=%u,cpus=%u-%u,memdev=numa%u", i, i * per, i * per + per - 1, i);
+		}
+	}
+	qa[na++] = "-kernel"; qa[na++] = (char *)c.kernel;
+	qa[na++] = "-initrd"; qa[na++] = (char *)c.initrd;
+	qa[na++] = "-append";
+	ARG("console=ttyS0 memhp_default_state=online_movable panic=-1 quiet %s",
+	    c.append ? c.append : "");
+	for (unsigned i = 0; i < c.ndisks; i++) {
+		char sock[VM_DIR_MAX + 32];
+		pid_t spid = serve_disk(dir, i, c.disks[i], sock, sizeof sock);
+		json_object *d;
+
+		if (spid <= 0) {
+			fprintf(stderr, "%s %s: cannot serve disk %s (try 'mortar serve %s' to "
+				"see why)\n", progname, cmd, c.disks[i], c.disks[i]);
+			goto fail;
+		}
+		d = json_object_new_object();
+		json_object_object_add(d, "location", json_object_new_string(c.disks[i]));
+		json_object_object_add(d, "socket", json_object_new_string(sock));
+		json_object_object_add(d, "server_pid", json_object_new_int(spid));
+		json_object_array_add(jarr(st, "disks"), d);
+		qa[na++] = "-blockdev";
+		ARG("driver=nbd,node-name=disk%u,server.type=unix,server.path=%s,"
+		    "cache.direct=on", i, sock);
+		qa[na++] = "-device";
+		ARG("virtio-blk-pci,drive=disk%u,id=vd%u", i, i);
+	}
+	qa[na++] = "-display"; qa[na++] = "none";
+	qa[na++] = "-nodefaults";
+	qa[na++] = "-no-user-config";
+	qa[na++] = "-no-reboot";
+	qa[na++] = "-chardev";
+	path_in(p, sizeof p, dir, "serial.log");
+	ARG("file,id=console,path=%s", p);
+	qa[na++] = "-serial"; qa[na++] = "chardev:console";
+	qa[na++] = "-qmp";
+	path_in(p, sizeof p, dir, "qmp.sock");
+	ARG("unix:%s,server=on,wait=off", p);
+	qa[na++] = "-pidfile";
+	path_in(p, sizeof p, dir, "qemu.pid");
+	ARG("%s", p);
+	qa[na++] = "-daemonize";
+	qa[na] = NULL;
+#undef ARG
+	{
+		json_object *a = json_object_new_array();
+		for (unsigned i = 0; i < na; i++)
+			json_object_array_add(a, json_object_new_string(qa[i]));
+		json_object_object_add(st, "qemu_argv", a);
+	}
+	state_save(dir, st);
+
+	path_in(p, sizeof p, dir, "qemu.log");
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(qa[0], qa);
+		fprintf(stderr, "cannot run %s: %m\n", qa[0]);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		char msg[300] = "";
+		FILE *f = fopen(p, "r");
+		if (f) {
+			if (!fgets(msg, sizeof msg, f))
+				msg[0] = '\0';
+			fclose(f);
+		}
+		msg[strcspn(msg, "\n")] = '\0';
+		fprintf(stderr, "%s %s: QEMU did not start: %s\n", progname, cmd,
+			msg[0] ? msg : "(no message; see qemu.log)");
+		goto fail;
+	}
+	{
+		struct qmp *q;
+		char sock[PATH_MAX];
+
+		path_in(sock, sizeof sock, dir, "qmp.sock");
+		if (qmp_connect(sock, QMP_TIMEOUT_MS, &q) < 0) {
+			cli_fail_lib(cmd);
+			goto fail;
+		}
+		json_object_object_add(st, "qemu_version", json_object_new_int(qmp_version(q)));
+		qmp_close(q);
+	}
+	state_save(dir, st);
+	if (c.wait) {
+		struct vm_guest g;
+		if (guest_wait(dir, -1, -1, -1, c.timeout_s, &g) < 0) {
+			rc = cli_fail_lib(cmd);
+			goto out;
+		}
+	}
+	printf("VM '%s' started (pid %d, %s, %u/%u vCPUs, %" PRIu64 "/%" PRIu64 " MiB)\n",
+	       name, (int)qemu_pid(dir), c.accel, c.cpus, c.max_cpus, c.mem >> 20,
+	       c.max_mem >> 20);
+	rc = EXIT_OK;
+	goto out;
+fail:
+	{
+		pid_t qp = qemu_pid(dir);
+		if (pid_alive(qp))
+			kill(qp, SIGKILL);
+	}
+	vm_cleanup(dir, st);
+out:
+	json_object_put(st);
+	return rc;
+}
+
+/* ---- stop, list, status ---- */
+
+static int vm_stop(int argc, char **argv)
+{
+	const char *cmd = "vm stop";
+	struct vm_opts o;
+	char dir[VM_DIR_MAX], sock[PATH_MAX];
+	json_object *st;
+	struct qmp *q;
+	pid_t pid;
+
+	if (vm_getopt(cmd, argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (argc - optind != 1)
+		return cli_usage(cmd, "expected the VM's NAME");
+	if (!strcmp(argv[optind], "--help"))
+		return EXIT_OK;
+	if (vm_dir(argv[optind], dir, sizeof dir) < 0)
+		return cli_fail_lib(cmd);
+	st = state_load(dir);
+	if (!st) {
+		fprintf(stderr, "%s %s: no VM named '%s'\n", progname, cmd, argv[optind]);
+		return EXIT_ERROR;
+	}
+	pid = qemu_pid(dir);
+	path_in(sock, sizeof sock, dir, "qmp.sock");
+	if (pid_alive(pid) && qmp_connect(sock, QMP_TIMEOUT_MS, &q) == 0) {
+		/* Ask the guest first; QEMU quits if it does not power off. */
+		if (!o.force) {
+			qmp_execute(q, "system_powerdown", NULL, NULL);
+			for (int i = 0; i < o.timeout_s * 10 && pid_alive(pid); i++)
+				usleep(100000);
+		}
+		if (pid_alive(pid))
+			qmp_execute(q, "quit", NULL, NULL);
+		qmp_close(q);
+	}
+	for (int i = 0; i < 50 && pid_alive(pid); i++)
+		usleep(100000);
+	if (pid_alive(pid))
+		kill(pid, SIGKILL);
+	vm_cleanup(dir, st);
+	json_object_put(st);
+	printf("VM '%s' stopped\n", argv[optind]);
+	return EXIT_OK;
+}
+
+static json_object *vm_describe(const char *name, const char *dir, json_object *st)
+{
+	json_object *o = json_object_new_object(), *cpus, *mem, *slots, *devs, *jg, *disks, *numa;
+	pid_t pid = qemu_pid(dir);
+	bool alive = pid_alive(pid);
+	struct qmp *q = NULL;
+	struct vm_guest g;
+	char sock[PATH_MAX], log[PATH_MAX];
+	uint64_t plugged = 0;
+	int present = -1;
+
+	path_in(sock, sizeof sock, dir, "qmp.sock");
+	path_in(log, sizeof log, dir, "serial.log");
+	vm_guest_read(log, &g);
+	if (alive && qmp_connect(sock, QMP_TIMEOUT_MS, &q) < 0)
+		q = NULL;
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "state", json_object_new_string(!alive ? "dead" : q ? "running" :
+								  "unreachable"));
+	json_object_object_add(o, "pid", json_object_new_int(pid));
+	json_object_object_add(o, "arch", json_object_new_string(jstr(st, "arch")));
+	json_object_object_add(o, "accel", json_object_new_string(jstr(st, "accel")));
+
+	cpus = json_object_new_object();
+	json_object_object_add(cpus, "boot", json_object_new_int((int)jint(st, "boot_cpus")));
+	json_object_object_add(cpus, "max", json_object_new_int((int)jint(st, "max_cpus")));
+	slots = json_object_new_array();
+	if (q) {
+		json_object *r;
+		if (qmp_execute(q, "query-cpus-fast", NULL, &r) == 0) {
+			present = (int)json_object_array_length(r);
+			json_object_put(r);
+		}
+		if (qmp_execute(q, "query-hotpluggable-cpus", NULL, &r) == 0) {
+			for (size_t i = 0; i < json_object_array_length(r); i++) {
+				json_object *e = json_object_array_get_idx(r, i), *s, *v;
+				s = json_object_new_object();
+				if (json_object_object_get_ex(e, "props", &v))
+					json_object_object_add(s, "props", json_object_get(v));
+				json_object_object_add(s, "plugged", json_object_new_boolean(
+					json_object_object_get_ex(e, "qom-path", &v)));
+				if (json_object_object_get_ex(e, "qom-path", &v))
+					json_object_object_add(s, "qom-path", json_object_get(v));
+				json_object_array_add(slots, s);
+			}
+			json_object_put(r);
+		}
+	}
+	json_object_object_add(cpus, "present", present >= 0 ? json_object_new_int(present) : NULL);
+	json_object_object_add(cpus, "guest_online", g.valid ? json_object_new_int((int)g.cpus) : NULL);
+	json_object_object_add(cpus, "plugs_over_life", json_object_new_int((int)jint(st, "cpu_plugs")));
+	json_object_object_add(cpus, "slots", slots);
+	json_object_object_add(o, "cpus", cpus);
+
+	mem = json_object_new_object();
+	devs = json_object_new_array();
+	{
+		json_object *dimms = jarr(st, "dimms");
+		for (size_t i = 0; i < json_object_array_length(dimms); i++) {
+			json_object *d = json_object_array_get_idx(dimms, i), *e = json_object_new_object();
+			json_object_object_add(e, "id", json_object_new_string(jstr(d, "id")));
+			json_object_object_add(e, "type", json_object_new_string("dimm"));
+			json_object_object_add(e, "size", json_object_new_int64(jint(d, "size")));
+			json_object_object_add(e, "node", json_object_new_int((int)jint(d, "node")));
+			plugged += (uint64_t)jint(d, "size");
+			json_object_array_add(devs, e);
+		}
+	}
+	json_object_object_add(mem, "boot", json_object_new_int64(jint(st, "memory")));
+	json_object_object_add(mem, "max", json_object_new_int64(jint(st, "max_memory")));
+	json_object_object_add(mem, "slots", json_object_new_int((int)jint(st, "slots")));
+	json_object_object_add(mem, "plugged", json_object_new_int64((int64_t)plugged));
+	json_object_object_add(mem, "guest_total", g.valid ?
+			       json_object_new_int64((int64_t)g.mem_kib * 1024) : NULL);
+	json_object_object_add(mem, "devices", devs);
+	json_object_object_add(o, "memory", mem);
+
+	numa = json_object_new_array();
+	{
+		unsigned nodes = (unsigned)jint(st, "numa"), maxc = (unsigned)jint(st, "max_cpus");
+		if (!nodes)
+			nodes = 1;
+		for (unsigned i = 0; i < nodes; i++) {
+			json_object *n = json_object_new_object(), *cl = json_object_new_array();
+			for (unsigned c = i * (maxc / nodes); c < (i + 1) * (maxc / nodes); c++)
+				json_object_array_add(cl, json_object_new_int((int)c));
+			json_object_object_add(n, "node", json_object_new_int((int)i));
+			json_object_object_add(n, "cpus", cl);
+			json_object_object_add(n, "memory", json_object_new_int64(jint(st, "memory") / nodes));
+			json_object_object_add(n, "guest_memory", g.valid && i < g.nnodes ?
+				json_object_new_int64((int64_t)g.node_kib[i] * 1024) : NULL);
+			json_object_array_add(numa, n);
+		}
+	}
+	json_object_object_add(o, "numa", numa);
+	disks = json_object_new_array();
+	{
+		json_object *d = jarr(st, "disks");
+		for (size_t i = 0; i < json_object_array_length(d); i++) {
+			json_object *e = json_object_array_get_idx(d, i), *x = json_object_new_object();
+			json_object_object_add(x, "location", json_object_new_string(jstr(e, "location")));
+			json_object_object_add(x, "socket", json_object_new_string(jstr(e, "socket")));
+			json_object_array_add(disks, x);
+		}
+	}
+	json_object_object_add(o, "disks", disks);
+	if (g.valid) {
+		json_object *n = json_object_new_array();
+		jg = json_object_new_object();
+		json_object_object_add(jg, "seq", json_object_new_int((int)g.seq));
+		json_object_object_add(jg, "cpus", json_object_new_int((int)g.cpus));
+		json_object_object_add(jg, "cpu_list", json_object_new_string(g.cpu_list));
+		json_object_object_add(jg, "mem_kib", json_object_new_int64((int64_t)g.mem_kib));
+		for (unsigned i = 0; i < g.nnodes; i++)
+			json_object_array_add(n, json_object_new_int64((int64_t)g.node_kib[i]));
+		json_object_object_add(jg, "nodes", n);
+		json_object_object_add(o, "guest", jg);
+	} else {
+		json_object_object_add(o, "guest", NULL);
+	}
+	qmp_close(q);
+	return o;
+}
+
+static void print_status(json_object *o)
+{
+	json_object *c, *m, *g, *v;
+
+	json_object_object_get_ex(o, "cpus", &c);
+	json_object_object_get_ex(o, "memory", &m);
+	printf("%s: %s (pid %d, %s)\n", jstr(o, "name"), jstr(o, "state"), (int)jint(o, "pid"),
+	       jstr(o, "accel"));
+	printf("  vCPUs: %s present of %d max (%d at boot)\n",
+	       json_object_object_get_ex(c, "present", &v) && v ? json_object_get_string(v) : "?",
+	       (int)jint(c, "max"), (int)jint(c, "boot"));
+	printf("  memory: %" PRId64 " MiB at boot + %" PRId64 " MiB plugged, max %" PRId64
+	       " MiB, %d slots\n", jint(m, "boot") >> 20, jint(m, "plugged") >> 20,
+	       jint(m, "max") >> 20, (int)jint(m, "slots"));
+	if (json_object_object_get_ex(o, "guest", &g) && g)
+		printf("  guest sees: %d vCPUs online (%s), %" PRId64 " KiB\n", (int)jint(g, "cpus"),
+		       jstr(g, "cpu_list"), jint(g, "mem_kib"));
+	else
+		printf("  guest: no report yet\n");
+}
+
+static int vm_status(int argc, char **argv)
+{
+	const char *cmd = "vm status";
+	struct vm_opts o;
+	char dir[VM_DIR_MAX];
+	json_object *st, *d;
+
+	if (vm_getopt(cmd, argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (argc - optind != 1)
+		return cli_usage(cmd, "expected the VM's NAME");
+	if (vm_dir(argv[optind], dir, sizeof dir) < 0)
+		return cli_fail_lib(cmd);
+	st = state_load(dir);
+	if (!st) {
+		fprintf(stderr, "%s %s: no VM named '%s' (see 'mortar vm list')\n", progname,
+			cmd, argv[optind]);
+		return EXIT_ERROR;
+	}
+	d = vm_describe(argv[optind], dir, st);
+	if (o.out == OUTPUT_JSON)
+		cli_print_json(json_object_get(d));
+	else
+		print_status(d);
+	json_object_put(d);
+	json_object_put(st);
+	return EXIT_OK;
+}
+
+static int vm_list(int argc, char **argv)
+{
+	const char *cmd = "vm list";
+	struct vm_opts o;
+	char base[VM_DIR_MAX], dir[VM_DIR_MAX + 256];
+	json_object *arr = json_object_new_array();
+	struct dirent *de;
+	DIR *dp;
+
+	if (vm_getopt(cmd, argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (vm_dir("x", base, sizeof base) < 0)
+		return cli_fail_lib(cmd);
+	base[strlen(base) - 2] = '\0';
+	dp = opendir(base);
+	while (dp && (de = readdir(dp))) {
+		json_object *st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof dir, "%s/%s", base, de->d_name);
+		st = state_load(dir);
+		if (!st)
+			continue;
+		json_object_array_add(arr, vm_describe(de->d_name, dir, st));
+		json_object_put(st);
+	}
+	if (dp)
+		closedir(dp);
+	if (o.out == OUTPUT_JSON) {
+		cli_print_json(arr);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *v = json_object_array_get_idx(arr, i), *c;
+		json_object_object_get_ex(v, "cpus", &c);
+		printf("%-20s %-8s pid %-8d %s vCPUs\n", jstr(v, "name"), jstr(v, "state"),
+		       (int)jint(v, "pid"), jstr(c, "present"));
+	}
+	json_object_put(arr);
+	return EXIT_OK;
+}
+
+/* ---- scaling ---- */
+
+static void topo_from(json_object *st, struct qmp *q, struct vm_topo *t)
+{
+	json_object *r, *dimms = jarr(st, "dimms");
+
+	memset(t, 0, sizeof *t);
+	t->boot_cpus = (unsigned)jint(st, "boot_cpus");
+	t->max_cpus = (unsigned)jint(st, "max_cpus");
+	t->cpu_plugs = (unsigned)jint(st, "cpu_plugs");
+	{
+		json_object *v;
+		t->cpu_unplugged = json_object_object_get_ex(st, "cpu_unplugged", &v) &&
+				   json_object_get_boolean(v);
+	}
+	t->tcg = !strcmp(jstr(st, "accel"), "tcg");
+	t->qemu_version = (int)jint(st, "qemu_version");
+	t->boot_mem = (uint64_t)jint(st, "memory");
+	t->max_mem = (uint64_t)jint(st, "max_memory");
+	t->slots = (unsigned)jint(st, "slots");
+	t->nodes = (unsigned)jint(st, "numa");
+	t->slots_used = (unsigned)json_object_array_length(dimms);
+	for (size_t i = 0; i < t->slots_used; i++)
+		t->plugged_mem += (uint64_t)jint(json_object_array_get_idx(dimms, i), "size");
+	t->present_cpus = t->boot_cpus;
+	if (qmp_execute(q, "query-cpus-fast", NULL, &r) == 0) {
+		t->present_cpus = (unsigned)json_object_array_length(r);
+		json_object_put(r);
+	}
+}
+
+static int cpu_plug_one(struct qmp *q, json_object *st, int node, char *why, size_t len)
+{
+	json_object *r, *best = NULL, *args, *props, *v;
+	int64_t best_sock = INT64_MAX;
+	char id[32];
+	int rc;
+
+	if (qmp_execute(q, "query-hotpluggable-cpus", NULL, &r) < 0)
+		return -1;
+	for (size_t i = 0; i < json_object_array_length(r); i++) {
+		json_object *e = json_object_array_get_idx(r, i);
+		int64_t sock;
+
+		if (json_object_object_get_ex(e, "qom-path", &v) ||
+		    !json_object_object_get_ex(e, "props", &props))
+			continue;
+		if (node >= 0 && jint(props, "node-id") != node)
+			continue;
+		sock = jint(props, "socket-id");
+		if (sock < best_sock) {
+			best_sock = sock;
+			best = e;
+		}
+	}
+	if (!best) {
+		snprintf(why, len, "no free vCPU slot%s", node >= 0 ? " on that node" : "");
+		json_object_put(r);
+		return -2;
+	}
+	json_object_object_get_ex(best, "props", &props);
+	snprintf(id, sizeof id, "cpu-s%" PRId64, best_sock);
+	args = json_object_new_object();
+	json_object_object_add(args, "driver", json_object_new_string(jstr(best, "type")));
+	json_object_object_add(args, "id", json_object_new_string(id));
+	json_object_object_foreach(props, k, pv)
+		json_object_object_add(args, k, json_object_get(pv));
+	rc = qmp_execute(q, "device_add", args, NULL);
+	if (rc == 0) {
+		json_object *c = json_object_new_object();
+		json_object_object_add(c, "id", json_object_new_string(id));
+		json_object_object_add(c, "props", json_object_get(props));
+		json_object_object_add(c, "driver", json_object_new_string(jstr(best, "type")));
+		json_object_array_add(jarr(st, "cpus"), c);
+		json_object_object_add(st, "cpu_plugs", json_object_new_int((int)jint(st, "cpu_plugs") + 1));
+	}
+	json_object_put(r);
+	return rc < 0 ? -1 : 0;
+}
+
+static bool cpu_present(struct qmp *q, const char *id)
+{
+	json_object *r;
+	bool found = false;
+	char want[64];
+
+	snprintf(want, sizeof want, "/machine/peripheral/%s", id);
+	if (qmp_execute(q, "query-cpus-fast", NULL, &r) < 0)
+		return true;
+	for (size_t i = 0; i < json_object_array_length(r); i++)
+		if (!strcmp(jstr(json_object_array_get_idx(r, i), "qom-path"), want))
+			found = true;
+	json_object_put(r);
+	return found;
+}
+
+static int vm_cpus(int argc, char **argv)
+{
+	const char *cmd = "vm cpus";
+	struct vm_opts o;
+	struct vm_topo t;
+	struct vm_guest g;
+	char dir[VM_DIR_MAX], why[512];
+	json_object *st;
+	struct qmp *q;
+	unsigned target;
+	int rc = EXIT_ERROR;
+
+	if (vm_getopt(cmd, argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (argc - optind != 2)
+		return cli_usage(cmd, "expected NAME and the number of vCPUs");
+	target = (unsigned)atoi(argv[optind + 1]);
+	if (vm_open(cmd, argv[optind], dir, sizeof dir, &st, &q) < 0)
+		return EXIT_ERROR;
+	topo_from(st, q, &t);
+	if (vm_rule_cpus(&t, target, why, sizeof why) < 0) {
+		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
+		goto out;
+	}
+	while (t.present_cpus < target) {
+		int r = cpu_plug_one(q, st, o.node, why, sizeof why);
+		if (r == -2) {
+			fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
+			goto save;
+		}
+		if (r < 0) {
+			cli_fail_lib(cmd);
+			goto save;
+		}
+		t.present_cpus++;
+	}
+	while (t.present_cpus > target) {
+		json_object *cpus = jarr(st, "cpus"), *last, *args;
+		char id[64];
+		size_t n = json_object_array_length(cpus);
+
+		if (n == 0)
+			break;
+		last = json_object_array_get_idx(cpus, n - 1);
+		snprintf(id, sizeof id, "%s", jstr(last, "id"));
+		args = json_object_new_object();
+		json_object_object_add(args, "id", json_object_new_string(id));
+		if (qmp_execute(q, "device_del", args, NULL) < 0) {
+			cli_fail_lib(cmd);
+			goto save;
+		}
+		/* x86 sends DEVICE_DELETED only for the CPU's lapic: ask QEMU
+		 * which CPUs it still has instead. */
+		for (int i = 0; i < o.timeout_s * 20 && cpu_present(q, id); i++)
+			usleep(50000);
+		if (cpu_present(q, id)) {
+			fprintf(stderr, "%s %s: the guest did not release vCPU %s within %d s\n",
+				progname, cmd, id, o.timeout_s);
+			goto save;
+		}
+		json_object_array_del_idx(cpus, n - 1, 1);
+		json_object_object_add(st, "cpu_unplugged", json_object_new_boolean(true));
+		t.present_cpus--;
+	}
+	state_save(dir, st);
+	if (o.wait && guest_wait(dir, (int)target, -1, -1, o.timeout_s, &g) < 0) {
+		cli_fail_lib(cmd);
+		goto out;
+	}
+	printf("VM '%s': %u vCPUs%s\n", argv[optind], target, o.wait ? " (the guest has them online)" : "");
+	rc = EXIT_OK;
+	goto out;
+save:
+	state_save(dir, st);
+out:
+	qmp_close(q);
+	json_object_put(st);
+	return rc;
+}
+
+static int vm_mem_add(int argc, char **argv)
+{
+	const char *cmd = "vm mem add";
+	struct vm_opts o;
+	struct vm_topo t;
+	struct vm_guest g0, g;
+	char dir[VM_DIR_MAX], why[512], id[64], memdev[80];
+	json_object *st, *args;
+	struct qmp *q;
+	uint64_t size;
+	int rc = EXIT_ERROR;
+
+	if (vm_getopt(cmd, argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (argc - optind != 2)
+		return cli_usage(cmd, "expected NAME and SIZE");
+	if (mortar_parse_size(argv[optind + 1], &size) < 0)
+		return cli_usage(cmd, "%s", mortar_errmsg());
+	if (vm_open(cmd, argv[optind], dir, sizeof dir, &st, &q) < 0)
+		return EXIT_ERROR;
+	topo_from(st, q, &t);
+	if (vm_rule_dimm(&t, size, o.node, why, sizeof why) < 0) {
+		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
+		goto out;
+	}
+	if (o.id)
+		snprintf(id, sizeof id, "%s", o.id);
+	else
+		snprintf(id, sizeof id, "dimm%u", (unsigned)jint(st, "dimm_seq") + 1);
+	snprintf(memdev, sizeof memdev, "mem-%s", id);
+	{
+		char log[PATH_MAX];
+		path_in(log, sizeof log, dir, "serial.log");
+		vm_guest_read(log, &g0);
+	}
+	args = json_object_new_object();
+	json_object_object_add(args, "qom-type", json_object_new_string("memory-backend-ram"));
+	json_object_object_add(args, "id", json_object_new_string(memdev));
+	json_object_object_add(args, "size", json_object_new_int64((int64_t)size));
+	if (qmp_execute(q, "object-add", args, NULL) < 0) {
+		cli_fail_lib(cmd);
+		goto out;
+	}
+	args = json_object_new_object();
+	json_object_object_add(args, "driver", json_object_new_string("pc-dimm"));
+	json_object_object_add(args, "id", json_object_new_string(id));
+	json_object_object_add(args, "memdev", json_object_new_string(memdev));
+	if (o.node >= 0)
+		json_object_object_add(args, "node", json_object_new_int(o.node));
+	if (qmp_execute(q, "device_add", args, NULL) < 0) {
+		json_object *del = json_object_new_object();
+		cli_fail_lib(cmd);
+		json_object_object_add(del, "id", json_object_new_string(memdev));
+		qmp_execute(q, "object-del", del, NULL);
+		goto out;
+	}
+	{
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "id", json_object_new_string(id));
+		json_object_object_add(d, "memdev", json_object_new_string(memdev));
+		json_object_object_add(d, "size", json_object_new_int64((int64_t)size));
+		json_object_object_add(d, "node", json_object_new_int(o.node < 0 ? 0 : o.node));
+		json_object_array_add(jarr(st, "dimms"), d);
+		json_object_object_add(st, "dimm_seq", json_object_new_int((int)jint(st, "dimm_seq") + 1));
+	}
+	state_save(dir, st);
+	if (o.wait && guest_wait(dir, -1, g0.valid ? (int64_t)(g0.mem_kib + (size >> 10) * 9 / 10) : 0,
+				 -1, o.timeout_s, &g) < 0) {
+		cli_fail_lib(cmd);
+		goto out;
+	}
+	printf("VM '%s': DIMM %s of %" PRIu64 " MiB plugged%s\n", argv[optind], id, size >> 20,
+	       o.wait ? " (the guest has it online)" : "");
+	rc = EXIT_OK;
+out:
+	qmp_close(q);
+	json_object_put(st);
+	return rc;
+}
+
+static int vm_mem_remove(int argc, char **argv)
+{
+	const char *cmd = "vm mem remove";
+	struct vm_opts o;
+	struct vm_guest g0, g;
+	char dir[VM_DIR_MAX], log[PATH_MAX];
+	json_object *st, *dimms, *d = NULL, *args;
+	struct qmp *q;
+	size_t idx = 0;
+	int rc = EXIT_ERROR;
+
+	if (vm_getopt(cmd, argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (argc - optind != 2)
+		return cli_usage(cmd, "expected NAME and the DIMM's ID");
+	if (vm_open(cmd, argv[optind], dir, sizeof dir, &st, &q) < 0)
+		return EXIT_ERROR;
+	dimms = jarr(st, "dimms");
+	for (size_t i = 0; i < json_object_array_length(dimms); i++)
+		if (!strcmp(jstr(json_object_array_get_idx(dimms, i), "id"), argv[optind + 1])) {
+			d = json_object_array_get_idx(dimms, i);
+			idx = i;
+		}
+	if (!d) {
+		fprintf(stderr, "%s %s: VM '%s' has no DIMM '%s' (see 'mortar vm status')\n",
+			progname, cmd, argv[optind], argv[optind + 1]);
+		goto out;
+	}
+	path_in(log, sizeof log, dir, "serial.log");
+	vm_guest_read(log, &g0);
+	args = json_object_new_object();
+	json_object_object_add(args, "id", json_object_new_string(argv[optind + 1]));
+	if (qmp_execute(q, "device_del", args, NULL) < 0) {
+		cli_fail_lib(cmd);
+		goto out;
+	}
+	for (;;) {
+		json_object *data = NULL;
+		if (qmp_wait_event(q, "DEVICE_DELETED", o.timeout_s * 1000, &data) < 0) {
+			fprintf(stderr, "%s %s: the guest did not release DIMM %s within %d s "
+				"(memory in use by the kernel cannot go: boot with "
+				"memhp_default_state=online_movable)\n", progname, cmd,
+				argv[optind + 1], o.timeout_s);
+			goto out;
+		}
+		bool mine = data && !strcmp(jstr(data, "device"), argv[optind + 1]);
+		json_object_put(data);
+		if (mine)
+			break;
+	}
+	args = json_object_new_object();
+	json_object_object_add(args, "id", json_object_new_string(jstr(d, "memdev")));
+	qmp_execute(q, "object-del", args, NULL);
+	{
+		int64_t size = jint(d, "size");
+		json_object_array_del_idx(dimms, idx, 1);
+		state_save(dir, st);
+		if (o.wait && guest_wait(dir, -1, -1, g0.valid ? (int64_t)g0.mem_kib - (size >> 10) * 9 / 10 :
+					 -1, o.timeout_s, &g) < 0) {
+			cli_fail_lib(cmd);
+			goto out;
+		}
+	}
+	printf("VM '%s': DIMM %s removed\n", argv[optind], argv[optind + 1]);
+	rc = EXIT_OK;
+out:
+	qmp_close(q);
+	json_object_put(st);
+	return rc;
+}
+
 int cmd_vm(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	fprintf(stderr, "%s: not built yet\n", progname);
-	return EXIT_ERROR;
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(vm_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	if (!strcmp(argv[1], "start"))
+		return vm_start(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "stop"))
+		return vm_stop(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status"))
+		return vm_status(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "list"))
+		return vm_list(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "cpus"))
+		return vm_cpus(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "mem") && argc >= 3 && !strcmp(argv[2], "add"))
+		return vm_mem_add(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "mem") && argc >= 3 && !strcmp(argv[2], "remove"))
+		return vm_mem_remove(argc - 2, argv + 2);
+	fprintf(stderr, "%s vm: unknown subcommand '%s'\n", progname, argv[1]);
+	fputs(vm_usage, stderr);
+	return EXIT_USAGE;
 }

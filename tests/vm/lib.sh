@@ -1,0 +1,17 @@
+# Sourced by the VM tests: the guest kernel and initramfs (built from
+# Debian packages by scripts/guest-assets.sh, cached), a private VM
+# directory, and helpers that read what the guest itself reports.
+. "$(dirname "${BASH_SOURCE[0]}")/../func/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../func/helpers.bash"
+requires qemu-system-x86_64 jq
+
+assets=$("$MORTAR_SRC/scripts/guest-assets.sh" x86_64 2>&1) ||
+	{ [[ ${CI:-} == true ]] && fail "guest assets: $assets"; skip "no guest assets: $assets"; }
+KERNEL=$(sed -n 's/^kernel=//p' <<<"$assets")
+INITRD=$(sed -n 's/^initrd=//p' <<<"$assets")
+export MORTAR_VM_DIR=$SCRATCH/vms
+
+# guest_line NAME: the guest's last MORTAR-GUEST line, read from its
+# console log directly (not through mortar).
+guest_line() { grep -a "MORTAR-GUEST v1" "$MORTAR_VM_DIR/$1/serial.log" | tail -n 1 | tr -d "\r"; }
+guest_field() { guest_line "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }

@@ -1,0 +1,26 @@
+/* A QMP client: one unix socket to one QEMU, commands and events. */
+#ifndef MORTAR_VM_QMP_H
+#define MORTAR_VM_QMP_H
+
+#include <json-c/json.h>
+
+struct qmp;
+
+/* Connect to SOCKET, read the greeting, negotiate capabilities; every
+ * wait is bounded by TIMEOUT_MS.  0 or -errno with mortar_errmsg() set. */
+int qmp_connect(const char *socket, int timeout_ms, struct qmp **out);
+void qmp_close(struct qmp *q);
+
+/* Run CMD with ARGS (taken over; may be NULL).  On success 0 and *RET
+ * (optional) holds the "return" value (caller puts it).  QEMU's error is
+ * -EIO with its "desc" as the message; QEMU dying mid-command, -EPIPE. */
+int qmp_execute(struct qmp *q, const char *cmd, json_object *args, json_object **ret);
+
+/* Wait up to TIMEOUT_MS for event NAME (events seen while waiting for
+ * replies count too).  0 and *DATA (optional) its "data", or -ETIMEDOUT. */
+int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, json_object **data);
+
+/* The QEMU version as major*10000+minor*100+micro, or -errno. */
+int qmp_version(struct qmp *q);
+
+#endif
