@@ -110,6 +110,48 @@ static char *gl_logfile(const char *volume)
 	return path;
 }
 
+/* What the last graph in the gfapi log says about the bricks: how many
+ * the volume has, how many the client could not reach (glusterd knew no
+ * port for them: not running), whether it replicates.  gfapi returns one
+ * errno for "every brick down" and "replica quorum lost" (AFR takes the
+ * whole volume offline when fewer than quorum bricks answer), and keeps
+ * the per-brick facts only in its log; so read them there, from the last
+ * "Final graph" on.  False when the log says nothing useful. */
+static bool gl_log_bricks(const char *logfile, unsigned *bricks, unsigned *down,
+			  bool *replicated)
+{
+	char line[1024];
+	bool seen[256] = { false };
+	FILE *f;
+
+	*bricks = *down = 0;
+	*replicated = false;
+	if (!logfile || !(f = fopen(logfile, "r")))
+		return false;
+	while (fgets(line, sizeof line, f)) {
+		const char *c;
+
+		if (!strncmp(line, "Final graph:", 12)) {
+			*bricks = *down = 0;
+			*replicated = false;
+			memset(seen, 0, sizeof seen);
+		} else if (strstr(line, "type protocol/client")) {
+			(*bricks)++;
+		} else if (strstr(line, "type cluster/replicate")) {
+			*replicated = true;
+		} else if (strstr(line, "failed to get the port number") &&
+			   (c = strstr(line, "-client-"))) {
+			unsigned k = (unsigned)atoi(c + 8);
+			if (k < 256 && !seen[k]) {
+				seen[k] = true;
+				(*down)++;
+			}
+		}
+	}
+	fclose(f);
+	return *bricks > 0;
+}
+
 /* Turn a failed glfs_init() into one line with the cause: gfapi says
  * ENOTCONN for an unknown host, a host without glusterd and a wrong port
  * alike, so ask the network first, then read gfapi's errno. */
@@ -156,14 +198,26 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 			"port %d: is glusterd running there? (log: %s)", text, gl_host(s),
 			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT,
 			logfile ? logfile : "none");
-	case EIO:
-		/* glusterd gave the volfile, so the volume exists, but no
-		 * brick answered. */
+	case EIO: {
+		unsigned bricks, down;
+		bool replicated;
+
+		/* glusterd gave the volfile, so the volume exists, but the
+		 * volume did not come up. */
+		if (gl_log_bricks(logfile, &bricks, &down, &replicated) && replicated &&
+		    down > 0 && down < bricks)
+			return mortar_set_error(ENOTCONN, "%s: replica quorum lost: only %u "
+				"of the %u bricks of volume '%s' run, too few for its "
+				"quorum, so the volume refuses I/O; start the others "
+				"('gluster volume start %s force') and see 'gluster volume "
+				"status %s' (log: %s)", text, bricks - down, bricks,
+				loc->volume, loc->volume, loc->volume, logfile);
 		return mortar_set_error(ENOTCONN, "%s: volume '%s' exists but none of "
 			"its bricks answers: it is stopped ('gluster volume start %s') "
 			"or its bricks are down ('gluster volume status %s') (log: %s)",
 			text, loc->volume, loc->volume, loc->volume,
 			logfile ? logfile : "none");
+	}
 	case ENOTCONN:
 	case ETIMEDOUT:
 	case EHOSTUNREACH:
@@ -698,6 +752,19 @@ static int gl_open(struct mortar_image *img, const struct mortar_location *loc,
 	if (r < 0) {
 		free(h);
 		return r;
+	}
+	/* open-behind lets an open pass without asking the brick: a
+	 * permission problem would surface only at the first read, or at
+	 * close.  Ask the brick now, with our credentials. */
+	if (glfs_access(h->conn->fs, gl_path(loc),
+			(flags & MORTAR_OPEN_RDONLY) ? R_OK : R_OK | W_OK) < 0 &&
+	    (errno == EACCES || errno == EPERM)) {
+		r = mortar_set_error(errno, "%s: permission denied %s '%s' (the "
+			"volume's open-behind would let the open pass and fail the "
+			"first I/O instead); check its owner and mode on the volume",
+			text, (flags & MORTAR_OPEN_RDONLY) ? "reading" : "writing",
+			loc->path);
+		goto fail;
 	}
 	h->fd = glfs_open(h->conn->fs, gl_path(loc),
 			  (flags & MORTAR_OPEN_RDONLY) ? O_RDONLY : O_RDWR);

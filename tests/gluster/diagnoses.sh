@@ -1,0 +1,58 @@
+#!/bin/bash
+# Faults that gfapi reports with one errno, each turned into its own line
+# by Mortar, produced for real:
+#  - replica quorum lost: replica 3 with two bricks killed (gfapi: EIO at
+#    init, "All subvolumes are down");
+#  - permission denied hidden by open-behind: a root-owned 0600 image
+#    opened by an unprivileged user (the open would pass, the first I/O or
+#    the close fail);
+#  - volume full: a volume whose brick sits on a 64 MiB filesystem.
+# Each message is one line naming the cause and the fix, from `mortar img
+# info`/`mortar io`, and `mortar doctor` shows the same at its open step.
+. "$(dirname "$0")/../func/lib.sh"
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../func/helpers.bash"
+requires_root
+requires setpriv
+
+# --- quorum lost ---
+vol=mortar-dq$$
+gluster_volume "$vol" replica 3
+uri=gluster://$GLUSTER_HOST/$vol/q.img
+"$MORTAR" img create "$uri" 16M >/dev/null
+kill "$(gluster_brick_pid "$vol" 2)" "$(gluster_brick_pid "$vol" 3)"
+sleep 1
+expect_error_line "replica quorum lost: only 1 of the 3 bricks of volume '$vol' run.*gluster volume start $vol force" \
+	"$MORTAR" img info "$uri"
+OUT=$("$MORTAR" doctor "$uri" 2>&1) && fail "doctor passed with quorum lost: $OUT"
+grep -q "^\[FAIL\] open .*replica quorum lost" <<<"$OUT" || fail "doctor did not name the quorum: $OUT"
+echo "ok: doctor names the lost quorum at its open step"
+
+# --- permission denied behind open-behind ---
+vol2=mortar-dp$$
+gluster_volume "$vol2"
+uri2=gluster://$GLUSTER_HOST/$vol2/p.img
+"$MORTAR" img create "$uri2" 16M >/dev/null
+"$MORTAR" io "$uri2" -c 'write -P 0x42 0 64k' >/dev/null
+brick=${MORTAR_GLUSTER_BRICKS:-/var/tmp/mortar-gluster}/$vol2/brick1
+chmod 600 "$brick/p.img"
+nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env -u XDG_RUNTIME_DIR "$@"; }
+expect_error_line "permission denied reading 'p.img' \(the volume's open-behind" \
+	nobody "$MORTAR" img info "$uri2"
+expect_error_line "permission denied writing 'p.img'.*--read-only" \
+	nobody "$MORTAR" io "$uri2" -c 'write 0 4k'
+chmod 644 "$brick/p.img"
+nobody "$MORTAR" io --read-only "$uri2" -c 'read -P 0x42 0 64k' >/dev/null ||
+	fail "a readable image is not readable by nobody"
+echo "ok: a readable image reads once the mode allows it"
+
+# --- volume full ---
+small=$SCRATCH/smallfs
+mount_loop_fs ext4 64M "$small" -F
+vol3=mortar-df$$
+MORTAR_GLUSTER_BRICKS=$small gluster_volume "$vol3"
+uri3=gluster://$GLUSTER_HOST/$vol3/big.img
+"$MORTAR" img create "$uri3" 256M >/dev/null
+expect_error_line "the volume is full; free space on its bricks or add bricks" \
+	"$MORTAR" io "$uri3" -c 'write -P 0x11 0 128M' -c flush
+echo PASS
