@@ -51,7 +51,7 @@ static void script(FILE *f, const char *term, const char *out, const char *title
 	fputc('\n', f);
 }
 
-bool bench_plot(const char *dir, const char *title, const struct bench_job *jobs,
+bool bench_plot(const char *dir, const char *scratch, const char *title, const struct bench_job *jobs,
 		size_t njobs, const struct bench_plot_series *s, size_t ns,
 		char *png, char *svg, size_t len, char *why, size_t wlen)
 {
@@ -62,8 +62,9 @@ bool bench_plot(const char *dir, const char *title, const struct bench_job *jobs
 		snprintf(why, wlen, "gnuplot is not installed (apt install gnuplot-nox)");
 		return false;
 	}
-	snprintf(data, sizeof data, "%s/mortar-bench.dat", dir);
-	snprintf(gp, sizeof gp, "%s/mortar-bench.gp", dir);
+	/* The data and the script are scratch; only the pictures stay. */
+	snprintf(data, sizeof data, "%s/plot.dat", scratch);
+	snprintf(gp, sizeof gp, "%s/plot.gp", scratch);
 	snprintf(png, len, "%s/mortar-bench.png", dir);
 	snprintf(svg, len, "%s/mortar-bench.svg", dir);
 	f = fopen(data, "w");
@@ -91,5 +92,10 @@ bool bench_plot(const char *dir, const char *title, const struct bench_job *jobs
 	script(f, "pngcairo size 1100,550", png, title, data, s, ns);
 	script(f, "svg size 1100,550", svg, title, data, s, ns);
 	fclose(f);
-	return run_gnuplot(gp, why, wlen);
+	{
+		bool ok = run_gnuplot(gp, why, wlen);
+		unlink(gp);
+		unlink(data);
+		return ok;
+	}
 }

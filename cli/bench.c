@@ -486,7 +486,7 @@ int cmd_bench(int argc, char **argv)
 			ns++;
 		}
 		snprintf(title, sizeof title, "mortar bench %s", ctx.location);
-		if (!bench_plot(plot_dir, title, pj, nj, s, ns, png, svg, sizeof png,
+		if (!bench_plot(plot_dir, ctx.tmpdir, title, pj, nj, s, ns, png, svg, sizeof png,
 				why, sizeof why)) {
 			fprintf(stderr, "%s bench: no plot: %s\n", progname, why);
 			png[0] = svg[0] = '\0';

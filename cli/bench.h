@@ -63,7 +63,7 @@ struct bench_plot_series {
 	const char *name;
 	double *med, *lo, *hi;		/* per job; NAN when not measured */
 };
-bool bench_plot(const char *dir, const char *title, const struct bench_job *jobs,
+bool bench_plot(const char *dir, const char *scratch, const char *title, const struct bench_job *jobs,
 		size_t njobs, const struct bench_plot_series *s, size_t ns,
 		char *png, char *svg, size_t len, char *why, size_t wlen);
 
