@@ -116,4 +116,11 @@ struct mortar_loop *mortar_req_loop(const struct mortar_req *req);
 /* Display name of the image's location (for messages). */
 const char *mortar_image_name(const struct mortar_image *img);
 
+#ifdef MORTAR_HAVE_GLUSTER
+/* A copy made by the bricks within one volume (backend-gluster.c):
+ * -ENOTSUP without a message when the volume or the pair cannot. */
+int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_location *dst,
+			bool force, uint64_t *size);
+#endif
+
 #endif

@@ -26,6 +26,7 @@
 
 #include <mortar/mortar.h>
 #include <mortar/clone.h>
+#include "backend.h"
 #include "error.h"
 
 #define COPY_CHUNK (4u << 20)	/* bytes per copy_file_range call */
@@ -38,6 +39,7 @@ const char *mortar_clone_method_name(enum mortar_clone_method m)
 	case MORTAR_CLONE_REFLINK: return "reflink";
 	case MORTAR_CLONE_COPY_RANGE: return "copy_file_range";
 	case MORTAR_CLONE_SPARSE_COPY: return "sparse copy";
+	case MORTAR_CLONE_SERVER_COPY: return "server-side copy";
 	}
 	return "?";
 }
@@ -435,6 +437,20 @@ int mortar_image_clone(const char *src, const char *dst, unsigned flags,
 			goto out;
 		}
 	}
+#ifdef MORTAR_HAVE_GLUSTER
+	if (ls->scheme == MORTAR_SCHEME_GLUSTER && ld->scheme == MORTAR_SCHEME_GLUSTER &&
+	    !(flags & MORTAR_CLONE_COPY_ONLY)) {
+		uint64_t size = 0;
+
+		r = mortar_gluster_copy(ls, ld, flags & MORTAR_CLONE_FORCE, &size);
+		if (r != -ENOTSUP) {
+			*used = MORTAR_CLONE_SERVER_COPY;
+			if (r == 0 && progress)
+				progress(opaque, size, size);
+			goto out;
+		}
+	}
+#endif
 	*used = MORTAR_CLONE_SPARSE_COPY;
 	r = generic_clone(src, dst, flags, progress, opaque);
 out:
@@ -493,6 +509,44 @@ out:
 	unlink(b);
 }
 
+#ifdef MORTAR_HAVE_GLUSTER
+/* Can the bricks copy?  Try it on two scratch files beside the image. */
+static bool gluster_probe_copy(const struct mortar_location *loc)
+{
+	struct mortar_location a = *loc, b = *loc;
+	char pa[PATH_MAX], pb[PATH_MAX], *ta = NULL, *tb = NULL;
+	const char *slash = strrchr(loc->path, '/');
+	int dlen = slash ? (int)(slash - loc->path) + 1 : 0;
+	struct mortar_loop *lp = NULL;
+	struct mortar_image *img = NULL;
+	static const char data[4096] = { 1 };
+	bool ok = false;
+
+	snprintf(pa, sizeof pa, "%.*s.mortar-probe-%ld-a", dlen, loc->path, (long)getpid());
+	snprintf(pb, sizeof pb, "%.*s.mortar-probe-%ld-b", dlen, loc->path, (long)getpid());
+	a.path = pa;
+	b.path = pb;
+	ta = mortar_location_format(&a);
+	tb = mortar_location_format(&b);
+	if (!ta || !tb || mortar_image_create(ta, 65536, MORTAR_PREALLOC_OFF,
+					      MORTAR_CREATE_FORCE) < 0)
+		goto out;
+	if (mortar_loop_new(0, &lp) == 0 && mortar_image_open(lp, ta, 0, &img) == 0) {
+		ok = mortar_image_pwrite_sync(img, data, sizeof data, 0, 0) == 0;
+		if (mortar_image_close(img) < 0)
+			ok = false;
+	}
+	ok = ok && mortar_gluster_copy(&a, &b, true, NULL) == 0;
+	mortar_image_remove(tb);
+	mortar_image_remove(ta);
+out:
+	mortar_loop_free(lp);
+	free(ta);
+	free(tb);
+	return ok;
+}
+#endif
+
 int mortar_storage_caps(const char *location, struct mortar_storage_caps *caps)
 {
 	struct mortar_location *loc;
@@ -520,10 +574,19 @@ int mortar_storage_caps(const char *location, struct mortar_storage_caps *caps)
 		uint64_t alloc;
 
 		/* GlusterFS keeps no per-file snapshot or clone since the BD
-		 * translator went (6.0): copies move the data. */
+		 * translator went (6.0); copy_file_range on the bricks is what
+		 * remains (a reflink where a brick's filesystem has them). */
 		snprintf(caps->how, sizeof caps->how, "%s: clones and snapshots are "
 			 "full sparse copies through the client",
 			 mortar_scheme_name(loc->scheme));
+#ifdef MORTAR_HAVE_GLUSTER
+		if (loc->scheme == MORTAR_SCHEME_GLUSTER && gluster_probe_copy(loc)) {
+			caps->offload_copy = true;
+			snprintf(caps->how, sizeof caps->how, "gluster: clones within the "
+				 "volume are copied by the bricks (copy_file_range; shared "
+				 "blocks where a brick's filesystem has reflinks)");
+		}
+#endif
 		if (mortar_loop_new(0, &loop) == 0) {
 			if (mortar_image_open(loop, location, MORTAR_OPEN_RDONLY, &img) == 0) {
 				uint32_t c = mortar_image_caps(img);

@@ -29,6 +29,7 @@ enum mortar_clone_method {
 	MORTAR_CLONE_REFLINK,		/* shares extents: instant, no space */
 	MORTAR_CLONE_COPY_RANGE,	/* copy_file_range: data stays in the kernel */
 	MORTAR_CLONE_SPARSE_COPY,	/* read and write the data, holes kept */
+	MORTAR_CLONE_SERVER_COPY,	/* GlusterFS: the bricks copy (copy_file_range) */
 };
 
 const char *mortar_clone_method_name(enum mortar_clone_method m);

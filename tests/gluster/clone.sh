@@ -1,11 +1,13 @@
 #!/bin/bash
-# Clones and conversions with GlusterFS on either side, on a real volume:
+# Clones and conversions with GlusterFS on either side, on real volumes:
 # a qcow2 image converted straight onto the volume (read through a
 # qemu-nbd child, written with libgfapi), a local file cloned onto it and
-# back, a clone within the volume; every copy byte-equal (qemu-img
-# compare / cmp) and sparse on the brick; `img info` says plainly that
-# copies on GlusterFS are full copies; snapshots are refused with a
-# pointer to `img clone`.
+# back, a clone within the volume made by the bricks (copy_file_range);
+# every copy byte-equal (qemu-img compare / cmp) and sparse on the brick;
+# on a volume whose brick is on XFS with reflink=1 the server-side clone
+# shares the brick's blocks (filefrag) and takes no space (df); `img info`
+# says how copies are made; snapshots are refused with a pointer to `img
+# clone`.
 . "$(dirname "$0")/../func/lib.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../func/helpers.bash"
@@ -29,7 +31,8 @@ echo "ok: qcow2 converted onto the volume reads back equal"
 dd if=/dev/urandom of=local.img bs=1M count=3 seek=10 conv=notrunc status=none
 OUT=$("$MORTAR" img clone --output=json local.img "$g/up.img" | tail -1)
 expect_eq "file -> gluster method" "$(json_get "$OUT" method)" "sparse copy"
-"$MORTAR" img clone -q "$g/up.img" "$g/within.img" >/dev/null
+OUT=$("$MORTAR" img clone --output=json "$g/up.img" "$g/within.img" | tail -1)
+expect_eq "within the volume" "$(json_get "$OUT" method)" "server-side copy"
 "$MORTAR" img clone -q "$g/within.img" down.img >/dev/null
 cmp local.img down.img || fail "file -> gluster -> gluster -> file differs"
 brick=${MORTAR_GLUSTER_BRICKS:-/var/tmp/mortar-gluster}/$vol/brick1
@@ -40,8 +43,30 @@ echo "ok: the clone of a 64 MiB image with 3 MiB of data allocates $alloc KiB on
 expect_error_line "already exists.*--force" "$MORTAR" img clone -q local.img "$g/up.img"
 
 info=$("$MORTAR" img info --output=json "$g/up.img")
-expect_eq "gluster offload_copy" "$(json_get "$info" storage.offload_copy)" false
-grep -q "full sparse copies" <<<"$(json_get "$info" storage.copies)" ||
-	fail "info does not say copies are full: $info"
+expect_eq "gluster offload_copy" "$(json_get "$info" storage.offload_copy)" true
+grep -q "copied by the bricks" <<<"$(json_get "$info" storage.copies)" ||
+	fail "info does not say how copies are made: $info"
 expect_error_line "local images only.*mortar img clone" "$MORTAR" img snapshot "$g/up.img" s1
+
+# --- a brick on XFS with reflink=1: the bricks' copy is a reflink ---
+requires filefrag
+xfs=$SCRATCH/xfs
+mount_loop_fs xfs 2G "$xfs" -m reflink=1
+vx=mortar-clx$$
+MORTAR_GLUSTER_BRICKS=$xfs gluster_volume "$vx"
+gx=gluster://$GLUSTER_HOST/$vx
+"$MORTAR" img create "$gx/a.img" 512M >/dev/null
+dd if=/dev/urandom of=local-big.img bs=1M count=200 status=none
+"$MORTAR" img clone -q --force local-big.img "$gx/a.img" >/dev/null
+sync
+before=$(df -k --output=used "$xfs" | tail -1)
+OUT=$("$MORTAR" img clone --output=json "$gx/a.img" "$gx/b.img" | tail -1)
+expect_eq "method on an XFS brick" "$(json_get "$OUT" method)" "server-side copy"
+sync
+after=$(df -k --output=used "$xfs" | tail -1)
+(( after - before < 8 * 1024 )) || fail "the clone of 200 MiB used $((after - before)) KiB on the XFS brick"
+filefrag -v "$xfs/$vx/brick1/b.img" | grep -q shared || fail "no shared extents on the brick"
+"$MORTAR" img clone -q "$gx/b.img" back-big.img >/dev/null
+cmp local-big.img back-big.img || fail "the server-side clone differs"
+echo "ok: server-side clone of 200 MiB on an XFS brick: $((after - before)) KiB used, extents shared"
 echo PASS
