@@ -43,6 +43,7 @@ static const char vm_usage[] =
 	"       mortar vm cpus NAME N [--node N] [--wait] [--timeout S]\n"
 	"       mortar vm mem add NAME SIZE [--node N] [--id ID] [--wait] [--timeout S]\n"
 	"       mortar vm mem remove NAME ID [--wait] [--timeout S]\n"
+	"       mortar vm mem NAME SIZE [--wait] [--timeout S]   (virtio-mem)\n"
 	"       mortar vm migrate NAME [--to unix:PATH|tcp:HOST:PORT] [--force] [--wait]\n"
 	"\n"
 	"start options:\n"
@@ -54,6 +55,7 @@ static const char vm_usage[] =
 	"  --slots N            DIMM slots (default 8 when --max-memory is larger)\n"
 	"  --numa N             NUMA nodes; vCPU sockets and boot memory split evenly\n"
 	"  --disk LOCATION      a Mortar location served over NBD as virtio-blk (repeat)\n"
+	"  --virtio-mem SIZE    a virtio-mem device that can grow to SIZE (in --max-memory)\n"
 	"  --kernel PATH --initrd PATH --append TEXT\n"
 	"  --accel kvm|tcg      default: kvm when /dev/kvm is usable, else tcg\n"
 	"  --wait               return once the guest reports in (MORTAR-GUEST line)\n"
@@ -349,7 +351,7 @@ static int vm_open(const char *cmd, const char *name, char *dir, size_t dlen,
 
 struct start_cfg {
 	unsigned cpus, max_cpus, slots, numa;
-	uint64_t mem, max_mem;
+	uint64_t mem, max_mem, vmem;	/* vmem: virtio-mem capacity */
 	const char *kernel, *initrd, *append, *accel;
 	const char *disks[MAX_DISKS];
 	unsigned ndisks;
@@ -367,11 +369,13 @@ static int cfg_set(const char *cmd, struct start_cfg *c, const char *key, const 
 		c->slots = (unsigned)atoi(val);
 	else if (!strcmp(key, "numa"))
 		c->numa = (unsigned)atoi(val);
-	else if (!strcmp(key, "memory") || !strcmp(key, "max-memory")) {
+	else if (!strcmp(key, "memory") || !strcmp(key, "max-memory") ||
+		 !strcmp(key, "virtio-mem")) {
 		uint64_t v;
 		if (mortar_parse_size(val, &v) < 0)
 			return cli_usage(cmd, "--%s: %s", key, mortar_errmsg()), -1;
-		*(strcmp(key, "memory") ? &c->max_mem : &c->mem) = v;
+		*(!strcmp(key, "memory") ? &c->mem : !strcmp(key, "max-memory") ?
+		  &c->max_mem : &c->vmem) = v;
 	} else if (!strcmp(key, "kernel"))
 		c->kernel = strdup(val);
 	else if (!strcmp(key, "initrd"))
@@ -480,6 +484,7 @@ static int vm_start(int argc, char **argv)
 		{ "initrd", required_argument, NULL, 0x109 },
 		{ "append", required_argument, NULL, 0x10a },
 		{ "accel", required_argument, NULL, 0x10b },
+		{ "virtio-mem", required_argument, NULL, 0x10c },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -487,7 +492,7 @@ static int vm_start(int argc, char **argv)
 	};
 	static const char *keys[] = { "arch", "cpus", "max-cpus", "memory", "max-memory",
 				      "slots", "numa", "disk", "kernel", "initrd", "append",
-				      "accel" };
+				      "accel", "virtio-mem" };
 	const char *cmd = "vm start", *name;
 	struct start_cfg c = { .cpus = 1, .mem = 512u << 20, .timeout_s = 60 };
 	char dir[VM_DIR_MAX], why[512], p[PATH_MAX];
@@ -510,7 +515,7 @@ static int vm_start(int argc, char **argv)
 		} else if (ch == 'h') {
 			fputs(vm_usage, stdout);
 			return EXIT_OK;
-		} else if (ch >= 0x100 && ch <= 0x10b) {
+		} else if (ch >= 0x100 && ch <= 0x10c) {
 			if (cfg_set(cmd, &c, keys[ch - 0x100], optarg) < 0)
 				return EXIT_USAGE;
 		} else {
@@ -531,6 +536,12 @@ static int vm_start(int argc, char **argv)
 	if (!c.kernel || !c.initrd)
 		return cli_usage(cmd, "give --kernel and --initrd (scripts/guest-assets.sh "
 				 "x86_64 makes a small test guest)");
+	if (c.vmem && (c.vmem % VM_X86_BLOCK || c.mem + c.vmem > c.max_mem)) {
+		fprintf(stderr, "%s %s: --virtio-mem %" PRIu64 " MiB must be a multiple of 128 "
+			"MiB and fit between --memory and --max-memory (%" PRIu64 " MiB free)\n",
+			progname, cmd, c.vmem >> 20, (c.max_mem - c.mem) >> 20);
+		return EXIT_ERROR;
+	}
 	if (vm_rule_start(c.cpus, c.max_cpus, c.mem, c.max_mem, c.slots, c.numa, why,
 			  sizeof why) < 0) {
 		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
@@ -566,6 +577,7 @@ static int vm_start(int argc, char **argv)
 	json_object_object_add(st, "max_memory", json_object_new_int64((int64_t)c.max_mem));
 	json_object_object_add(st, "slots", json_object_new_int((int)c.slots));
 	json_object_object_add(st, "numa", json_object_new_int((int)c.numa));
+	json_object_object_add(st, "virtio_mem", json_object_new_int64((int64_t)c.vmem));
 	json_object_object_add(st, "cpu_plugs", json_object_new_int(0));
 	json_object_object_add(st, "cpu_unplugged", json_object_new_boolean(false));
 	jarr(st, "cpus");
@@ -597,6 +609,14 @@ static int vm_start(int argc, char **argv)
 			qa[na++] = "-numa";
 			ARG("node,nodeid=%u,cpus=%u-%u,memdev=numa%u", i, i * per, i * per + per - 1, i);
 		}
+	}
+	if (c.vmem) {
+		/* virtio-mem: one device whose plugged size moves in 2 MiB
+		 * steps; the x86 guest onlines it in 128 MiB blocks. */
+		qa[na++] = "-object";
+		ARG("memory-backend-ram,id=vmem0,size=%" PRIu64 "M", c.vmem >> 20);
+		qa[na++] = "-device";
+		ARG("virtio-mem-pci,id=vmem,memdev=vmem0,node=0,requested-size=0");
 	}
 	qa[na++] = "-kernel"; qa[na++] = (char *)c.kernel;
 	qa[na++] = "-initrd"; qa[na++] = (char *)c.initrd;
@@ -826,6 +846,17 @@ static json_object *vm_describe(const char *name, const char *dir, json_object *
 			plugged += (uint64_t)jint(d, "size");
 			json_object_array_add(devs, e);
 		}
+	}
+	if (jint(st, "virtio_mem") > 0) {
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "id", json_object_new_string("vmem"));
+		json_object_object_add(e, "type", json_object_new_string("virtio-mem"));
+		json_object_object_add(e, "size", json_object_new_int64(jint(st, "virtio_mem")));
+		json_object_object_add(e, "requested_size",
+				       json_object_new_int64(jint(st, "virtio_mem_requested")));
+		json_object_object_add(e, "node", json_object_new_int(0));
+		plugged += (uint64_t)jint(st, "virtio_mem_requested");
+		json_object_array_add(devs, e);
 	}
 	json_object_object_add(mem, "boot", json_object_new_int64(jint(st, "memory")));
 	json_object_object_add(mem, "max", json_object_new_int64(jint(st, "max_memory")));
@@ -1578,6 +1609,84 @@ out:
 	return rc;
 }
 
+/* mortar vm mem NAME SIZE: the guest's total memory, through virtio-mem
+ * when the VM has it, else by plugging a DIMM (growth) or unplugging the
+ * newest DIMMs (shrink). */
+static int vm_mem_set(int argc, char **argv)
+{
+	const char *cmd = "vm mem";
+	struct vm_opts o;
+	struct vm_guest g0, g;
+	char dir[VM_DIR_MAX], log[PATH_MAX];
+	json_object *st, *args;
+	struct qmp *q;
+	uint64_t target, boot, dimms = 0, vmax;
+	int rc = EXIT_ERROR;
+
+	if (vm_getopt(cmd, argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (argc - optind != 2)
+		return cli_usage(cmd, "expected NAME and the total memory SIZE");
+	if (mortar_parse_size(argv[optind + 1], &target) < 0)
+		return cli_usage(cmd, "%s", mortar_errmsg());
+	if (vm_open(cmd, argv[optind], dir, sizeof dir, &st, &q) < 0)
+		return EXIT_ERROR;
+	boot = (uint64_t)jint(st, "memory");
+	vmax = (uint64_t)jint(st, "virtio_mem");
+	for (size_t i = 0; i < json_object_array_length(jarr(st, "dimms")); i++)
+		dimms += (uint64_t)jint(json_object_array_get_idx(jarr(st, "dimms"), i), "size");
+	path_in(log, sizeof log, dir, "serial.log");
+	vm_guest_read(log, &g0);
+	if (!vmax) {
+		fprintf(stderr, "%s %s: VM '%s' has no virtio-mem device (start it with "
+			"--virtio-mem SIZE); use 'mortar vm mem add|remove' for DIMMs\n",
+			progname, cmd, argv[optind]);
+		goto out;
+	}
+	if (target % VM_X86_BLOCK || target < boot + dimms || target > boot + dimms + vmax) {
+		fprintf(stderr, "%s %s: %" PRIu64 " MiB: the total must be a multiple of 128 MiB "
+			"(the x86 guest's memory block) between %" PRIu64 " and %" PRIu64
+			" MiB (boot memory + DIMMs, plus the virtio-mem device's %" PRIu64
+			" MiB)\n", progname, cmd, target >> 20, (boot + dimms) >> 20,
+			(boot + dimms + vmax) >> 20, vmax >> 20);
+		goto out;
+	}
+	args = json_object_new_object();
+	json_object_object_add(args, "path", json_object_new_string("/machine/peripheral/vmem"));
+	json_object_object_add(args, "property", json_object_new_string("requested-size"));
+	json_object_object_add(args, "value", json_object_new_int64((int64_t)(target - boot - dimms)));
+	if (qmp_execute(q, "qom-set", args, NULL) < 0) {
+		cli_fail_lib(cmd);
+		goto out;
+	}
+	json_object_object_add(st, "virtio_mem_requested",
+			       json_object_new_int64((int64_t)(target - boot - dimms)));
+	state_save(dir, st);
+	if (o.wait && g0.valid) {
+		/* MemTotal moves by what was plugged or unplugged (give or
+		 * take what the kernel keeps for the memmap). */
+		int64_t before = (int64_t)jint(st, "virtio_mem_seen");
+		int64_t delta = (int64_t)(target - boot - dimms) - before;
+		int64_t want = (int64_t)g0.mem_kib + delta / 1024;
+		int64_t slack = (delta < 0 ? -delta : delta) / 1024 / 10 + 1024;
+		if (guest_wait(dir, -1, want - slack, want + slack, o.timeout_s, &g) < 0) {
+			cli_fail_lib(cmd);
+			goto out;
+		}
+		json_object_object_add(st, "virtio_mem_seen",
+				       json_object_new_int64((int64_t)(target - boot - dimms)));
+		state_save(dir, st);
+	}
+	printf("VM '%s': memory %" PRIu64 " MiB (virtio-mem %" PRIu64 " MiB)%s\n", argv[optind],
+	       target >> 20, (target - boot - dimms) >> 20,
+	       o.wait ? " (the guest shows it)" : "");
+	rc = EXIT_OK;
+out:
+	qmp_close(q);
+	json_object_put(st);
+	return rc;
+}
+
 int cmd_vm(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -1600,6 +1709,8 @@ int cmd_vm(int argc, char **argv)
 		return vm_mem_add(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "mem") && argc >= 3 && !strcmp(argv[2], "remove"))
 		return vm_mem_remove(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "mem"))
+		return vm_mem_set(argc - 1, argv + 1);
 	fprintf(stderr, "%s vm: unknown subcommand '%s'\n", progname, argv[1]);
 	fputs(vm_usage, stderr);
 	return EXIT_USAGE;
