@@ -349,8 +349,9 @@ static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res
 			gname(h), what, off);
 	case ENOTCONN:
 		return mortar_set_error(res, "%s: %s at offset %" PRIu64 " failed: no "
-			"brick holding this data is reachable (bricks down or volume "
-			"stopped); check 'gluster volume status' (log: %s)", gname(h),
+			"brick holding this data is reachable, or its replica set lost "
+			"quorum (bricks down or volume stopped); check 'gluster volume "
+			"status' (log: %s)", gname(h),
 			what, off, h->conn->logfile ? h->conn->logfile : "none");
 	case EROFS:
 		return mortar_set_error(res, "%s: %s failed: the volume refused writes "
