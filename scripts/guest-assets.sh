@@ -19,15 +19,17 @@ mkdir -p "$cache"
 work=$(mktemp -d "$cache/.build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-kpkg=$(apt-cache search --names-only "$kpkg_re" | awk '{print $1}' | sort -V | tail -n 1)
-if [[ -z $kpkg ]]; then
-	echo "guest-assets.sh: no package matches $kpkg_re; run apt-get update" >&2
-	exit 1
-fi
 # apt-get download writes as the _apt user where it can: give it the dir.
 chown _apt "$work" 2>/dev/null || true
-apt-get download -q "$kpkg" busybox-static >/dev/null 2>dl.err ||
-	{ echo "guest-assets.sh: apt-get download $kpkg busybox-static failed: $(tail -1 dl.err)" >&2; exit 1; }
+fetch() {
+	kpkg=$(apt-cache search --names-only "$kpkg_re" | awk '{print $1}' | sort -V | tail -n 1)
+	[[ -n $kpkg ]] && apt-get download -q "$kpkg" busybox-static >/dev/null 2>dl.err
+}
+# Stale package lists (a kernel version gone from the mirror): refresh once.
+if ! fetch; then
+	if (( EUID == 0 )); then apt-get update -qq >/dev/null 2>&1 || true; fi
+	fetch || { echo "guest-assets.sh: cannot download ${kpkg:-a kernel matching $kpkg_re} and busybox-static: $(tail -1 dl.err 2>/dev/null) (run apt-get update?)" >&2; exit 1; }
+fi
 mkdir pkg root
 for d in ./*.deb; do dpkg -x "$d" pkg; done
 cp pkg/boot/vmlinuz-* "$cache/kernel.new"
