@@ -64,8 +64,12 @@ static int image_backend_for(const struct mortar_location *loc, const char *text
 	return mortar_set_error(EINVAL, "%s: unknown location kind", text);
 }
 
-int mortar_image_create(const char *location, uint64_t size,
-			enum mortar_prealloc prealloc, unsigned flags)
+/* Whole-image operations that need no open image: parse LOCATION, find
+ * its backend, run OP (which that backend may lack: -ENOTSUP). */
+enum image_op { IMAGE_CREATE, IMAGE_REMOVE };
+
+static int image_op(const char *location, enum image_op op, uint64_t size,
+		    enum mortar_prealloc prealloc, unsigned flags)
 {
 	const struct mortar_backend *be;
 	struct mortar_location *loc;
@@ -75,32 +79,24 @@ int mortar_image_create(const char *location, uint64_t size,
 	if (r < 0)
 		return r;
 	r = image_backend_for(loc, location, &be);
-	if (r == 0 && !be->create)
-		r = mortar_set_error(ENOTSUP, "%s: the %s backend cannot create images",
-				     location, be->name);
-	if (r == 0)
-		r = be->create(loc, size, prealloc, flags);
+	if (r == 0 && !(op == IMAGE_CREATE ? be->create != NULL : be->remove != NULL))
+		r = mortar_set_error(ENOTSUP, "%s: the %s backend cannot %s images",
+				     location, be->name, op == IMAGE_CREATE ? "create" : "remove");
+	else if (r == 0)
+		r = op == IMAGE_CREATE ? be->create(loc, size, prealloc, flags) : be->remove(loc);
 	mortar_location_free(loc);
 	return r;
 }
 
+int mortar_image_create(const char *location, uint64_t size,
+			enum mortar_prealloc prealloc, unsigned flags)
+{
+	return image_op(location, IMAGE_CREATE, size, prealloc, flags);
+}
+
 int mortar_image_remove(const char *location)
 {
-	const struct mortar_backend *be;
-	struct mortar_location *loc;
-	int r;
-
-	r = mortar_location_parse(location, &loc, NULL);
-	if (r < 0)
-		return r;
-	r = image_backend_for(loc, location, &be);
-	if (r == 0 && !be->remove)
-		r = mortar_set_error(ENOTSUP, "%s: the %s backend cannot remove images",
-				     location, be->name);
-	if (r == 0)
-		r = be->remove(loc);
-	mortar_location_free(loc);
-	return r;
+	return image_op(location, IMAGE_REMOVE, 0, MORTAR_PREALLOC_OFF, 0);
 }
 
 int mortar_image_open(struct mortar_loop *loop, const char *location,
