@@ -41,6 +41,7 @@
 #include "backend.h"
 #include "diag.h"
 #include "error.h"
+#include "runtime.h"
 
 #define GL_MAX_CHUNK (512u << 20)	/* larger transfers failed on some versions */
 #define GL_MAX_REQUEST (32u << 20)
@@ -97,15 +98,12 @@ static char *gl_key(const struct mortar_location *loc)
 
 static char *gl_logfile(const char *volume)
 {
-	const char *dir = getenv("XDG_RUNTIME_DIR");
-	char base[256], *path;
+	char dir[256], *path;
 
-	if (!dir || access(dir, W_OK) != 0) {
-		snprintf(base, sizeof base, "/tmp/mortar-%u", (unsigned)getuid());
-		mkdir(base, 0700);
-		dir = base;
-	}
-	if (asprintf(&path, "%s/gfapi-%s.log", dir, volume) < 0)
+	/* The per-user runtime directory, private (runtime.c); no log file
+	 * rather than one where another user could read or plant it. */
+	if (mortar_runtime_dir(NULL, dir, sizeof dir) < 0 ||
+	    asprintf(&path, "%s/gfapi-%s.log", dir, volume) < 0)
 		return NULL;
 	return path;
 }
