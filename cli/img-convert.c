@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "progress.h"
 #include "error.h"
+#include "zero.h"
 
 #define CHUNK (4u << 20)
 #define STATUS_SPAN (256u << 20)	/* block status asked per request */
@@ -192,29 +193,18 @@ struct copy {
 	int err;
 };
 
-static bool zero_block(const uint8_t *p, size_t n)
-{
-	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
-}
-
 /* Copy [OFF, OFF+LEN), which holds data, skipping all-zero blocks. */
 static int copy_data(struct copy *c, uint64_t off, uint64_t len)
 {
 	while (len) {
 		size_t n = len < CHUNK ? (size_t)len : CHUNK;
+		int r;
 
 		if (nbd_pread(c->h, c->buf, n, off, 0) < 0)
 			return mortar_set_error(EIO, "%s", nbd_get_error());
-		for (size_t pos = 0; pos < n; pos += 4096) {
-			size_t k = n - pos < 4096 ? n - pos : 4096;
-			int r;
-
-			if (zero_block(c->buf + pos, k))
-				continue;
-			r = mortar_image_pwrite_sync(c->out, c->buf + pos, k, off + pos, 0);
-			if (r < 0)
-				return r;
-		}
+		r = mortar_write_data_runs(c->buf, n, off, mortar_image_write_fn, c->out);
+		if (r < 0)
+			return r;
 		off += n;
 		len -= n;
 		cli_progress_update(c->prog, off, (uint64_t)c->size);

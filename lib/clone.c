@@ -28,6 +28,7 @@
 #include <mortar/clone.h>
 #include "backend.h"
 #include "error.h"
+#include "zero.h"
 
 #define COPY_CHUNK (4u << 20)	/* bytes per copy_file_range call */
 #define PLAIN_CHUNK (256u << 10)	/* read/write buffer: stays in the CPU cache */
@@ -42,11 +43,6 @@ const char *mortar_clone_method_name(enum mortar_clone_method m)
 	case MORTAR_CLONE_SERVER_COPY: return "server-side copy";
 	}
 	return "?";
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
 }
 
 /* ---- local files ---- */
@@ -105,11 +101,56 @@ out:
 	free(d2);
 }
 
+int mortar_write_data_runs(const uint8_t *buf, size_t n, uint64_t off,
+			   mortar_write_fn write, void *dst)
+{
+	for (size_t pos = 0; pos < n;) {
+		size_t run = 0, g;
+
+		while (pos + run < n) {
+			g = n - pos - run < ZERO_GRAIN ? n - pos - run : ZERO_GRAIN;
+			if (mortar_all_zero(buf + pos + run, g))
+				break;
+			run += g;
+		}
+		if (run) {
+			int r = write(dst, buf + pos, run, off + pos);
+			if (r < 0)
+				return r;
+			pos += run;
+		} else {
+			pos += n - pos < ZERO_GRAIN ? n - pos : ZERO_GRAIN;
+		}
+	}
+	return 0;
+}
+
+static int fd_write(void *dst, const uint8_t *buf, size_t len, uint64_t off)
+{
+	int fd = *(int *)dst;
+
+	for (size_t w = 0; w < len;) {
+		ssize_t k = pwrite(fd, buf + w, len - w, (off_t)(off + w));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return mortar_set_error(errno, "write: %m");
+		w += (size_t)k;
+	}
+	return 0;
+}
+
+int mortar_image_write_fn(void *dst, const uint8_t *buf, size_t len, uint64_t off)
+{
+	return mortar_image_pwrite_sync(dst, buf, len, off, 0);
+}
+
 static int copy_plain(int in, int out, off_t off, off_t len, uint8_t *buf)
 {
 	while (len > 0) {
 		size_t n = len < (off_t)PLAIN_CHUNK ? (size_t)len : PLAIN_CHUNK;
 		ssize_t r = pread(in, buf, n, off);
+		int rc;
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -117,30 +158,9 @@ static int copy_plain(int in, int out, off_t off, off_t len, uint8_t *buf)
 			return mortar_set_error(errno, "read: %m");
 		if (r == 0)
 			return 0;	/* the source shrank: the rest stays a hole */
-		for (size_t pos = 0; pos < (size_t)r; pos += ZERO_GRAIN) {
-			size_t g = (size_t)r - pos < ZERO_GRAIN ? (size_t)r - pos : ZERO_GRAIN;
-			size_t run = g;
-
-			if (all_zero(buf + pos, g))
-				continue;
-			/* Write runs of non-zero granules at once. */
-			while (pos + run < (size_t)r) {
-				size_t g2 = (size_t)r - pos - run < ZERO_GRAIN ?
-					(size_t)r - pos - run : ZERO_GRAIN;
-				if (all_zero(buf + pos + run, g2))
-					break;
-				run += g2;
-			}
-			for (size_t w = 0; w < run;) {
-				ssize_t k = pwrite(out, buf + pos + w, run - w, off + (off_t)(pos + w));
-				if (k < 0 && errno == EINTR)
-					continue;
-				if (k < 0)
-					return mortar_set_error(errno, "write: %m");
-				w += (size_t)k;
-			}
-			pos += run - g;
-		}
+		rc = mortar_write_data_runs(buf, (size_t)r, (uint64_t)off, fd_write, &out);
+		if (rc < 0)
+			return rc;
 		off += r;
 		len -= r;
 	}
@@ -338,20 +358,9 @@ static int gcopy_extent(void *opaque, const struct mortar_extent *e)
 
 		if (r < 0)
 			return r;
-		for (size_t pos = 0; pos < n; pos += ZERO_GRAIN) {
-			size_t k = n - pos < ZERO_GRAIN ? n - pos : ZERO_GRAIN;
-			size_t run = k;
-
-			if (all_zero(g->buf + pos, k))
-				continue;
-			while (pos + run < n && !all_zero(g->buf + pos + run,
-				n - pos - run < ZERO_GRAIN ? n - pos - run : ZERO_GRAIN))
-				run += n - pos - run < ZERO_GRAIN ? n - pos - run : ZERO_GRAIN;
-			r = mortar_image_pwrite_sync(g->out, g->buf + pos, run, off + pos, 0);
-			if (r < 0)
-				return r;
-			pos += run - k;
-		}
+		r = mortar_write_data_runs(g->buf, n, off, mortar_image_write_fn, g->out);
+		if (r < 0)
+			return r;
 		off += n;
 		if (g->progress)
 			g->progress(g->opaque, off, g->size);

@@ -20,6 +20,7 @@
 #include "request.h"
 #include "server.h"
 #include "transmission.h"
+#include "zero.h"
 
 #define CONN_MAX_REQUESTS 64
 #define CONN_MAX_BYTES (64u << 20)
@@ -242,18 +243,6 @@ static void req_reply_ok(struct nbd_req *r)
 	req_reply_ready(r);
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	/* Compare the buffer with itself shifted by one word: memcmp is
-	 * vectorised, and the first non-zero byte stops it. */
-	if (n < 16)
-		return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
-	for (size_t i = 0; i < 16; i++)
-		if (p[i])
-			return false;
-	return !memcmp(p, p + 16, n - 16);
-}
-
 /* A structured read reply: data chunks, and hole chunks for runs that are
  * all zeroes (the client need not receive them). */
 static void req_reply_read_structured(struct nbd_req *r)
@@ -300,7 +289,7 @@ static void req_reply_read_structured(struct nbd_req *r)
 	r->iovcnt = 0;
 	while (pos < r->len) {
 		uint32_t end = pos, n;
-		bool zero = all_zero((uint8_t *)r->buf + pos,
+		bool zero = mortar_all_zero((uint8_t *)r->buf + pos,
 				     r->len - pos < gran ? r->len - pos : gran);
 
 		/* Extend the run while granules keep the same kind; the last
@@ -310,7 +299,7 @@ static void req_reply_read_structured(struct nbd_req *r)
 		} else {
 			while (end < r->len) {
 				n = r->len - end < gran ? r->len - end : gran;
-				if (all_zero((uint8_t *)r->buf + end, n) != zero)
+				if (mortar_all_zero((uint8_t *)r->buf + end, n) != zero)
 					break;
 				end += n;
 			}
