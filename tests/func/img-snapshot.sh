@@ -63,24 +63,33 @@ import nbd
 sock, mortar, live = sys.argv[1:4]
 REC = 65536
 N = 400
-stop = threading.Event()
+SNAPS = 8
+SEG = N // SNAPS
+started = [0]
+cv = threading.Condition()
 
 def writer():
     h = nbd.NBD()
     h.connect_unix(sock)
     for i in range(N):
+        # Before each segment, wait until one more snapshot has begun, so
+        # that snapshots always race the writes, however fast either is.
+        if i and i % SEG == 0:
+            with cv:
+                cv.wait_for(lambda: started[0] >= i // SEG, timeout=60)
         rec = struct.pack("<Q", i + 1) * (REC // 8)   # record i holds i+1 everywhere
         h.pwrite(rec, i * REC)
-        if stop.is_set():
-            break
     h.shutdown()
 
 t = threading.Thread(target=writer)
 t.start()
 names = []
 k = 0
-while t.is_alive() and k < 8:
+while t.is_alive() and k < SNAPS:
     name = f"s{k}"
+    with cv:
+        started[0] = k + 1
+        cv.notify_all()
     subprocess.run([mortar, "img", "snapshot", "-q", live, name], check=True,
                    stdout=subprocess.DEVNULL)
     names.append(name)
