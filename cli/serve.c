@@ -191,6 +191,18 @@ static pid_t spawn_run(const char *cmd, const struct serve_opts *o, const char *
 	_exit(127);
 }
 
+static void free_exports(struct nbd_server *srv)
+{
+	for (size_t i = 0; i < srv->nexports; i++) {
+		free(srv->exports[i].name);
+		free(srv->exports[i].location);
+		free(srv->exports[i].description);
+	}
+	free(srv->exports);
+	srv->exports = NULL;
+	srv->nexports = 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -303,17 +315,22 @@ int cmd_serve(int argc, char **argv)
 		if (o.snapshot) {
 			/* The snapshot instead of the image; never written. */
 			srv.exports[i].location = mortar_snapshot_location(location, o.snapshot);
-			if (!srv.exports[i].location)
+			if (!srv.exports[i].location) {
+				free_exports(&srv);
 				return cli_fail_lib("serve");
+			}
 			srv.exports[i].read_only = true;
 		} else {
 			srv.exports[i].location = strdup(location);
 		}
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(srv.exports[j].name, srv.exports[i].name))
-				return cli_usage("serve", "two exports are named '%s'; "
-						 "name them with NAME=LOCATION",
-						 srv.exports[i].name);
+			if (!strcmp(srv.exports[j].name, srv.exports[i].name)) {
+				rc = cli_usage("serve", "two exports are named '%s'; "
+					       "name them with NAME=LOCATION",
+					       srv.exports[i].name);
+				free_exports(&srv);
+				return rc;
+			}
 	}
 	srv.open_flags = o.direct ? MORTAR_OPEN_DIRECT : 0;
 	srv.max_connections = o.max_conns;
@@ -322,8 +339,10 @@ int cmd_serve(int argc, char **argv)
 	srv.nworkers = o.threads ? o.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (srv.nworkers < 1)
 		srv.nworkers = 1;
-	if (prepare_exports(&srv, &o) != 0)
+	if (prepare_exports(&srv, &o) != 0) {
+		free_exports(&srv);
 		return EXIT_ERROR;
+	}
 	/* Credentials now, so that a bad file fails before listening. */
 	if (o.tls && nbd_tls_load(o.tls_certs, o.tls_psk, o.tls_verify_peer, &srv.tls) < 0) {
 		rc = cli_fail_lib("serve");
@@ -465,12 +484,7 @@ out:
 			/* nothing more to tell */
 		}
 	}
-	for (size_t i = 0; i < srv.nexports; i++) {
-		free(srv.exports[i].name);
-		free(srv.exports[i].location);
-		free(srv.exports[i].description);
-	}
-	free(srv.exports);
+	free_exports(&srv);
 	nbd_tls_free(srv.tls);
 	if (sfd >= 0)
 		close(sfd);
