@@ -71,7 +71,7 @@ int cmd_img_clone(int argc, char **argv)
 		json_object_object_add(o, "destination", json_object_new_string(argv[optind + 1]));
 		json_object_object_add(o, "method",
 				       json_object_new_string(mortar_clone_method_name(used)));
-		json_object_object_add(o, "shared", json_object_new_boolean(used == MORTAR_CLONE_REFLINK));
+		json_object_object_add(o, "shared", json_object_new_boolean(mortar_clone_method_shares(used)));
 		json_object_object_add(o, "size", json_object_new_uint64(prog.total));
 		json_object_object_add(o, "seconds", json_object_new_double(cli_progress_elapsed(&prog)));
 		cli_print_json_line(o);
@@ -79,7 +79,7 @@ int cmd_img_clone(int argc, char **argv)
 		printf("cloned %s to %s: %s (%s, %.2f s)%s\n", argv[optind], argv[optind + 1],
 		       mortar_clone_method_name(used),
 		       cli_human_size(prog.total, size, sizeof size), cli_progress_elapsed(&prog),
-		       used == MORTAR_CLONE_REFLINK ? ", blocks shared until written" : "");
+		       mortar_clone_method_shares(used) ? ", blocks shared until written" : "");
 	}
 	return EXIT_OK;
 }

@@ -208,7 +208,7 @@ static int img_info(int argc, char **argv)
 		return img_close(cmd, loop, img, cli_fail_lib(cmd));
 	canon = mortar_location_format(mortar_image_location(img));
 	/* What the storage underneath can do for clones and snapshots,
-	 * probed beside the image; snapshots exist only for local images. */
+	 * probed beside the image. */
 	mortar_storage_caps(argv[optind], &scaps);
 	if (mortar_snapshot_list(argv[optind], &snaps, &nsnaps) < 0)
 		nsnaps = 0;

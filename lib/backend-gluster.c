@@ -33,6 +33,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@
 #include "backend.h"
 #include "diag.h"
 #include "error.h"
+#include "fs.h"
 #include "runtime.h"
 
 #define GL_MAX_CHUNK (512u << 20)	/* larger transfers failed on some versions */
@@ -368,6 +370,8 @@ static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res
 
 static void gl_finish(struct mortar_req *req, int res)
 {
+	free(req->be.tmp_iov);
+	req->be.tmp_iov = NULL;
 	mortar_req_complete(req, res);
 }
 
@@ -941,7 +945,7 @@ const struct mortar_backend mortar_backend_gluster = {
  * place.  -ENOTSUP (no message) when the volume cannot: the caller then
  * copies through the client. */
 int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_location *dst,
-			bool force, uint64_t *size_out)
+			bool force, uint64_t *size_out, bool *shared)
 {
 	char *ks = gl_key(src), *kd = gl_key(dst), *text = mortar_location_format(dst);
 	char tmp[PATH_MAX];
@@ -969,10 +973,11 @@ int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_l
 	}
 	{
 		const char *slash = strrchr(dst->path, '/');
-		int n = slash ? snprintf(tmp, sizeof tmp, "%.*s/.%s.tmp-%ld",
-					 (int)(slash - dst->path), dst->path, slash + 1,
-					 (long)getpid()) :
-				snprintf(tmp, sizeof tmp, ".%s.tmp-%ld", dst->path, (long)getpid());
+		char tag[300];
+		int n = mortar_tmp_tag(tag, sizeof tag) < 0 ? -1 :
+			slash ? snprintf(tmp, sizeof tmp, "%.*s/.%s.tmp-%s",
+					 (int)(slash - dst->path), dst->path, slash + 1, tag) :
+				snprintf(tmp, sizeof tmp, ".%s.tmp-%s", dst->path, tag);
 		if (n < 0 || (size_t)n >= sizeof tmp) {
 			r = mortar_set_error(ENAMETOOLONG, "%s: name too long", text);
 			goto out;
@@ -994,8 +999,12 @@ int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_l
 	 * (measured: the data landed at the right place in the target but
 	 * came from the start of the source).  A partial copy would need
 	 * such offsets, so it falls back to the client copy. */
+	if (shared)
+		*shared = false;
 	if (size > 0) {
 		off_t oi = 0, oo = 0;
+		struct statvfs v0, v1;
+		bool vfs = glfs_statvfs(c->fs, "/", &v0) == 0;
 		ssize_t n = glfs_copy_file_range(in, &oi, out, &oo, (size_t)size, 0,
 						 NULL, NULL, NULL);
 		if (n != size) {
@@ -1004,6 +1013,17 @@ int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_l
 			     e == ENOSYS || e == EINVAL) ? -ENOTSUP :
 				mortar_set_error(e, "%s: server-side copy failed: %s", text,
 						 strerror(e));
+		}
+		/* Did the bricks share blocks (reflink) or copy them?  The
+		 * client cannot ask; the volume's free space tells: a copy
+		 * takes about the source's allocation, a reflink nothing.
+		 * Other writers on the volume can blur it; it is only said,
+		 * never relied on. */
+		if (r == 0 && shared && vfs && glfs_statvfs(c->fs, "/", &v1) == 0) {
+			uint64_t before = (uint64_t)v0.f_bfree * v0.f_frsize;
+			uint64_t after = (uint64_t)v1.f_bfree * v1.f_frsize;
+			uint64_t used = before > after ? before - after : 0;
+			*shared = used < (uint64_t)st.st_blocks * 512 / 10;
 		}
 	}
 	/* A brick without reflinks copied the holes as zeroes: punch them
@@ -1048,4 +1068,142 @@ out:
 	free(kd);
 	free(text);
 	return r;
+}
+
+/* ---- the namespace of a volume (fs.h) ---- */
+
+static glfs_t *gfs(void *ctx)
+{
+	return ((struct gl_conn *)ctx)->fs;
+}
+
+static int gfs_stat(void *ctx, const char *path, struct stat *st)
+{
+	return glfs_stat(gfs(ctx), path, st) < 0 ? -errno : 0;
+}
+
+static int gfs_mkdir(void *ctx, const char *path, mode_t mode)
+{
+	return glfs_mkdir(gfs(ctx), path, mode) < 0 ? -errno : 0;
+}
+
+static int gfs_unlink(void *ctx, const char *path)
+{
+	return glfs_unlink(gfs(ctx), path) < 0 ? -errno : 0;
+}
+
+static int gfs_rename(void *ctx, const char *from, const char *to)
+{
+	return glfs_rename(gfs(ctx), from, to) < 0 ? -errno : 0;
+}
+
+static int gfs_chmod(void *ctx, const char *path, mode_t mode)
+{
+	return glfs_chmod(gfs(ctx), path, mode) < 0 ? -errno : 0;
+}
+
+static int gfs_list(void *ctx, const char *dir, char ***names, size_t *count)
+{
+	glfs_fd_t *d = glfs_opendir(gfs(ctx), dir);
+	struct dirent de, *res;
+	char **v = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	*names = NULL;
+	*count = 0;
+	if (!d)
+		return -errno;
+	while ((r = glfs_readdir_r(d, &de, &res)) == 0 && res) {
+		char **nv;
+
+		if (!strcmp(de.d_name, ".") || !strcmp(de.d_name, ".."))
+			continue;
+		nv = realloc(v, (n + 1) * sizeof *v);
+		if (!nv || !(nv[n] = strdup(de.d_name))) {
+			v = nv ? nv : v;
+			r = ENOMEM;
+			break;
+		}
+		v = nv;
+		n++;
+	}
+	glfs_closedir(d);
+	if (r) {
+		mortar_fs_free_names(v, n);
+		return -r;
+	}
+	*names = v;
+	*count = n;
+	return 0;
+}
+
+static int gfs_put(void *ctx, const char *path, const void *data, size_t len, bool excl)
+{
+	glfs_fd_t *fd = glfs_creat(gfs(ctx), path,
+				   O_WRONLY | O_CREAT | (excl ? O_EXCL : O_TRUNC), 0644);
+	int r = 0;
+
+	if (!fd)
+		return -errno;
+	if ((len && glfs_write(fd, data, len, 0) != (ssize_t)len) ||
+	    glfs_fsync(fd, NULL, NULL) < 0)
+		r = errno ? -errno : -EIO;
+	if (glfs_close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+static int gfs_get(void *ctx, const char *path, char **data, size_t max)
+{
+	glfs_fd_t *fd = glfs_open(gfs(ctx), path, O_RDONLY);
+	char *buf;
+	ssize_t n;
+
+	if (!fd)
+		return -errno;
+	buf = malloc(max + 1);
+	if (!buf) {
+		glfs_close(fd);
+		return -ENOMEM;
+	}
+	n = glfs_pread(fd, buf, max, 0, 0, NULL);
+	glfs_close(fd);
+	if (n < 0) {
+		free(buf);
+		return -errno;
+	}
+	buf[n] = 0;
+	*data = buf;
+	return 0;
+}
+
+static void gfs_close(void *ctx)
+{
+	gl_conn_put(ctx);
+}
+
+static const struct mortar_fs_ops gluster_fs_ops = {
+	.stat = gfs_stat,
+	.mkdir = gfs_mkdir,
+	.unlink = gfs_unlink,
+	.rename = gfs_rename,
+	.chmod = gfs_chmod,
+	.list = gfs_list,
+	.put = gfs_put,
+	.get = gfs_get,
+	.close = gfs_close,
+};
+
+int mortar_gluster_fs(const struct mortar_location *loc, const char *text,
+		      const struct mortar_fs_ops **ops, void **ctx)
+{
+	struct gl_conn *c;
+	int r = gl_conn_get(loc, text, &c);
+
+	if (r < 0)
+		return r;
+	*ops = &gluster_fs_ops;
+	*ctx = c;
+	return 0;
 }

@@ -118,9 +118,11 @@ const char *mortar_image_name(const struct mortar_image *img);
 
 #ifdef MORTAR_HAVE_GLUSTER
 /* A copy made by the bricks within one volume (backend-gluster.c):
- * -ENOTSUP without a message when the volume or the pair cannot. */
+ * -ENOTSUP without a message when the volume or the pair cannot.
+ * *SHARED (optional): the volume's free space barely moved, so the bricks
+ * shared blocks (reflink) rather than copying them. */
 int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_location *dst,
-			bool force, uint64_t *size);
+			bool force, uint64_t *size, bool *shared);
 #endif
 
 #endif

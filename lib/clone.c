@@ -28,10 +28,12 @@
 #include <mortar/clone.h>
 #include "backend.h"
 #include "error.h"
+#include "fs.h"
 #include "zero.h"
 
 #define COPY_CHUNK (4u << 20)	/* bytes per copy_file_range call */
 #define PLAIN_CHUNK (256u << 10)	/* read/write buffer: stays in the CPU cache */
+#define PROBE_DATA (1u << 20)
 #define ZERO_GRAIN 4096		/* zero detection granularity */
 
 const char *mortar_clone_method_name(enum mortar_clone_method m)
@@ -41,21 +43,21 @@ const char *mortar_clone_method_name(enum mortar_clone_method m)
 	case MORTAR_CLONE_COPY_RANGE: return "copy_file_range";
 	case MORTAR_CLONE_SPARSE_COPY: return "sparse copy";
 	case MORTAR_CLONE_SERVER_COPY: return "server-side copy";
+	case MORTAR_CLONE_SERVER_REFLINK: return "server-side reflink";
 	}
 	return "?";
 }
 
 /* ---- local files ---- */
 
-/* "DIR/.NAME.tmp-PID" for DST. */
+/* "DIR/.NAME.tmp-PID@HOST" for DST. */
 static int temp_name(const char *dst, char *buf, size_t len)
 {
-	char *d1 = strdup(dst), *d2 = strdup(dst);
+	char *d1 = strdup(dst), *d2 = strdup(dst), tag[300];
 	int n = -1;
 
-	if (d1 && d2)
-		n = snprintf(buf, len, "%s/.%s.tmp-%ld", dirname(d1), basename(d2),
-			     (long)getpid());
+	if (d1 && d2 && mortar_tmp_tag(tag, sizeof tag) == 0)
+		n = snprintf(buf, len, "%s/.%s.tmp-%s", dirname(d1), basename(d2), tag);
 	free(d1);
 	free(d2);
 	if (n < 0 || (size_t)n >= len)
@@ -63,42 +65,19 @@ static int temp_name(const char *dst, char *buf, size_t len)
 	return 0;
 }
 
-/* Remove temporaries of DST left by clones that died (their PID is gone). */
+/* Remove temporaries of DST (a location) left by clones that died. */
 static void remove_stale_temps(const char *dst)
 {
-	char *d1 = strdup(dst), *d2 = strdup(dst);
-	char prefix[NAME_MAX + 16], path[PATH_MAX];
-	struct dirent *de;
-	const char *dir;
-	size_t plen;
-	DIR *dp;
+	char dir[PATH_MAX], prefix[NAME_MAX + 16];
+	struct mortar_fs *fs;
+	const char *base;
 
-	if (!d1 || !d2)
-		goto out;
-	dir = dirname(d1);
-	snprintf(prefix, sizeof prefix, ".%s.tmp-", basename(d2));
-	plen = strlen(prefix);
-	dp = opendir(dir);
-	if (!dp)
-		goto out;
-	while ((de = readdir(dp))) {
-		char *end;
-		long pid;
-
-		if (strncmp(de->d_name, prefix, plen))
-			continue;
-		pid = strtol(de->d_name + plen, &end, 10);
-		if (*end || pid <= 0 || pid == (long)getpid())
-			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;	/* still copying */
-		if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path)
-			unlink(path);
-	}
-	closedir(dp);
-out:
-	free(d1);
-	free(d2);
+	if (mortar_fs_open(dst, &fs) < 0)
+		return;
+	if (mortar_fs_split(fs->loc->path, dir, sizeof dir, &base) == 0 &&
+	    snprintf(prefix, sizeof prefix, ".%s.tmp-", base) < (int)sizeof prefix)
+		mortar_fs_remove_stale(fs, dir, prefix);
+	mortar_fs_close(fs);
 }
 
 int mortar_write_data_runs(const uint8_t *buf, size_t n, uint64_t off,
@@ -343,14 +322,22 @@ struct gcopy {
 	uint64_t size;
 	mortar_progress_fn progress;
 	void *opaque;
+	bool overwrite;		/* DST has content of its own */
 };
 
 static int gcopy_extent(void *opaque, const struct mortar_extent *e)
 {
 	struct gcopy *g = opaque;
 
-	if (e->flags & (MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO))
-		return 0;	/* the new image reads as zeroes there already */
+	if (e->flags & (MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO)) {
+		/* A new image reads as zeroes there already; an old one is
+		 * zeroed, deallocated where it can be. */
+		int r = g->overwrite ? mortar_image_zero_sync(g->out, e->offset, e->length,
+							      MORTAR_REQ_MAY_TRIM) : 0;
+		if (r == 0 && g->progress)
+			g->progress(g->opaque, e->offset + e->length, g->size);
+		return r;
+	}
 	for (uint64_t off = e->offset; off < e->offset + e->length;) {
 		size_t n = e->offset + e->length - off < COPY_CHUNK ?
 			(size_t)(e->offset + e->length - off) : COPY_CHUNK;
@@ -358,7 +345,8 @@ static int gcopy_extent(void *opaque, const struct mortar_extent *e)
 
 		if (r < 0)
 			return r;
-		r = mortar_write_data_runs(g->buf, n, off, mortar_image_write_fn, g->out);
+		r = g->overwrite ? mortar_image_pwrite_sync(g->out, g->buf, n, off, 0) :
+			mortar_write_data_runs(g->buf, n, off, mortar_image_write_fn, g->out);
 		if (r < 0)
 			return r;
 		off += n;
@@ -423,6 +411,45 @@ out:
 	return r;
 }
 
+int mortar_image_copy_over(const char *src, const char *dst,
+			   mortar_progress_fn progress, void *opaque)
+{
+	struct gcopy g = { .progress = progress, .opaque = opaque, .overwrite = true };
+	struct mortar_loop *loop = NULL;
+	int r, r2;
+
+	r = mortar_loop_new(0, &loop);
+	if (r < 0)
+		return r;
+	r = mortar_image_open(loop, src, MORTAR_OPEN_RDONLY, &g.in);
+	if (r == 0)
+		r = mortar_image_open(loop, dst, 0, &g.out);
+	if (r < 0)
+		goto out;
+	g.size = mortar_image_size(g.in);
+	g.buf = aligned_alloc(4096, COPY_CHUNK);
+	if (!g.buf) {
+		r = mortar_set_error(ENOMEM, "out of memory");
+		goto out;
+	}
+	if (mortar_image_size(g.out) != g.size)
+		r = mortar_image_resize_sync(g.out, g.size, MORTAR_REQ_SHRINK);
+	if (r == 0)
+		r = mortar_image_map_sync(g.in, gcopy_extent, &g);
+	if (r == 0)
+		r = mortar_image_flush_sync(g.out);
+	if (r == 0 && progress)
+		progress(opaque, g.size, g.size);
+out:
+	if (g.out && (r2 = mortar_image_close(g.out)) < 0 && r == 0)
+		r = r2;
+	if (g.in)
+		mortar_image_close(g.in);
+	free(g.buf);
+	mortar_loop_free(loop);
+	return r;
+}
+
 int mortar_image_clone(const char *src, const char *dst, unsigned flags,
 		       mortar_progress_fn progress, void *opaque,
 		       enum mortar_clone_method *used)
@@ -450,10 +477,12 @@ int mortar_image_clone(const char *src, const char *dst, unsigned flags,
 	if (ls->scheme == MORTAR_SCHEME_GLUSTER && ld->scheme == MORTAR_SCHEME_GLUSTER &&
 	    !(flags & MORTAR_CLONE_COPY_ONLY)) {
 		uint64_t size = 0;
+		bool shared = false;
 
-		r = mortar_gluster_copy(ls, ld, flags & MORTAR_CLONE_FORCE, &size);
+		remove_stale_temps(dst);
+		r = mortar_gluster_copy(ls, ld, flags & MORTAR_CLONE_FORCE, &size, &shared);
 		if (r != -ENOTSUP) {
-			*used = MORTAR_CLONE_SERVER_COPY;
+			*used = shared ? MORTAR_CLONE_SERVER_REFLINK : MORTAR_CLONE_SERVER_COPY;
 			if (r == 0 && progress)
 				progress(opaque, size, size);
 			goto out;
@@ -519,8 +548,10 @@ out:
 }
 
 #ifdef MORTAR_HAVE_GLUSTER
-/* Can the bricks copy?  Try it on two scratch files beside the image. */
-static bool gluster_probe_copy(const struct mortar_location *loc)
+/* Can the bricks copy, and do they share blocks?  Try it on two scratch
+ * files beside the image; 1 MiB of data, so that a real copy shows in the
+ * volume's free space and a reflink does not. */
+static bool gluster_probe_copy(const struct mortar_location *loc, bool *shared)
 {
 	struct mortar_location a = *loc, b = *loc;
 	char pa[PATH_MAX], pb[PATH_MAX], *ta = NULL, *tb = NULL;
@@ -528,28 +559,32 @@ static bool gluster_probe_copy(const struct mortar_location *loc)
 	int dlen = slash ? (int)(slash - loc->path) + 1 : 0;
 	struct mortar_loop *lp = NULL;
 	struct mortar_image *img = NULL;
-	static const char data[4096] = { 1 };
+	uint8_t *data = malloc(PROBE_DATA);
 	bool ok = false;
 
+	if (!data)
+		return false;
+	memset(data, 0x5a, PROBE_DATA);
 	snprintf(pa, sizeof pa, "%.*s.mortar-probe-%ld-a", dlen, loc->path, (long)getpid());
 	snprintf(pb, sizeof pb, "%.*s.mortar-probe-%ld-b", dlen, loc->path, (long)getpid());
 	a.path = pa;
 	b.path = pb;
 	ta = mortar_location_format(&a);
 	tb = mortar_location_format(&b);
-	if (!ta || !tb || mortar_image_create(ta, 65536, MORTAR_PREALLOC_OFF,
+	if (!ta || !tb || mortar_image_create(ta, PROBE_DATA, MORTAR_PREALLOC_OFF,
 					      MORTAR_CREATE_FORCE) < 0)
 		goto out;
 	if (mortar_loop_new(0, &lp) == 0 && mortar_image_open(lp, ta, 0, &img) == 0) {
-		ok = mortar_image_pwrite_sync(img, data, sizeof data, 0, 0) == 0;
+		ok = mortar_image_pwrite_sync(img, data, PROBE_DATA, 0, 0) == 0;
 		if (mortar_image_close(img) < 0)
 			ok = false;
 	}
-	ok = ok && mortar_gluster_copy(&a, &b, true, NULL) == 0;
+	ok = ok && mortar_gluster_copy(&a, &b, true, NULL, shared) == 0;
 	mortar_image_remove(tb);
 	mortar_image_remove(ta);
 out:
 	mortar_loop_free(lp);
+	free(data);
 	free(ta);
 	free(tb);
 	return ok;
@@ -589,11 +624,17 @@ int mortar_storage_caps(const char *location, struct mortar_storage_caps *caps)
 			 "full sparse copies through the client",
 			 mortar_scheme_name(loc->scheme));
 #ifdef MORTAR_HAVE_GLUSTER
-		if (loc->scheme == MORTAR_SCHEME_GLUSTER && gluster_probe_copy(loc)) {
+		bool shared = false;
+
+		if (loc->scheme == MORTAR_SCHEME_GLUSTER && gluster_probe_copy(loc, &shared)) {
 			caps->offload_copy = true;
-			snprintf(caps->how, sizeof caps->how, "gluster: clones within the "
-				 "volume are copied by the bricks (copy_file_range; shared "
-				 "blocks where a brick's filesystem has reflinks)");
+			caps->offload_snapshot = shared;
+			snprintf(caps->how, sizeof caps->how, shared ?
+				 "gluster: clones and snapshots within the volume are "
+				 "reflinks made by the bricks (copy_file_range)" :
+				 "gluster: clones and snapshots within the volume are "
+				 "copied by the bricks (copy_file_range), full copies: "
+				 "the bricks' filesystem cannot share blocks");
 		}
 #endif
 		if (mortar_loop_new(0, &loop) == 0) {

@@ -1,10 +1,7 @@
 /* Named snapshots beside the image (include/mortar/snapshot.h). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,15 +10,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <json-c/json.h>
 
 #include <mortar/mortar.h>
 #include <mortar/snapshot.h>
 #include "error.h"
-
-#define COPY_CHUNK (4u << 20)
+#include "fs.h"
 
 /* snprintf for paths: the compiler cannot see the bound of directory
  * entries; an over-long result is an error, never a truncated name. */
@@ -53,188 +48,212 @@ static int check_name(const char *name)
 	return 0;
 }
 
-/* The image's path and its snapshot directory, for a local image. */
-static int snap_dir(const char *image, char *path, size_t plen, char *dir, size_t dlen)
-{
-	struct mortar_location *loc;
-	char *d1, *d2;
-	struct stat st;
-	int r, n;
+/* An image's snapshot folder, on whatever holds the image. */
+struct snapdir {
+	struct mortar_fs *fs;
+	const char *path;		/* the image's path in FS */
+	char dir[PATH_MAX];		/* FOLDER/.IMAGE.snapshots */
+};
 
-	r = mortar_location_parse(image, &loc, NULL);
+static void snapdir_close(struct snapdir *d)
+{
+	mortar_fs_close(d->fs);
+	d->fs = NULL;
+}
+
+static int snapdir_open(const char *image, struct snapdir *d)
+{
+	char folder[PATH_MAX];
+	const char *base;
+	struct stat st;
+	int r;
+
+	memset(d, 0, sizeof *d);
+	r = mortar_fs_open(image, &d->fs);
+	if (r == -ENOTSUP)
+		return mortar_set_error(ENOTSUP, "%s: snapshots are kept beside images on "
+					"local files and GlusterFS volumes; copy this one "
+					"with 'mortar img clone'", image);
 	if (r < 0)
 		return r;
-	if (loc->scheme != MORTAR_SCHEME_FILE) {
-		r = mortar_set_error(ENOTSUP, "%s: snapshots are kept for local images "
-				     "only so far; copy a %s image with 'mortar img clone'",
-				     image, mortar_scheme_name(loc->scheme));
-		mortar_location_free(loc);
-		return r;
+	d->path = d->fs->loc->path;
+	if (mortar_fs_split(d->path, folder, sizeof folder, &base) < 0 ||
+	    (base == d->path ? pathf(d->dir, sizeof d->dir, ".%s.snapshots", base) :
+	     pathf(d->dir, sizeof d->dir, "%s/.%s.snapshots", folder, base)) < 0) {
+		snapdir_close(d);
+		return mortar_set_error(ENAMETOOLONG, "%s: name too long", image);
 	}
-	n = snprintf(path, plen, "%s", loc->path);
-	mortar_location_free(loc);
-	if (n < 0 || (size_t)n >= plen)
-		return mortar_set_error(ENAMETOOLONG, "%s: name too long", image);
-	if (stat(path, &st) < 0)
-		return mortar_set_error(errno, "%s: %m", path);
-	if (!S_ISREG(st.st_mode))
-		return mortar_set_error(ENOTSUP, "%s: snapshots need a regular file "
-					"(block devices have no room beside them)", path);
-	d1 = strdup(path);
-	d2 = strdup(path);
-	if (!d1 || !d2)
-		n = -1;
-	else
-		n = snprintf(dir, dlen, "%s/.%s.snapshots", dirname(d1), basename(d2));
-	free(d1);
-	free(d2);
-	if (n < 0 || (size_t)n >= dlen)
-		return mortar_set_error(ENAMETOOLONG, "%s: name too long", image);
-	return 0;
+	r = d->fs->ops->stat(d->fs->ctx, d->path, &st);
+	if (r == 0 && !S_ISREG(st.st_mode))
+		r = mortar_set_error(ENOTSUP, "%s: snapshots need a regular file "
+				     "(block devices have no room beside them)", image);
+	else if (r < 0)
+		r = mortar_set_error(-r, "%s: %s", image, strerror(-r));
+	if (r < 0)
+		snapdir_close(d);
+	return r;
 }
 
-static bool pid_dead(const char *digits)
+static int fs_stat(struct snapdir *d, const char *path, struct stat *st)
 {
-	char *end;
-	long pid = strtol(digits, &end, 10);
-
-	return !*end && pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	return d->fs->ops->stat(d->fs->ctx, path, st);
 }
 
-/* Remove what crashed snapshot commands left: temporaries of dead
- * processes, and images whose description never got written. */
-static void cleanup(const char *dir)
+static bool fs_exists(struct snapdir *d, const char *path)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *dp = opendir(dir);
+	struct stat st;
 
-	if (!dp)
+	return fs_stat(d, path, &st) == 0;
+}
+
+/* Remove what crashed snapshot commands left: temporaries whose writer is
+ * gone, and images whose description never got written and whose creator
+ * (.NAME.json.tmp-TAG) is gone too. */
+static void cleanup(struct snapdir *d)
+{
+	const struct mortar_fs_ops *ops = d->fs->ops;
+	char **names = NULL, path[PATH_MAX];
+	size_t count = 0;
+	struct stat st;
+
+	if (ops->list(d->fs->ctx, d->dir, &names, &count) < 0)
 		return;
-	while ((de = readdir(dp))) {
-		const char *t = strstr(de->d_name, ".tmp-");
-		size_t n = strlen(de->d_name);
+	for (size_t i = 0; i < count; i++) {
+		const char *name = names[i], *t = strstr(name, ".tmp-");
+		size_t n = strlen(name);
 
-		if (de->d_name[0] == '.' && t && pid_dead(t + 5)) {
-			pathf(path, sizeof path, "%s/%s", dir, de->d_name);
-			unlink(path);
-		} else if (n > 4 && !strcmp(de->d_name + n - 4, ".img")) {
-			/* NAME.img without NAME.json and without a live
-			 * creator (.NAME.json.tmp-PID) is a leftover. */
+		if (pathf(path, sizeof path, "%s/%s", d->dir, name) < 0)
+			continue;
+		if (name[0] == '.' && t) {
+			if (fs_stat(d, path, &st) == 0 && mortar_tmp_abandoned(t + 5, st.st_mtime))
+				ops->unlink(d->fs->ctx, path);
+		} else if (n > 4 && !strcmp(name + n - 4, ".img")) {
 			char json[PATH_MAX], prefix[NAME_MAX + 16];
-			struct dirent *de2;
 			bool busy = false;
-			DIR *dp2;
 
-			pathf(json, sizeof json, "%s/%.*s.json", dir, (int)(n - 4), de->d_name);
-			if (access(json, F_OK) == 0)
+			pathf(json, sizeof json, "%s/%.*s.json", d->dir, (int)(n - 4), name);
+			if (fs_exists(d, json))
 				continue;
-			pathf(prefix, sizeof prefix, ".%.*s.json.tmp-", (int)(n - 4), de->d_name);
-			if ((dp2 = opendir(dir))) {
-				while ((de2 = readdir(dp2)))
-					if (!strncmp(de2->d_name, prefix, strlen(prefix)) &&
-					    !pid_dead(de2->d_name + strlen(prefix)))
-						busy = true;
-				closedir(dp2);
+			pathf(prefix, sizeof prefix, ".%.*s.json.tmp-", (int)(n - 4), name);
+			for (size_t j = 0; j < count; j++) {
+				char p2[PATH_MAX];
+
+				if (strncmp(names[j], prefix, strlen(prefix)) ||
+				    pathf(p2, sizeof p2, "%s/%s", d->dir, names[j]) < 0)
+					continue;
+				if (fs_stat(d, p2, &st) == 0 &&
+				    !mortar_tmp_abandoned(names[j] + strlen(prefix), st.st_mtime))
+					busy = true;
 			}
-			if (!busy) {
-				pathf(path, sizeof path, "%s/%s", dir, de->d_name);
-				unlink(path);
-			}
+			if (!busy)
+				ops->unlink(d->fs->ctx, path);
 		}
 	}
-	closedir(dp);
-}
-
-static int write_file_atomic(const char *path, const char *tmp, const char *text)
-{
-	size_t len = strlen(text);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	int r = 0;
-
-	if (fd < 0)
-		return mortar_set_error(errno, "%s: %m", tmp);
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
-		r = mortar_set_error(errno ? errno : EIO, "%s: %m", tmp);
-	close(fd);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = mortar_set_error(errno, "rename %s: %m", tmp);
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	mortar_fs_free_names(names, count);
 }
 
 int mortar_snapshot_create(const char *image, const char *name,
 			   mortar_progress_fn progress, void *opaque,
 			   struct mortar_snapshot *out)
 {
-	char path[PATH_MAX], dir[PATH_MAX], img[PATH_MAX], json[PATH_MAX], tmp[PATH_MAX];
+	char img[PATH_MAX], json[PATH_MAX], tmp[PATH_MAX], tag[300];
 	enum mortar_clone_method used;
+	char *imgloc = NULL;
+	struct snapdir d;
 	json_object *o;
 	struct stat st;
 	time_t now = time(NULL);
+	const char *text;
 	int r;
 
-	if ((r = check_name(name)) < 0 || (r = snap_dir(image, path, sizeof path, dir, sizeof dir)) < 0)
+	if ((r = check_name(name)) < 0 || (r = snapdir_open(image, &d)) < 0)
 		return r;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return mortar_set_error(errno, "cannot create %s: %m", dir);
-	cleanup(dir);
-	if (pathf(img, sizeof img, "%s/%s.img", dir, name) < 0 ||
-	    pathf(json, sizeof json, "%s/%s.json", dir, name) < 0 ||
-	    pathf(tmp, sizeof tmp, "%s/.%s.json.tmp-%ld", dir, name, (long)getpid()) < 0)
-		return -ENAMETOOLONG;
-	if (access(json, F_OK) == 0)
-		return mortar_set_error(EEXIST, "%s already has a snapshot '%s'; delete it "
-					"first or pick another name", image, name);
+	r = d.fs->ops->mkdir(d.fs->ctx, d.dir, 0755);
+	if (r < 0 && r != -EEXIST) {
+		r = mortar_set_error(-r, "cannot create %s: %s", d.dir, strerror(-r));
+		goto out;
+	}
+	cleanup(&d);
+	if (mortar_tmp_tag(tag, sizeof tag) < 0 ||
+	    pathf(img, sizeof img, "%s/%s.img", d.dir, name) < 0 ||
+	    pathf(json, sizeof json, "%s/%s.json", d.dir, name) < 0 ||
+	    pathf(tmp, sizeof tmp, "%s/.%s.json.tmp-%s", d.dir, name, tag) < 0) {
+		r = -ENAMETOOLONG;
+		goto out;
+	}
+	if (fs_exists(&d, json)) {
+		r = mortar_set_error(EEXIST, "%s already has a snapshot '%s'; delete it "
+				     "first or pick another name", image, name);
+		goto out;
+	}
 	/* Claim the name before the (maybe long) copy: the temporary marks
 	 * a live creator, so that a concurrent cleanup leaves NAME.img be. */
-	r = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (r < 0)
-		return mortar_set_error(errno, "%s: %m", tmp);
-	close(r);
-	r = mortar_image_clone(path, img, MORTAR_CLONE_FORCE, progress, opaque, &used);
+	r = d.fs->ops->put(d.fs->ctx, tmp, "", 0, true);
 	if (r < 0) {
-		unlink(tmp);
-		return r;
+		r = mortar_set_error(-r, "%s: %s", tmp, strerror(-r));
+		goto out;
 	}
-	chmod(img, 0444);	/* a snapshot does not change */
-	stat(img, &st);
+	imgloc = mortar_fs_location(d.fs, img);
+	r = imgloc ? mortar_image_clone(image, imgloc, MORTAR_CLONE_FORCE, progress,
+					opaque, &used) : -ENOMEM;
+	if (r < 0) {
+		d.fs->ops->unlink(d.fs->ctx, tmp);
+		goto out;
+	}
+	d.fs->ops->chmod(d.fs->ctx, img, 0444);	/* a snapshot does not change */
+	if ((r = fs_stat(&d, img, &st)) < 0) {
+		r = mortar_set_error(-r, "%s: %s", img, strerror(-r));
+		goto drop;
+	}
 	o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "created", json_object_new_int64(now));
 	json_object_object_add(o, "size", json_object_new_uint64((uint64_t)st.st_size));
 	json_object_object_add(o, "method", json_object_new_string(mortar_clone_method_name(used)));
-	json_object_object_add(o, "shared", json_object_new_boolean(used == MORTAR_CLONE_REFLINK));
-	r = write_file_atomic(json, tmp, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_object_add(o, "shared", json_object_new_boolean(mortar_clone_method_shares(used)));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	/* The description is written last, under the claimed name, and
+	 * renamed into place: only then is the snapshot listed. */
+	r = d.fs->ops->put(d.fs->ctx, tmp, text, strlen(text), false);
+	if (r == 0)
+		r = d.fs->ops->rename(d.fs->ctx, tmp, json);
 	json_object_put(o);
 	if (r < 0) {
-		unlink(img);
-		return r;
+		r = mortar_set_error(-r, "%s: %s", json, strerror(-r));
+		d.fs->ops->unlink(d.fs->ctx, tmp);
+		goto drop;
 	}
 	if (out) {
 		memset(out, 0, sizeof *out);
 		snprintf(out->name, sizeof out->name, "%s", name);
-		out->location = strdup(img);
+		out->location = imgloc;
+		imgloc = NULL;
 		out->size = (uint64_t)st.st_size;
 		out->created = now;
 		snprintf(out->method, sizeof out->method, "%s", mortar_clone_method_name(used));
-		out->shared = used == MORTAR_CLONE_REFLINK;
+		out->shared = mortar_clone_method_shares(used);
 	}
-	return 0;
+	goto out;
+drop:
+	d.fs->ops->unlink(d.fs->ctx, img);
+out:
+	free(imgloc);
+	snapdir_close(&d);
+	return r;
 }
 
-static int read_one(const char *dir, const char *jsonname, struct mortar_snapshot *s)
+static int read_one(struct snapdir *d, const char *jsonname, struct mortar_snapshot *s)
 {
-	char path[PATH_MAX], img[PATH_MAX];
+	char path[PATH_MAX], img[PATH_MAX], *text = NULL;
 	json_object *o, *v;
 	size_t n = strlen(jsonname) - 5;
 
-	pathf(path, sizeof path, "%s/%s", dir, jsonname);
-	pathf(img, sizeof img, "%s/%.*s.img", dir, (int)n, jsonname);
-	if (access(img, R_OK) < 0)
+	if (pathf(path, sizeof path, "%s/%s", d->dir, jsonname) < 0 ||
+	    pathf(img, sizeof img, "%s/%.*s.img", d->dir, (int)n, jsonname) < 0 ||
+	    !fs_exists(d, img) || d->fs->ops->get(d->fs->ctx, path, &text, 4096) < 0)
 		return -1;
-	o = json_object_from_file(path);
+	o = json_tokener_parse(text);
+	free(text);
 	if (!o)
 		return -1;
 	memset(s, 0, sizeof *s);
@@ -248,7 +267,7 @@ static int read_one(const char *dir, const char *jsonname, struct mortar_snapsho
 	if (json_object_object_get_ex(o, "shared", &v))
 		s->shared = json_object_get_boolean(v);
 	json_object_put(o);
-	s->location = strdup(img);
+	s->location = mortar_fs_location(d->fs, img);
 	return s->location ? 0 : -1;
 }
 
@@ -263,42 +282,47 @@ static int by_created(const void *a, const void *b)
 
 int mortar_snapshot_list(const char *image, struct mortar_snapshot **list, size_t *count)
 {
-	char path[PATH_MAX], dir[PATH_MAX];
 	struct mortar_snapshot *v = NULL;
-	struct dirent *de;
-	size_t n = 0;
-	DIR *dp;
+	char **names = NULL;
+	size_t n = 0, nn = 0;
+	struct snapdir d;
 	int r;
 
 	*list = NULL;
 	*count = 0;
-	if ((r = snap_dir(image, path, sizeof path, dir, sizeof dir)) < 0)
+	if ((r = snapdir_open(image, &d)) < 0)
 		return r;
-	dp = opendir(dir);
-	if (!dp)
-		return errno == ENOENT ? 0 : mortar_set_error(errno, "%s: %m", dir);
-	while ((de = readdir(dp))) {
-		size_t len = strlen(de->d_name);
+	r = d.fs->ops->list(d.fs->ctx, d.dir, &names, &nn);
+	if (r < 0) {
+		r = r == -ENOENT ? 0 : mortar_set_error(-r, "%s: %s", d.dir, strerror(-r));
+		goto out;
+	}
+	for (size_t i = 0; i < nn; i++) {
+		size_t len = strlen(names[i]);
 		struct mortar_snapshot *nv;
 
-		if (de->d_name[0] == '.' || len <= 5 || strcmp(de->d_name + len - 5, ".json"))
+		if (names[i][0] == '.' || len <= 5 || strcmp(names[i] + len - 5, ".json"))
 			continue;
 		nv = realloc(v, (n + 1) * sizeof *v);
 		if (!nv) {
-			closedir(dp);
 			mortar_snapshot_list_free(v, n);
-			return mortar_set_error(ENOMEM, "out of memory");
+			v = NULL;
+			n = 0;
+			r = mortar_set_error(ENOMEM, "out of memory");
+			goto out;
 		}
 		v = nv;
-		if (read_one(dir, de->d_name, &v[n]) == 0)
+		if (read_one(&d, names[i], &v[n]) == 0)
 			n++;
 	}
-	closedir(dp);
 	if (n)
 		qsort(v, n, sizeof *v, by_created);
 	*list = v;
 	*count = n;
-	return 0;
+out:
+	mortar_fs_free_names(names, nn);
+	snapdir_close(&d);
+	return r;
 }
 
 void mortar_snapshot_list_free(struct mortar_snapshot *list, size_t n)
@@ -308,145 +332,117 @@ void mortar_snapshot_list_free(struct mortar_snapshot *list, size_t n)
 	free(list);
 }
 
+/* Paths of snapshot NAME's files; -ENOENT with a message if it is not
+ * there. */
+static int snap_paths(struct snapdir *d, const char *image, const char *name,
+		      char *json, char *img, bool need_both)
+{
+	if (pathf(json, PATH_MAX, "%s/%s.json", d->dir, name) < 0 ||
+	    pathf(img, PATH_MAX, "%s/%s.img", d->dir, name) < 0)
+		return -ENAMETOOLONG;
+	if (!fs_exists(d, json) || (need_both && !fs_exists(d, img)))
+		return mortar_set_error(ENOENT, "%s has no snapshot '%s' (see 'mortar img "
+					"snapshot list %s')", image, name, image);
+	return 0;
+}
+
 char *mortar_snapshot_location(const char *image, const char *name)
 {
-	char path[PATH_MAX], dir[PATH_MAX], json[PATH_MAX], img[PATH_MAX];
-	char *out;
+	char json[PATH_MAX], img[PATH_MAX];
+	char *out = NULL;
+	struct snapdir d;
+	int r;
 
-	if (check_name(name) < 0 || snap_dir(image, path, sizeof path, dir, sizeof dir) < 0 ||
-	    pathf(json, sizeof json, "%s/%s.json", dir, name) < 0 ||
-	    pathf(img, sizeof img, "%s/%s.img", dir, name) < 0) {
-		errno = mortar_errno();
+	if ((r = check_name(name)) < 0 || (r = snapdir_open(image, &d)) < 0) {
+		errno = -r;
 		return NULL;
 	}
-	if (access(json, F_OK) < 0 || access(img, R_OK) < 0) {
-		mortar_set_error(ENOENT, "%s has no snapshot '%s' (see 'mortar img "
-				 "snapshot list %s')", image, name, image);
-		errno = ENOENT;
-		return NULL;
-	}
-	out = strdup(img);
-	if (!out)
-		errno = ENOMEM;
+	r = snap_paths(&d, image, name, json, img, true);
+	if (r == 0 && !(out = mortar_fs_location(d.fs, img)))
+		r = -ENOMEM;
+	snapdir_close(&d);
+	errno = -r;
 	return out;
 }
 
 int mortar_snapshot_delete(const char *image, const char *name)
 {
-	char path[PATH_MAX], dir[PATH_MAX], json[PATH_MAX], img[PATH_MAX];
+	char json[PATH_MAX], img[PATH_MAX];
+	struct snapdir d;
 	int r;
 
-	if ((r = check_name(name)) < 0 || (r = snap_dir(image, path, sizeof path, dir, sizeof dir)) < 0)
+	if ((r = check_name(name)) < 0 || (r = snapdir_open(image, &d)) < 0)
 		return r;
-	if (pathf(json, sizeof json, "%s/%s.json", dir, name) < 0 ||
-	    pathf(img, sizeof img, "%s/%s.img", dir, name) < 0)
-		return -ENAMETOOLONG;
+	r = snap_paths(&d, image, name, json, img, false);
 	/* The description goes first: from then on the snapshot is not
 	 * listed, and a leftover image is cleaned up later. */
-	if (unlink(json) < 0)
-		return errno == ENOENT ?
-			mortar_set_error(ENOENT, "%s has no snapshot '%s' (see 'mortar img "
-					 "snapshot list %s')", image, name, image) :
-			mortar_set_error(errno, "%s: %m", json);
-	if (unlink(img) < 0 && errno != ENOENT)
-		return mortar_set_error(errno, "%s: %m", img);
-	return 0;
-}
-
-/* Copy SRC over DST in place: data extents copied, holes punched. */
-static int copy_in_place(int in, int out, off_t size, mortar_progress_fn progress,
-			 void *opaque)
-{
-	uint8_t *buf = NULL;
-	off_t pos = 0;
-	int r = 0;
-
-	while (pos < size && r == 0) {
-		off_t data = lseek(in, pos, SEEK_DATA), hole;
-
-		if (data < 0)
-			data = errno == ENXIO ? size : pos;
-		hole = data < size ? lseek(in, data, SEEK_HOLE) : size;
-		if (hole < 0 || hole > size)
-			hole = size;
-		if (data > pos &&
-		    fallocate(out, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos, data - pos) < 0) {
-			/* No hole punching: write zeroes there. */
-			if (!buf && !(buf = calloc(1, COPY_CHUNK)))
-				return mortar_set_error(ENOMEM, "out of memory");
-			memset(buf, 0, COPY_CHUNK);
-			for (off_t z = pos; z < data && r == 0;) {
-				size_t k = data - z < (off_t)COPY_CHUNK ? (size_t)(data - z) : COPY_CHUNK;
-				if (pwrite(out, buf, k, z) != (ssize_t)k)
-					r = mortar_set_error(errno ? errno : EIO, "write: %m");
-				z += (off_t)k;
-			}
-		}
-		for (pos = data; pos < hole && r == 0;) {
-			size_t k = hole - pos < (off_t)COPY_CHUNK ? (size_t)(hole - pos) : COPY_CHUNK;
-			ssize_t n;
-
-			if (!buf && !(buf = malloc(COPY_CHUNK)))
-				return mortar_set_error(ENOMEM, "out of memory");
-			n = pread(in, buf, k, pos);
-			if (n <= 0 || pwrite(out, buf, (size_t)n, pos) != n) {
-				r = mortar_set_error(n < 0 || errno ? errno : EIO, "copy: %m");
-				break;
-			}
-			pos += n;
-			if (progress)
-				progress(opaque, (uint64_t)pos, (uint64_t)size);
-		}
+	if (r == 0 && (r = d.fs->ops->unlink(d.fs->ctx, json)) < 0)
+		r = mortar_set_error(-r, "%s: %s", json, strerror(-r));
+	if (r == 0) {
+		int u = d.fs->ops->unlink(d.fs->ctx, img);
+		if (u < 0 && u != -ENOENT)
+			r = mortar_set_error(-u, "%s: %s", img, strerror(-u));
 	}
-	free(buf);
+	snapdir_close(&d);
 	return r;
 }
 
-int mortar_snapshot_revert(const char *image, const char *name,
-			   mortar_progress_fn progress, void *opaque)
+/* Local files: share the snapshot's blocks again (reflink), in place.
+ * -ENOTSUP when the filesystem cannot. */
+static int revert_reflink(const char *snap, const char *path)
 {
-	char path[PATH_MAX], dir[PATH_MAX];
-	char *snap = mortar_snapshot_location(image, name);
 	struct stat st;
 	int in, out, r = 0;
 
-	if (!snap)
-		return -mortar_errno();
-	if ((r = snap_dir(image, path, sizeof path, dir, sizeof dir)) < 0) {
-		free(snap);
-		return r;
-	}
 	in = open(snap, O_RDONLY | O_CLOEXEC);
 	out = open(path, O_RDWR | O_CLOEXEC);
 	if (in < 0 || out < 0 || fstat(in, &st) < 0) {
 		r = mortar_set_error(errno, "%s: %m", in < 0 ? snap : path);
 		goto out;
 	}
-	/* Same file, new content: an export that has it open sees the
-	 * snapshot.  A reflink shares the blocks again. */
 	{
 		struct file_clone_range fcr = { .src_fd = in };
-		if (ioctl(out, FICLONERANGE, &fcr) == 0) {
-			if (ftruncate(out, st.st_size) < 0)
-				r = mortar_set_error(errno, "%s: %m", path);
-			goto synced;
+		if (ioctl(out, FICLONERANGE, &fcr) < 0) {
+			r = -ENOTSUP;
+			goto out;
 		}
 	}
-	if (ftruncate(out, st.st_size) < 0) {
+	if (ftruncate(out, st.st_size) < 0 || fsync(out) < 0)
 		r = mortar_set_error(errno, "%s: %m", path);
-		goto out;
-	}
-	r = copy_in_place(in, out, st.st_size, progress, opaque);
-synced:
-	if (r == 0 && fsync(out) < 0)
-		r = mortar_set_error(errno, "sync %s: %m", path);
-	if (r == 0 && progress)
-		progress(opaque, (uint64_t)st.st_size, (uint64_t)st.st_size);
 out:
 	if (in >= 0)
 		close(in);
 	if (out >= 0)
 		close(out);
+	return r;
+}
+
+int mortar_snapshot_revert(const char *image, const char *name,
+			   mortar_progress_fn progress, void *opaque)
+{
+	char json[PATH_MAX], img[PATH_MAX], *snap = NULL;
+	struct snapdir d;
+	int r;
+
+	if ((r = check_name(name)) < 0 || (r = snapdir_open(image, &d)) < 0)
+		return r;
+	r = snap_paths(&d, image, name, json, img, true);
+	if (r < 0)
+		goto out;
+	/* Same file, new content: an export that has it open sees the
+	 * snapshot. */
+	r = -ENOTSUP;
+	if (d.fs->loc->scheme == MORTAR_SCHEME_FILE) {
+		r = revert_reflink(img, d.path);
+		if (r == 0 && progress)
+			progress(opaque, 1, 1);
+	}
+	if (r == -ENOTSUP) {
+		snap = mortar_fs_location(d.fs, img);
+		r = snap ? mortar_image_copy_over(snap, image, progress, opaque) : -ENOMEM;
+	}
+out:
 	free(snap);
+	snapdir_close(&d);
 	return r;
 }

@@ -30,9 +30,15 @@ enum mortar_clone_method {
 	MORTAR_CLONE_COPY_RANGE,	/* copy_file_range: data stays in the kernel */
 	MORTAR_CLONE_SPARSE_COPY,	/* read and write the data, holes kept */
 	MORTAR_CLONE_SERVER_COPY,	/* GlusterFS: the bricks copy (copy_file_range) */
+	MORTAR_CLONE_SERVER_REFLINK,	/* ...and their filesystem shared the blocks */
 };
 
 const char *mortar_clone_method_name(enum mortar_clone_method m);
+/* Does a copy made this way share blocks with its source? */
+static inline bool mortar_clone_method_shares(enum mortar_clone_method m)
+{
+	return m == MORTAR_CLONE_REFLINK || m == MORTAR_CLONE_SERVER_REFLINK;
+}
 
 #define MORTAR_CLONE_FORCE	(1u << 0)	/* replace an existing DST */
 #define MORTAR_CLONE_NO_REFLINK	(1u << 1)	/* skip reflink (benchmarks, tests) */
@@ -50,5 +56,11 @@ typedef void (*mortar_progress_fn)(void *opaque, uint64_t done, uint64_t total);
 int mortar_image_clone(const char *src, const char *dst, unsigned flags,
 		       mortar_progress_fn progress, void *opaque,
 		       enum mortar_clone_method *used);
+
+/* Make DST's content that of SRC in place: the same file (so an open
+ * export of it sees the change), resized to SRC's size, SRC's holes
+ * zeroed and deallocated where the storage can.  Synchronous. */
+int mortar_image_copy_over(const char *src, const char *dst,
+			   mortar_progress_fn progress, void *opaque);
 
 #endif

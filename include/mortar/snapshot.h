@@ -1,13 +1,16 @@
 /* Named snapshots of an image, kept beside it.
  *
- * A snapshot of DIR/IMAGE is a read-only clone DIR/.IMAGE.snapshots/NAME.img
- * described by NAME.json in the same directory.  Living next to the image,
- * snapshots are seen by every host that mounts the same filesystem.  The
- * JSON file is written last (temporary name, then rename): a snapshot is
- * listed only once complete, and a crash mid-snapshot leaves only
- * temporaries that the next snapshot command of that image removes.  The
- * clone shares blocks where the filesystem can (see clone.h); otherwise it
- * is a full copy, and info says so.
+ * A snapshot of FOLDER/IMAGE is a read-only clone FOLDER/.IMAGE.snapshots/
+ * NAME.img described by NAME.json in the same folder, on whatever holds
+ * the image: a local filesystem or a GlusterFS volume.  Living next to the
+ * image, snapshots are seen by every host that mounts the filesystem or
+ * the volume.  The JSON file is written last (temporary name, then
+ * rename): a snapshot is listed only once complete, and a crash
+ * mid-snapshot leaves only temporaries (named after the process and the
+ * host) that the next snapshot command of that image removes.  The clone
+ * shares blocks where the storage can (see clone.h: a reflink locally, a
+ * copy by the bricks on a volume); otherwise it is a full copy, and info
+ * says so.
  *
  * These calls do not quiesce writers: `mortar img snapshot` asks running
  * `mortar serve` processes to hold writes around them.

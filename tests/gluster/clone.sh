@@ -6,8 +6,7 @@
 # every copy byte-equal (qemu-img compare / cmp) and sparse on the brick;
 # on a volume whose brick is on XFS with reflink=1 the server-side clone
 # shares the brick's blocks (filefrag) and takes no space (df); `img info`
-# says how copies are made; snapshots are refused with a pointer to `img
-# clone`.
+# says how copies are made (snapshots: tests/gluster/snapshot.sh).
 . "$(dirname "$0")/../func/lib.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../func/helpers.bash"
@@ -46,7 +45,6 @@ info=$("$MORTAR" img info --output=json "$g/up.img")
 expect_eq "gluster offload_copy" "$(json_get "$info" storage.offload_copy)" true
 grep -q "copied by the bricks" <<<"$(json_get "$info" storage.copies)" ||
 	fail "info does not say how copies are made: $info"
-expect_error_line "local images only.*mortar img clone" "$MORTAR" img snapshot "$g/up.img" s1
 
 # --- a brick on XFS with reflink=1: the bricks' copy is a reflink ---
 requires filefrag
@@ -61,7 +59,8 @@ dd if=/dev/urandom of=local-big.img bs=1M count=200 status=none
 sync
 before=$(df -k --output=used "$xfs" | tail -1)
 OUT=$("$MORTAR" img clone --output=json "$gx/a.img" "$gx/b.img" | tail -1)
-expect_eq "method on an XFS brick" "$(json_get "$OUT" method)" "server-side copy"
+expect_eq "method on an XFS brick" "$(json_get "$OUT" method)" "server-side reflink"
+expect_eq "shared on an XFS brick" "$(json_get "$OUT" shared)" true
 sync
 after=$(df -k --output=used "$xfs" | tail -1)
 (( after - before < 8 * 1024 )) || fail "the clone of 200 MiB used $((after - before)) KiB on the XFS brick"

@@ -1,0 +1,127 @@
+#!/bin/bash
+# Snapshots of images on real GlusterFS volumes: kept in the volume beside
+# the image (any client of the volume sees them, whatever volfile server it
+# names), made by the bricks (a full copy on an ext4 brick, said plainly;
+# a reflink on an XFS brick with reflink=1: no space used, extents
+# shared), taken while `mortar serve` exports the image (writes held: the
+# snapshot has every acknowledged write), exported read-only, reverted in
+# place (refused on an image in use without --force), deleted; leftovers
+# of a crashed snapshot are removed by the next one, while another host's
+# fresh temporaries are left alone.
+. "$(dirname "$0")/../func/lib.sh"
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../func/helpers.bash"
+requires qemu-io nbdinfo nbdcopy
+requires_root
+
+vol=mortar-sn$$
+gluster_volume "$vol"
+g=gluster://$GLUSTER_HOST/$vol
+brick=${MORTAR_GLUSTER_BRICKS:-/var/tmp/mortar-gluster}/$vol/brick1
+cd "$SCRATCH"
+
+"$MORTAR" img create a.img 64M >/dev/null
+dd if=/dev/urandom of=a.img bs=1M count=4 seek=8 conv=notrunc status=none
+"$MORTAR" img clone -q a.img "$g/disk.img" >/dev/null
+
+# --- a snapshot made by ext4 bricks: a full copy, and said so ---
+OUT=$("$MORTAR" img snapshot --output=json "$g/disk.img" s1 | tail -1)
+expect_eq "method on an ext4 brick" "$(json_get "$OUT" method)" "server-side copy"
+expect_eq "shared on an ext4 brick" "$(json_get "$OUT" shared)" false
+[[ $(json_get "$OUT" location) == "$g/.disk.img.snapshots/s1.img" ]] ||
+	fail "snapshot location: $(json_get "$OUT" location)"
+[[ -f $brick/.disk.img.snapshots/s1.img && -f $brick/.disk.img.snapshots/s1.json ]] ||
+	fail "the snapshot is not in the volume: $(ls -la "$brick" "$brick/.disk.img.snapshots" 2>&1)"
+OUT=$("$MORTAR" img snapshot list "$g/disk.img")
+grep -q "^s1 .*full copy" <<<"$OUT" || fail "list does not say s1 is a full copy: $OUT"
+echo "ok: snapshot on an ext4 brick is a full copy made by the bricks, kept in the volume"
+
+# --- taken while mortar serve writes: the writes are held, none lost ---
+start_server_unix disk "$g/disk.img"
+qemu-io -f raw "nbd+unix:///?socket=$SOCK" -c "write -P 0x11 0 1M" >/dev/null ||
+	fail "qemu-io write through mortar serve failed"
+OUT=$("$MORTAR" img snapshot --output=json "$g/disk.img" s2 | tail -1)
+expect_eq "servers quiesced" "$(json_get "$OUT" quiesced-servers)" 1
+"$MORTAR" img clone -q "$g/.disk.img.snapshots/s2.img" s2.raw >/dev/null
+qemu-io -f raw -r -c "read -P 0x11 0 1M" s2.raw | grep -q "read 1048576" ||
+	fail "s2 lacks the write acknowledged before it"
+cmp -s -i 1M:1M a.img s2.raw || fail "s2 differs from the image past the write"
+echo "ok: snapshot taken while exported holds the acknowledged write"
+
+# --- seen by any client of the volume ---
+other=gluster+tcp://localhost:24007/$vol/disk.img
+names=$("$MORTAR" img snapshot list --output=json "$other" | jq -r 'map(.name) | join(",")')
+expect_eq "snapshots seen through another volfile server" "$names" "s1,s2"
+info=$("$MORTAR" img info --output=json "$g/disk.img")
+expect_eq "info lists the snapshots" "$(jq -r ".snapshots | join(\",\")" <<<"$info")" "s1,s2"
+expect_eq "offload_snapshot on ext4 bricks" "$(json_get "$info" storage.offload_snapshot)" false
+
+# --- exported read-only by name ---
+start_server_unix snap --snapshot s1 "$g/disk.img"
+expect_eq "snapshot export is read-only" \
+	"$(nbdinfo --json "nbd+unix:///?socket=$SOCK" | jq -r '.exports[0]."is_read_only"')" true
+nbdcopy "nbd+unix:///?socket=$SOCK" s1.copy
+cmp a.img s1.copy || fail "the export of s1 differs from the image when s1 was taken"
+echo "ok: serve --snapshot s1 exports it read-only, equal to the image then"
+
+# --- revert: refused while in use, then forced, in place ---
+expect_error_line "in use by 1 running 'mortar serve'.*--force" \
+	"$MORTAR" img snapshot revert "$g/disk.img" s1
+"$MORTAR" img snapshot revert -q --force "$g/disk.img" s1 >/dev/null
+OUT=$(qemu-io -f raw -r "nbd+unix:///?socket=$SCRATCH/disk.sock" \
+	-c "read -P 0x11 0 1M" 2>&1 || true)
+grep -q "Pattern verification failed" <<<"$OUT" ||
+	fail "the running export still sees the write undone by the revert: $OUT"
+"$MORTAR" img clone -q "$g/disk.img" reverted.raw >/dev/null
+cmp a.img reverted.raw || fail "the image differs from s1 after revert"
+echo "ok: revert --force restores s1 in place; the running export sees it"
+
+# --- delete ---
+"$MORTAR" img snapshot delete "$g/disk.img" s1 >/dev/null
+expect_eq "after delete" "$("$MORTAR" img snapshot list --output=json "$g/disk.img" |
+	jq -r 'map(.name) | join(",")')" s2
+[[ ! -e $brick/.disk.img.snapshots/s1.img ]] || fail "s1.img left in the volume"
+expect_error_line "has no snapshot 'nope'" "$MORTAR" img snapshot delete "$g/disk.img" nope
+
+# --- leftovers of a crash, ours and another host's ---
+d=$g/.disk.img.snapshots
+"$MORTAR" img create "$d/dead.img" 1M >/dev/null             # a clone without its description
+"$MORTAR" img create "$d/.dead.json.tmp-4194000@$(hostname)" 0 >/dev/null
+"$MORTAR" img create "$d/.x.img.tmp-4194001@$(hostname)" 1M >/dev/null
+"$MORTAR" img create "$d/busy.img" 1M >/dev/null             # another host still copying
+"$MORTAR" img create "$d/.busy.json.tmp-77@elsewhere" 0 >/dev/null
+expect_eq "listed mid-crash" "$("$MORTAR" img snapshot list --output=json "$g/disk.img" |
+	jq -r 'map(.name) | join(",")')" s2
+"$MORTAR" img snapshot -q "$g/disk.img" s3 >/dev/null
+left=$(ls -A "$brick/.disk.img.snapshots" | tr '\n' ' ')
+expect_eq "snapshot folder after the next snapshot" "$left" \
+	".busy.json.tmp-77@elsewhere busy.img s2.img s2.json s3.img s3.json "
+echo "ok: a crashed snapshot's leftovers are removed, another host's kept"
+
+# --- bricks on XFS with reflink=1: snapshots share blocks ---
+requires filefrag
+xfs=$SCRATCH/xfs
+mount_loop_fs xfs 2G "$xfs" -m reflink=1
+vx=mortar-snx$$
+MORTAR_GLUSTER_BRICKS=$xfs gluster_volume "$vx"
+gx=gluster://$GLUSTER_HOST/$vx
+dd if=/dev/urandom of=big.img bs=1M count=200 status=none
+"$MORTAR" img clone -q big.img "$gx/big.img" >/dev/null
+info=$("$MORTAR" img info --output=json "$gx/big.img")
+expect_eq "offload_snapshot on XFS bricks" "$(json_get "$info" storage.offload_snapshot)" true
+sync
+before=$(df -k --output=used "$xfs" | tail -1)
+OUT=$("$MORTAR" img snapshot --output=json "$gx/big.img" base | tail -1)
+sync
+after=$(df -k --output=used "$xfs" | tail -1)
+expect_eq "method on an XFS brick" "$(json_get "$OUT" method)" "server-side reflink"
+expect_eq "shared on an XFS brick" "$(json_get "$OUT" shared)" true
+(( after - before < 8 * 1024 )) || fail "a snapshot of 200 MiB used $((after - before)) KiB"
+filefrag -v "$xfs/$vx/brick1/.big.img.snapshots/base.img" | grep -q shared ||
+	fail "no shared extents in the snapshot on the brick"
+"$MORTAR" img snapshot list "$gx/big.img" | grep -q "^base .*shared blocks" ||
+	fail "list does not say base shares blocks"
+"$MORTAR" img clone -q "$gx/.big.img.snapshots/base.img" base.raw >/dev/null
+cmp big.img base.raw || fail "the reflinked snapshot differs"
+echo "ok: snapshot of 200 MiB on an XFS brick: $((after - before)) KiB used, extents shared"
+echo PASS
