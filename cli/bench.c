@@ -277,7 +277,7 @@ int cmd_bench(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmd = "bench", *plot_dir = ".", *paths = NULL, *size_text = NULL;
+	const char *cmd = "bench", *plot_dir = ".", *paths = NULL;
 	enum output_format out = OUTPUT_HUMAN;
 	unsigned runs = 3, runtime = 8, nsel = 0, navail = 0, steps, step = 0;
 	bool quick = false, force = false, keep = false, sel[NJOBS], tty;
@@ -306,7 +306,6 @@ int cmd_bench(int argc, char **argv)
 			runtime_set = true;
 			break;
 		case 'S':
-			size_text = optarg;
 			if (mortar_parse_size(optarg, &size) < 0 || size < (16u << 20))
 				return cli_usage(cmd, "--size wants a size of at least 16M");
 			break;
@@ -332,7 +331,6 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (!size)
 		size = quick ? (256u << 20) : (1u << 30);
-	(void)size_text;
 	for (size_t j = 0; j < NJOBS; j++) {
 		sel[j] = !quick || jobs[j].quick;
 		nsel += sel[j];
