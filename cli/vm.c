@@ -170,20 +170,26 @@ static bool pid_alive(pid_t pid)
 	return true;
 }
 
-static pid_t qemu_pid(const char *dir)
+/* The pid in the pidfile PATH (QEMU's or mortar serve's), 0 if none. */
+static pid_t read_pid(const char *path)
 {
-	char p[PATH_MAX];
 	long pid = 0;
-	FILE *f;
+	FILE *f = fopen(path, "r");
 
-	path_in(p, sizeof p, dir, "qemu.pid");
-	f = fopen(p, "r");
 	if (f) {
-		if (fscanf(f, "%ld", &pid) != 1)
+		if (fscanf(f, "%ld", &pid) != 1 || pid < 0)
 			pid = 0;
 		fclose(f);
 	}
 	return (pid_t)pid;
+}
+
+static pid_t qemu_pid(const char *dir)
+{
+	char p[PATH_MAX];
+
+	path_in(p, sizeof p, dir, "qemu.pid");
+	return read_pid(p);
 }
 
 /* Stop the disk servers and remove the runtime files of a VM. */
@@ -443,8 +449,6 @@ static pid_t serve_disk(const char *dir, unsigned i, const char *disk, char *soc
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	int status;
 	pid_t pid;
-	long spid = 0;
-	FILE *f;
 
 	if (n <= 0)
 		return -1;
@@ -459,13 +463,66 @@ static pid_t serve_disk(const char *dir, unsigned i, const char *disk, char *soc
 	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status) != 0)
 		return -1;
-	f = fopen(pidfile, "r");
-	if (f) {
-		if (fscanf(f, "%ld", &spid) != 1)
-			spid = 0;
-		fclose(f);
+	return read_pid(pidfile);
+}
+
+/* Whether KVM can run an ordinary guest kernel here: /dev/kvm usable and
+ * backed by hardware virtualization (kvm_intel or kvm_amd).  KVM on PVM
+ * (kvm_pvm, nested KVM without hardware support) runs only kernels built
+ * as PVM guests: a stock kernel hangs there without a word, so auto
+ * choice takes TCG.  With SAY, tell why KVM is likely to fail. */
+static bool kvm_usable(const char *cmd, bool say)
+{
+	if (access("/dev/kvm", R_OK | W_OK) < 0) {
+		if (say)
+			fprintf(stderr, "%s %s: note: /dev/kvm: %m; QEMU will fail to start "
+				"under KVM (--accel tcg emulates)\n", progname, cmd);
+		return false;
 	}
-	return (pid_t)spid;
+	if (access("/sys/module/kvm_intel", F_OK) == 0 ||
+	    access("/sys/module/kvm_amd", F_OK) == 0)
+		return true;
+	if (say)
+		fprintf(stderr, "%s %s: note: this KVM has no hardware virtualization "
+			"behind it (%s); stock guest kernels may hang under it (--accel "
+			"tcg emulates)\n", progname, cmd,
+			access("/sys/module/kvm_pvm", F_OK) == 0 ? "kvm_pvm: only PVM "
+			"guest kernels run" : "neither kvm_intel nor kvm_amd is loaded");
+	return false;
+}
+
+/* Run QEMU (which daemonizes) with its output in LOG; on failure, the
+ * first line QEMU printed goes to MSG. */
+static int qemu_launch(char **qa, const char *log, char *msg, size_t len)
+{
+	pid_t pid = fork();
+	int status;
+
+	msg[0] = '\0';
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(qa[0], qa);
+		fprintf(stderr, "cannot run %s: %m\n", qa[0]);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		FILE *f = fopen(log, "r");
+		if (f) {
+			if (!fgets(msg, (int)len, f))
+				msg[0] = '\0';
+			fclose(f);
+		}
+		msg[strcspn(msg, "\n")] = '\0';
+		if (!msg[0])
+			snprintf(msg, len, "(no message; see %s)", log);
+		return -1;
+	}
+	return 0;
 }
 
 static int vm_start(int argc, char **argv)
@@ -495,13 +552,13 @@ static int vm_start(int argc, char **argv)
 				      "accel", "virtio-mem" };
 	const char *cmd = "vm start", *name;
 	struct start_cfg c = { .cpus = 1, .mem = 512u << 20, .timeout_s = 60 };
-	char dir[VM_DIR_MAX], why[512], p[PATH_MAX];
+	char dir[VM_DIR_MAX], why[512], p[PATH_MAX], msg[300];
 	char *qa[128];
 	char bufs[40][PATH_MAX + 64];
-	unsigned na = 0, nb = 0;
+	unsigned na = 0, nb = 0, accel_arg, cpu_arg;
 	json_object *st, *old;
-	int ch, status, rc = EXIT_ERROR;
-	pid_t pid;
+	int ch, rc = EXIT_ERROR;
+	bool accel_auto;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:wt:h", opts, NULL)) != -1) {
@@ -547,8 +604,11 @@ static int vm_start(int argc, char **argv)
 		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
 		return EXIT_ERROR;
 	}
+	accel_auto = !c.accel;
 	if (!c.accel)
-		c.accel = access("/dev/kvm", R_OK | W_OK) == 0 ? "kvm" : "tcg";
+		c.accel = kvm_usable(cmd, false) ? "kvm" : "tcg";
+	else if (!strcmp(c.accel, "kvm"))
+		kvm_usable(cmd, true);
 	if (vm_dir(name, dir, sizeof dir) < 0)
 		return cli_fail_lib(cmd);
 	old = state_load(dir);
@@ -588,8 +648,11 @@ static int vm_start(int argc, char **argv)
 	qa[na++] = "-M"; qa[na++] = "q35";
 	qa[na++] = "-accel";
 	/* TCG: multi-threaded, since thread=single aborts on CPU unplug. */
+	accel_arg = na;
 	ARG("%s", !strcmp(c.accel, "tcg") ? "tcg,thread=multi" : c.accel);
-	qa[na++] = "-cpu"; qa[na++] = !strcmp(c.accel, "kvm") ? "host" : "qemu64";
+	qa[na++] = "-cpu";
+	cpu_arg = na;
+	qa[na++] = !strcmp(c.accel, "kvm") ? "host" : "qemu64";
 	/* One vCPU per socket: hotplug units are sockets, and NUMA nodes are
 	 * whole sockets (a first hot-added CPU of a node sharing a socket
 	 * with another node can take 30 s to come online). */
@@ -661,39 +724,39 @@ static int vm_start(int argc, char **argv)
 	qa[na++] = "-daemonize";
 	qa[na] = NULL;
 #undef ARG
+	state_save(dir, st);
+
+	path_in(p, sizeof p, dir, "qemu.log");
+	if (qemu_launch(qa, p, msg, sizeof msg) < 0 && !strcmp(c.accel, "kvm") &&
+	    strstr(msg, "MSR 0x10a")) {
+		/* Nested KVM may advertise IA32_ARCH_CAPABILITIES and then
+		 * refuse QEMU's write of it (QEMU 7.2 aborts): the host
+		 * model without that MSR starts, and the guest only loses
+		 * the hint that it need not mitigate some CPU bugs. */
+		fprintf(stderr, "%s %s: note: KVM refused the host CPU's "
+			"IA32_ARCH_CAPABILITIES MSR (nested virtualization?); using "
+			"-cpu host,-arch-capabilities\n", progname, cmd);
+		qa[cpu_arg] = "host,-arch-capabilities";
+		qemu_launch(qa, p, msg, sizeof msg);
+	}
+	if (msg[0] && accel_auto && !strcmp(c.accel, "kvm")) {
+		fprintf(stderr, "%s %s: note: QEMU failed under KVM (%s); using TCG "
+			"instead (--accel kvm insists on KVM)\n", progname, cmd, msg);
+		c.accel = "tcg";
+		qa[accel_arg] = "tcg,thread=multi";
+		qa[cpu_arg] = "qemu64";
+		json_object_object_add(st, "accel", json_object_new_string(c.accel));
+		qemu_launch(qa, p, msg, sizeof msg);
+	}
+	if (msg[0]) {
+		fprintf(stderr, "%s %s: QEMU did not start: %s\n", progname, cmd, msg);
+		goto fail;
+	}
 	{
 		json_object *a = json_object_new_array();
 		for (unsigned i = 0; i < na; i++)
 			json_object_array_add(a, json_object_new_string(qa[i]));
 		json_object_object_add(st, "qemu_argv", a);
-	}
-	state_save(dir, st);
-
-	path_in(p, sizeof p, dir, "qemu.log");
-	pid = fork();
-	if (pid == 0) {
-		int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execvp(qa[0], qa);
-		fprintf(stderr, "cannot run %s: %m\n", qa[0]);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		char msg[300] = "";
-		FILE *f = fopen(p, "r");
-		if (f) {
-			if (!fgets(msg, sizeof msg, f))
-				msg[0] = '\0';
-			fclose(f);
-		}
-		msg[strcspn(msg, "\n")] = '\0';
-		fprintf(stderr, "%s %s: QEMU did not start: %s\n", progname, cmd,
-			msg[0] ? msg : "(no message; see qemu.log)");
-		goto fail;
 	}
 	{
 		struct qmp *q;
@@ -1584,17 +1647,9 @@ kill_target:
 		qmp_execute(tq, "quit", NULL, NULL);
 	{
 		pid_t t;
-		FILE *f;
-		long v = 0;
 
 		path_in(p, sizeof p, dir, "qemu-target.pid");
-		f = fopen(p, "r");
-		if (f) {
-			if (fscanf(f, "%ld", &v) != 1)
-				v = 0;
-			fclose(f);
-		}
-		t = (pid_t)v;
+		t = read_pid(p);
 		if (t > 0 && pid_alive(t))
 			kill(t, SIGKILL);
 		unlink(p);
@@ -1618,9 +1673,10 @@ static int vm_mem_set(int argc, char **argv)
 	struct vm_opts o;
 	struct vm_guest g0, g;
 	char dir[VM_DIR_MAX], log[PATH_MAX];
-	json_object *st, *args;
+	json_object *st, *args, *ret = NULL;
 	struct qmp *q;
 	uint64_t target, boot, dimms = 0, vmax;
+	int64_t plugged;
 	int rc = EXIT_ERROR;
 
 	if (vm_getopt(cmd, argc, argv, &o) < 0)
@@ -1651,6 +1707,17 @@ static int vm_mem_set(int argc, char **argv)
 			(boot + dimms + vmax) >> 20, vmax >> 20);
 		goto out;
 	}
+	/* What the device has plugged now is what the guest's MemTotal
+	 * (read above) counts: the change to wait for is from there. */
+	args = json_object_new_object();
+	json_object_object_add(args, "path", json_object_new_string("/machine/peripheral/vmem"));
+	json_object_object_add(args, "property", json_object_new_string("size"));
+	if (qmp_execute(q, "qom-get", args, &ret) < 0) {
+		cli_fail_lib(cmd);
+		goto out;
+	}
+	plugged = json_object_get_int64(ret);
+	json_object_put(ret);
 	args = json_object_new_object();
 	json_object_object_add(args, "path", json_object_new_string("/machine/peripheral/vmem"));
 	json_object_object_add(args, "property", json_object_new_string("requested-size"));
@@ -1665,17 +1732,13 @@ static int vm_mem_set(int argc, char **argv)
 	if (o.wait && g0.valid) {
 		/* MemTotal moves by what was plugged or unplugged (give or
 		 * take what the kernel keeps for the memmap). */
-		int64_t before = (int64_t)jint(st, "virtio_mem_seen");
-		int64_t delta = (int64_t)(target - boot - dimms) - before;
+		int64_t delta = (int64_t)(target - boot - dimms) - plugged;
 		int64_t want = (int64_t)g0.mem_kib + delta / 1024;
 		int64_t slack = (delta < 0 ? -delta : delta) / 1024 / 10 + 1024;
 		if (guest_wait(dir, -1, want - slack, want + slack, o.timeout_s, &g) < 0) {
 			cli_fail_lib(cmd);
 			goto out;
 		}
-		json_object_object_add(st, "virtio_mem_seen",
-				       json_object_new_int64((int64_t)(target - boot - dimms)));
-		state_save(dir, st);
 	}
 	printf("VM '%s': memory %" PRIu64 " MiB (virtio-mem %" PRIu64 " MiB)%s\n", argv[optind],
 	       target >> 20, (target - boot - dimms) >> 20,
