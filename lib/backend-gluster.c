@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glusterfs/api/glfs.h>
@@ -152,6 +153,128 @@ static bool gl_log_bricks(const char *logfile, unsigned *bricks, unsigned *down,
 	return *bricks > 0;
 }
 
+/* How long glfs_init() may take, in seconds: MORTAR_GLUSTER_TIMEOUT,
+ * else 30 (a volume usually comes up in well under a second; a brick
+ * that refuses the client makes gfapi retry for ever). */
+static int gl_init_timeout(void)
+{
+	const char *e = getenv("MORTAR_GLUSTER_TIMEOUT");
+	long t = e ? strtol(e, NULL, 10) : 0;
+
+	return t > 0 && t <= 3600 ? (int)t : 30;
+}
+
+struct gl_init_job {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	glfs_t *fs;
+	int ret, err;
+	bool done;
+	int refs;			/* the caller and the thread */
+};
+
+static void gl_init_job_put(struct gl_init_job *j)
+{
+	bool last;
+
+	pthread_mutex_lock(&j->lock);
+	last = --j->refs == 0;
+	pthread_mutex_unlock(&j->lock);
+	if (last) {
+		pthread_cond_destroy(&j->cond);
+		pthread_mutex_destroy(&j->lock);
+		free(j);
+	}
+}
+
+static void *gl_init_thread(void *arg)
+{
+	struct gl_init_job *j = arg;
+	int ret = glfs_init(j->fs);
+	int err = errno;
+
+	pthread_mutex_lock(&j->lock);
+	j->ret = ret;
+	j->err = err;
+	j->done = true;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	gl_init_job_put(j);
+	return NULL;
+}
+
+/* glfs_init() with a deadline.  0 when the volume is up; else -1 with
+ * errno: gfapi's, or ETIME when the deadline passed.  After a timeout the
+ * init thread is left to itself with the glfs_t (neither can be stopped
+ * safely); the caller must not touch FS again. */
+static int gl_init_bounded(glfs_t *fs)
+{
+	struct gl_init_job *j = calloc(1, sizeof *j);
+	struct timespec deadline;
+	pthread_t t;
+	int ret, err;
+
+	if (!j)
+		return errno = ENOMEM, -1;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	j->fs = fs;
+	j->refs = 2;
+	if ((err = pthread_create(&t, NULL, gl_init_thread, j)) != 0) {
+		j->refs = 1;
+		gl_init_job_put(j);
+		return errno = err, -1;
+	}
+	pthread_detach(t);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += gl_init_timeout();
+	pthread_mutex_lock(&j->lock);
+	while (!j->done)
+		if (pthread_cond_timedwait(&j->cond, &j->lock, &deadline) == ETIMEDOUT)
+			break;
+	ret = j->done ? j->ret : -1;
+	err = j->done ? j->err : ETIME;
+	pthread_mutex_unlock(&j->lock);
+	gl_init_job_put(j);
+	errno = err;
+	return ret < 0 ? -1 : 0;
+}
+
+/* Why the bricks refused this client, from the gfapi log of this run
+ * (from the last graph on).  A brick that rejects a client answers with
+ * an RPC error; the client logs it, retries for ever, and glfs_init()
+ * never returns, so the log is the only witness.  (Reported as
+ * ECONNREFUSED, not EACCES: no other open mode would fare better.) */
+enum gl_refusal {
+	GL_REFUSED_NONE,
+	GL_REFUSED_PORT,	/* version DUMP refused: unprivileged source port
+				 * and server.allow-insecure off */
+	GL_REFUSED_AUTH,	/* SETVOLUME refused: auth.allow/auth.reject, or
+				 * the privileged-port check of auth/addr, which
+				 * reads server.allow-insecure only at brick start */
+};
+
+static enum gl_refusal gl_log_refused(const char *logfile)
+{
+	enum gl_refusal r = GL_REFUSED_NONE;
+	char line[1024];
+	FILE *f;
+
+	if (!logfile || !(f = fopen(logfile, "r")))
+		return r;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "Final graph:", 12))
+			r = GL_REFUSED_NONE;
+		else if (strstr(line, "client_dump_version_cbk") &&
+			 strstr(line, "received RPC status error"))
+			r = GL_REFUSED_PORT;
+		else if (strstr(line, "SETVOLUME on remote-host failed") &&
+			 strstr(line, "Authentication failed"))
+			r = GL_REFUSED_AUTH;
+	fclose(f);
+	return r;
+}
+
 /* Turn a failed glfs_init() into one line with the cause: gfapi says
  * ENOTCONN for an unknown host, a host without glusterd and a wrong port
  * alike, so ask the network first, then read gfapi's errno. */
@@ -160,6 +283,7 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 {
 	const struct mortar_server *s = &loc->servers[0];
 	int probe = -EHOSTUNREACH;
+	enum gl_refusal refusal;
 
 	/* Every server of the list failed, or gfapi would have gone on. */
 	for (size_t i = 0; i < loc->nservers && probe != 0; i++) {
@@ -184,6 +308,30 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 			"(host down, or a firewall drops the traffic)", text, gl_host(s),
 			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT);
 
+	refusal = gl_log_refused(logfile);
+	if (refusal == GL_REFUSED_AUTH)
+		return mortar_set_error(ECONNREFUSED, "%s: the bricks of volume '%s' refuse "
+			"this client at login: the volume's auth.allow or auth.reject "
+			"excludes this address (see 'gluster volume get %s auth.allow' "
+			"and '... auth.reject'), or its bricks require privileged ports "
+			"(a brick started with server.allow-insecure off keeps that until "
+			"'gluster volume stop/start %s') (log: %s)", text, loc->volume,
+			loc->volume, loc->volume, logfile);
+	if (refusal == GL_REFUSED_PORT)
+		return geteuid() == 0 ?
+			mortar_set_error(ECONNREFUSED, "%s: the bricks of volume '%s' refuse "
+			"this client: it connects from an unprivileged port and the volume "
+			"accepts only privileged ones (server.allow-insecure off); on a "
+			"server run 'gluster volume set %s client.bind-insecure off' (root "
+			"clients then use privileged ports) or 'gluster volume set %s "
+			"server.allow-insecure on' (log: %s)", text, loc->volume,
+			loc->volume, loc->volume, logfile) :
+			mortar_set_error(ECONNREFUSED, "%s: the bricks of volume '%s' refuse "
+			"this client: it does not run as root, so it connects from an "
+			"unprivileged port, and the volume accepts only privileged ones; "
+			"on a server run 'gluster volume set %s server.allow-insecure on', "
+			"or run this as root (log: %s)", text, loc->volume, loc->volume,
+			logfile);
 	switch (err) {
 	case ENOENT:
 	case EINVAL:
@@ -218,6 +366,13 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 			text, loc->volume, loc->volume, loc->volume,
 			logfile ? logfile : "none");
 	}
+	case ETIME:
+		return mortar_set_error(ETIMEDOUT, "%s: volume '%s' did not come up "
+			"within %d s: glusterd answers but the bricks do not (ports "
+			"blocked between here and the bricks? see 'gluster volume "
+			"status %s'); MORTAR_GLUSTER_TIMEOUT sets the wait (log: %s)",
+			text, loc->volume, gl_init_timeout(), loc->volume,
+			logfile ? logfile : "none");
 	case ENOTCONN:
 	case ETIMEDOUT:
 	case EHOSTUNREACH:
@@ -287,7 +442,7 @@ static int gl_conn_get(const struct mortar_location *loc, const char *text,
 			       "resync-failed-syncs-after-fsync", "on");
 	if (c->logfile)
 		glfs_set_logging(c->fs, c->logfile, GL_LOG_LEVEL);
-	if (glfs_init(c->fs) < 0) {
+	if (gl_init_bounded(c->fs) < 0) {
 		r = gl_init_error(loc, text, errno ? errno : EIO, c->logfile);
 		/* A failed init leaves threads behind that fini would wait
 		 * ~10 s for: keep the object, it is not reused. */

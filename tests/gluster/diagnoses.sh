@@ -6,7 +6,11 @@
 #  - permission denied hidden by open-behind: a root-owned 0600 image
 #    opened by an unprivileged user (the open would pass, the first I/O or
 #    the close fail);
-#  - volume full: a volume whose brick sits on a 64 MiB filesystem.
+#  - volume full: a volume whose brick sits on a 64 MiB filesystem;
+#  - bricks that refuse the client: server.allow-insecure off (gfapi
+#    connects from an unprivileged port) and auth.reject of this address.
+#    gfapi retries those for ever inside glfs_init(): Mortar gives up
+#    after MORTAR_GLUSTER_TIMEOUT and reads the cause from gfapi's log.
 # Each message is one line naming the cause and the fix, from `mortar img
 # info`/`mortar io`, and `mortar doctor` shows the same at its open step.
 . "$(dirname "$0")/../func/lib.sh"
@@ -55,4 +59,40 @@ uri3=gluster://$GLUSTER_HOST/$vol3/big.img
 "$MORTAR" img create "$uri3" 256M >/dev/null
 expect_error_line "the volume is full; free space on its bricks or add bricks" \
 	"$MORTAR" io "$uri3" -c 'write -P 0x11 0 128M' -c flush
+echo "ok: a full volume is named"
+
+# --- bricks that refuse the client ---
+export MORTAR_GLUSTER_TIMEOUT=5
+vol4=mortar-di$$
+gluster_volume "$vol4" server.allow-insecure=off
+uri4=gluster://$GLUSTER_HOST/$vol4/i.img
+start=$SECONDS
+expect_error_line "bricks of volume '$vol4' refuse this client: it connects from an unprivileged port.*client.bind-insecure off.*server.allow-insecure on" \
+	timeout 60 "$MORTAR" img create "$uri4" 16M
+((SECONDS - start < 30)) || fail "the refused create took $((SECONDS - start)) s"
+# The fix the message gives for root clients works...
+_gl volume set "$vol4" client.bind-insecure off >/dev/null
+"$MORTAR" img create "$uri4" 16M >/dev/null || fail "create failed after client.bind-insecure off"
+# ...and an unprivileged client is told the other one.
+expect_error_line "it does not run as root.*server.allow-insecure on" \
+	nobody timeout 60 "$MORTAR" img info "$uri4"
+# auth.reject on a volume of its own: bricks started with allow-insecure
+# off keep refusing unprivileged ports at login until restarted.
+vol5=mortar-dr$$
+gluster_volume "$vol5"
+uri5=gluster://$GLUSTER_HOST/$vol5/r.img
+"$MORTAR" img create "$uri5" 16M >/dev/null
+_gl volume set "$vol5" auth.reject "$GLUSTER_HOST" >/dev/null
+expect_error_line "bricks of volume '$vol5' refuse this client at login: the volume's auth.allow or auth.reject" \
+	timeout 60 "$MORTAR" img info "$uri5"
+OUT=$(timeout 60 "$MORTAR" doctor "$uri5" 2>&1) && fail "doctor passed a refused client: $OUT"
+grep -q "^\[FAIL\] open .*auth.reject" <<<"$OUT" || fail "doctor did not name auth.reject: $OUT"
+_gl volume reset "$vol5" auth.reject >/dev/null
+# (the bricks take the option change a moment later)
+for ((i = 0; i < 20; i++)); do
+	OUT=$("$MORTAR" img info "$uri5" 2>&1) && break
+	sleep 1
+done
+((i < 20)) || fail "info failed once the volume accepts the client: $OUT"
+echo "ok: refused clients are named with the option to change, in bounded time"
 echo PASS
