@@ -15,11 +15,20 @@
 
 M=$((1 << 20))
 desc="protocol test exports"
-for i in p ro; do
-	"$MORTAR" img create "$SCRATCH/$i.img" 64M >/dev/null
-	"$PY" "$(dirname "$0")/nbd-protocol.py" prepare "$SCRATCH/$i.img"
+# With MORTAR_TEST_GLUSTER=BASE,BRICK (tests/gluster/nbd-protocol.sh), p,
+# q and ro are images on a one-brick volume (gluster://BASE/NAME.img)
+# and $SCRATCH/NAME.img is their brick file, which the checks read.
+loc() { echo "$SCRATCH/$1.img"; }
+if [[ -n ${MORTAR_TEST_GLUSTER:-} ]]; then
+	gl_base=${MORTAR_TEST_GLUSTER%%,*} gl_brick=${MORTAR_TEST_GLUSTER#*,}
+	loc() { echo "$gl_base/$1.img"; }
+fi
+for i in p ro q; do
+	size=64M; [[ $i == q ]] && size=4M
+	"$MORTAR" img create "$(loc $i)" $size >/dev/null
+	[[ -z ${MORTAR_TEST_GLUSTER:-} ]] || ln -s "$gl_brick/$i.img" "$SCRATCH/$i.img"
+	[[ $i == q ]] || "$PY" "$(dirname "$0")/nbd-protocol.py" prepare "$SCRATCH/$i.img"
 done
-"$MORTAR" img create "$SCRATCH/q.img" 4M >/dev/null
 shm=$(mktemp -d /dev/shm/mortar-test.XXXXXX)
 on_exit "rm -rf '$shm'"
 ln -s "$shm" "$SCRATCH/shm"
@@ -27,8 +36,8 @@ ln -s "$shm" "$SCRATCH/shm"
 
 # start_server NAME ARGS...: mortar serve -f -v -s $SCRATCH/NAME.sock ARGS,
 # logging to $SCRATCH/NAME.log; returns once the socket exists.
-start_server_unix rw -D "$desc" "$SCRATCH/p.img" second="$SCRATCH/q.img"
-start_server_unix ro -r "$SCRATCH/ro.img"
+start_server_unix rw -D "$desc" "$(loc p)" second="$(loc q)"
+start_server_unix ro -r "$(loc ro)"
 start_server_unix shm "$shm/z.img"
 
 rc=0
