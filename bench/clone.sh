@@ -9,10 +9,20 @@
 #   cp --reflink=auto --sparse=always
 #   cp --reflink=never --sparse=always
 #   qemu-img convert -O raw
+# Then, when glusterd is installed, the same image on a GlusterFS volume
+# whose brick is on that XFS, then on that ext4 (a throw-away glusterd
+# and volumes from scripts/gluster-fixture.sh), copied within the volume by:
+#   mortar img clone               (the bricks copy: copy_file_range)
+#   mortar img clone --no-reflink  (through the client, holes kept)
+#   gfapi-copy                     (glfs_copy_file_range in-process, bare)
+#   cp --reflink=auto --sparse=always   on a FUSE mount of the volume
+#   qemu-img convert gluster:// -> gluster://  (QEMU's gluster driver,
+#                                   glfs_fini's ~10 s included)
 # Prints seconds and bytes newly allocated per copy, and the ratio of
 # Mortar's real copy to cp's (target: >= 0.9x cp's throughput; reflink
 # clones <= 0.1 s and ~0 bytes).  Needs root (loop mounts).  A benchmark:
-# exits 0 whatever the figures.  Environment: RUNS=3 (median).
+# exits 0 whatever the figures.  Environment: RUNS=3 (median),
+# GLUSTER=0 to skip the volume part.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
@@ -21,7 +31,13 @@ RUNS=${RUNS:-3}
 [[ $(id -u) == 0 ]] || { echo "clone.sh: needs root for loop mounts" >&2; exit 2; }
 tmp=$(mktemp -d /var/tmp/mortar-clone-bench.XXXXXX)
 mounts=() loops=()
+fixture=$here/../scripts/gluster-fixture.sh
+export MORTAR_GLUSTER_OWNER=$$
+vols=()
 cleanup() {
+	umount -l "$tmp/fuse" 2>/dev/null || true
+	for v in "${vols[@]}"; do "$fixture" delete "$v" >/dev/null 2>&1 || true; done
+	((${#vols[@]})) && { "$fixture" stop >/dev/null 2>&1 || true; }
 	for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
 	for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null || true; done
 	rm -rf "$tmp"
@@ -78,4 +94,64 @@ for fs in xfs ext4; do
 	printf '%-6s %-34s %10.2fx\n' "$fs" "ratio cp-never/mortar-no-reflink" \
 		"$(awk -v a="${secs[cp --reflink=never]}" -v b="${secs[mortar clone --no-reflink]}" 'BEGIN{print a / b}')"
 	unset secs
+done
+
+# ---- GlusterFS: a volume whose brick is on the XFS, then on the ext4 ----
+if [[ ${GLUSTER:-1} == 0 ]] || ! command -v glusterd >/dev/null; then
+	echo "(gluster part skipped: ${GLUSTER:+GLUSTER=0}$(command -v glusterd >/dev/null || echo "no glusterd"))"
+	exit 0
+fi
+gcopy=$build/bench/gfapi-copy
+eval "$("$fixture" env)"
+qemu_gluster=false
+qemu-img --help 2>/dev/null | grep -qw gluster && qemu_gluster=true
+for fs in xfs ext4; do
+	v=mortar-cb-$fs-$$
+	vols+=("$v")
+	MORTAR_GLUSTER_BRICKS=$tmp/$fs "$fixture" create "$v" >/dev/null
+	g=gluster://$GLUSTER_HOST/$v
+	"$mortar" img clone -q "$tmp/$fs/src.img" "$g/src.img" >/dev/null
+	rm -f "$tmp/$fs/src.img" "$tmp/$fs/dst.img"
+	mkdir -p "$tmp/fuse"
+	mount -t glusterfs "$GLUSTER_HOST:/$v" "$tmp/fuse"
+	declare -A secs=()
+	for m in "mortar clone" "mortar clone --no-reflink" "gfapi-copy (in-process)" \
+		 "cp --reflink=auto (FUSE)" "qemu-img convert (gluster)"; do
+		case $m in
+		gfapi*) [[ -x $gcopy ]] || { printf '%-6s %-34s %s\n' "g-$fs" "$m" "not built"; continue; } ;;
+		qemu*) $qemu_gluster || { printf '%-6s %-34s %s\n' "g-$fs" "$m" "no gluster driver"; continue; } ;;
+		esac
+		times=() alloc=0 err=
+		for ((r = 0; r < RUNS; r++)); do
+			rm -f "$tmp/fuse/dst.img"; sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+			before=$(used "$tmp/$fs")
+			start=$(date +%s.%N)
+			case $m in
+			"mortar clone") "$mortar" img clone -q "$g/src.img" "$g/dst.img" >/dev/null ;;
+			"mortar clone --no-reflink") "$mortar" img clone -q --no-reflink "$g/src.img" "$g/dst.img" >/dev/null ;;
+			# (a brick filesystem without copy_file_range across files
+			# makes it fail: a row that says so, not a figure)
+			gfapi*) err=$("$gcopy" "$GLUSTER_HOST" "$v" src.img dst.img 2>&1 >/dev/null) || break ;;
+			cp*) cp --reflink=auto --sparse=always "$tmp/fuse/src.img" "$tmp/fuse/dst.img" ;;
+			qemu*) qemu-img convert -O raw "$g/src.img" "$g/dst.img" >/dev/null 2>&1 ;;
+			esac
+			err=
+			sync
+			end=$(date +%s.%N)
+			times+=("$(awk -v a="$start" -v b="$end" 'BEGIN{print b - a}')")
+			alloc=$(( $(used "$tmp/$fs") - before ))
+		done
+		if [[ -n $err ]]; then
+			printf '%-6s %-34s %s\n' "g-$fs" "$m" "failed: ${err#gfapi-copy: }"
+			continue
+		fi
+		t=$(printf '%s\n' "${times[@]}" | median)
+		secs[$m]=$t
+		printf '%-6s %-34s %10.3f %14d\n' "g-$fs" "$m" "$t" "$alloc"
+	done
+	[[ -z ${secs[gfapi-copy (in-process)]:-} ]] ||
+		printf '%-6s %-34s %10.2fx\n' "g-$fs" "ratio gfapi-copy/mortar-clone" \
+			"$(awk -v a="${secs[gfapi-copy (in-process)]}" -v b="${secs[mortar clone]}" 'BEGIN{print a / b}')"
+	unset secs
+	umount "$tmp/fuse"
 done
