@@ -48,6 +48,7 @@ static const char vm_usage[] =
 	"\n"
 	"start options:\n"
 	"  --config FILE        key=value lines, keys as the long options below\n"
+	"  --arch x86_64|ppc64  q35 (default) or pseries\n"
 	"  --cpus N             boot vCPUs (default 1)\n"
 	"  --max-cpus N         vCPUs the VM may grow to (default: --cpus)\n"
 	"  --memory SIZE        boot memory (default 512M)\n"
@@ -57,7 +58,7 @@ static const char vm_usage[] =
 	"  --disk LOCATION      a Mortar location served over NBD as virtio-blk (repeat)\n"
 	"  --virtio-mem SIZE    a virtio-mem device that can grow to SIZE (in --max-memory)\n"
 	"  --kernel PATH --initrd PATH --append TEXT\n"
-	"  --accel kvm|tcg      default: kvm when /dev/kvm is usable, else tcg\n"
+	"  --accel kvm|tcg      default: kvm when hardware KVM is usable, else tcg\n"
 	"  --wait               return once the guest reports in (MORTAR-GUEST line)\n"
 	"Runtime directories: $MORTAR_VM_DIR/NAME (default: the per-user runtime\n"
 	"directory's vm/).  See mortar-vm(1).\n";
@@ -356,6 +357,7 @@ static int vm_open(const char *cmd, const char *name, char *dir, size_t dlen,
 /* ---- start ---- */
 
 struct start_cfg {
+	enum vm_arch arch;
 	unsigned cpus, max_cpus, slots, numa;
 	uint64_t mem, max_mem, vmem;	/* vmem: virtio-mem capacity */
 	const char *kernel, *initrd, *append, *accel;
@@ -395,9 +397,12 @@ static int cfg_set(const char *cmd, struct start_cfg *c, const char *key, const 
 			return cli_usage(cmd, "at most %d disks", MAX_DISKS), -1;
 		c->disks[c->ndisks++] = strdup(val);
 	} else if (!strcmp(key, "arch")) {
-		if (strcmp(val, "x86_64"))
-			return fprintf(stderr, "%s %s: arch '%s' is not supported yet (x86_64 "
-				       "q35 only)\n", progname, cmd, val), -1;
+		if (!strcmp(val, "x86_64"))
+			c->arch = VM_ARCH_X86_64;
+		else if (!strcmp(val, "ppc64") || !strcmp(val, "ppc64le"))
+			c->arch = VM_ARCH_PPC64;
+		else
+			return cli_usage(cmd, "--arch %s: x86_64 (q35) or ppc64 (pseries)", val), -1;
 	} else {
 		return cli_usage(cmd, "unknown setting '%s'", key), -1;
 	}
@@ -558,7 +563,7 @@ static int vm_start(int argc, char **argv)
 	unsigned na = 0, nb = 0, accel_arg, cpu_arg;
 	json_object *st, *old;
 	int ch, rc = EXIT_ERROR;
-	bool accel_auto;
+	bool accel_auto, ppc;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:wt:h", opts, NULL)) != -1) {
@@ -590,23 +595,31 @@ static int vm_start(int argc, char **argv)
 		c.slots = 8;
 	if (!c.numa)
 		c.numa = 1;
+	ppc = c.arch == VM_ARCH_PPC64;
 	if (!c.kernel || !c.initrd)
 		return cli_usage(cmd, "give --kernel and --initrd (scripts/guest-assets.sh "
-				 "x86_64 makes a small test guest)");
+				 "%s makes a small test guest)", ppc ? "ppc64" : "x86_64");
+	if (c.vmem && ppc) {
+		fprintf(stderr, "%s %s: --virtio-mem: pseries has no virtio-mem in QEMU; "
+			"give it DIMM slots (--slots) and use 'mortar vm mem add'\n", progname,
+			cmd);
+		return EXIT_ERROR;
+	}
 	if (c.vmem && (c.vmem % VM_X86_BLOCK || c.mem + c.vmem > c.max_mem)) {
 		fprintf(stderr, "%s %s: --virtio-mem %" PRIu64 " MiB must be a multiple of 128 "
 			"MiB and fit between --memory and --max-memory (%" PRIu64 " MiB free)\n",
 			progname, cmd, c.vmem >> 20, (c.max_mem - c.mem) >> 20);
 		return EXIT_ERROR;
 	}
-	if (vm_rule_start(c.cpus, c.max_cpus, c.mem, c.max_mem, c.slots, c.numa, why,
+	if (vm_rule_start(c.arch, c.cpus, c.max_cpus, c.mem, c.max_mem, c.slots, c.numa, why,
 			  sizeof why) < 0) {
 		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
 		return EXIT_ERROR;
 	}
 	accel_auto = !c.accel;
+	/* (KVM runs guests of the host's own architecture only) */
 	if (!c.accel)
-		c.accel = kvm_usable(cmd, false) ? "kvm" : "tcg";
+		c.accel = !ppc && kvm_usable(cmd, false) ? "kvm" : "tcg";
 	else if (!strcmp(c.accel, "kvm"))
 		kvm_usable(cmd, true);
 	if (vm_dir(name, dir, sizeof dir) < 0)
@@ -629,7 +642,7 @@ static int vm_start(int argc, char **argv)
 
 	st = json_object_new_object();
 	json_object_object_add(st, "name", json_object_new_string(name));
-	json_object_object_add(st, "arch", json_object_new_string("x86_64"));
+	json_object_object_add(st, "arch", json_object_new_string(ppc ? "ppc64" : "x86_64"));
 	json_object_object_add(st, "accel", json_object_new_string(c.accel));
 	json_object_object_add(st, "boot_cpus", json_object_new_int((int)c.cpus));
 	json_object_object_add(st, "max_cpus", json_object_new_int((int)c.max_cpus));
@@ -644,20 +657,32 @@ static int vm_start(int argc, char **argv)
 	jarr(st, "dimms");
 
 #define ARG(...) (snprintf(bufs[nb], sizeof bufs[nb], __VA_ARGS__), qa[na++] = bufs[nb++])
-	qa[na++] = "qemu-system-x86_64";
-	qa[na++] = "-M"; qa[na++] = "q35";
+	qa[na++] = ppc ? "qemu-system-ppc64" : "qemu-system-x86_64";
+	qa[na++] = "-M";
+	/* pseries: QEMU's minimal firmware (VOF) boots in 3 s instead of
+	 * SLOF's 7; under TCG the speculation capabilities it cannot
+	 * emulate are declared broken instead of warned about. */
+	qa[na++] = !ppc ? "q35" : !strcmp(c.accel, "tcg") ?
+		"pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,"
+		"cap-ccf-assist=off" : "pseries,x-vof=on";
 	qa[na++] = "-accel";
 	/* TCG: multi-threaded, since thread=single aborts on CPU unplug. */
 	accel_arg = na;
 	ARG("%s", !strcmp(c.accel, "tcg") ? "tcg,thread=multi" : c.accel);
-	qa[na++] = "-cpu";
-	cpu_arg = na;
-	qa[na++] = !strcmp(c.accel, "kvm") ? "host" : "qemu64";
-	/* One vCPU per socket: hotplug units are sockets, and NUMA nodes are
-	 * whole sockets (a first hot-added CPU of a node sharing a socket
-	 * with another node can take 30 s to come online). */
+	cpu_arg = 0;
+	if (!ppc) {		/* pseries: the machine's default CPU */
+		qa[na++] = "-cpu";
+		cpu_arg = na;
+		qa[na++] = !strcmp(c.accel, "kvm") ? "host" : "qemu64";
+	}
+	/* One vCPU per hotplug unit: a socket on q35 (NUMA nodes are whole
+	 * sockets: a first hot-added CPU of a node sharing a socket with
+	 * another node can take 30 s to come online), a core on pseries. */
 	qa[na++] = "-smp";
-	ARG("%u,maxcpus=%u,sockets=%u,cores=1,threads=1", c.cpus, c.max_cpus, c.max_cpus);
+	if (ppc)
+		ARG("%u,maxcpus=%u,sockets=1,cores=%u,threads=1", c.cpus, c.max_cpus, c.max_cpus);
+	else
+		ARG("%u,maxcpus=%u,sockets=%u,cores=1,threads=1", c.cpus, c.max_cpus, c.max_cpus);
 	qa[na++] = "-m";
 	if (c.slots)
 		ARG("%" PRIu64 "M,slots=%u,maxmem=%" PRIu64 "M", c.mem >> 20, c.slots,
@@ -684,8 +709,8 @@ static int vm_start(int argc, char **argv)
 	qa[na++] = "-kernel"; qa[na++] = (char *)c.kernel;
 	qa[na++] = "-initrd"; qa[na++] = (char *)c.initrd;
 	qa[na++] = "-append";
-	ARG("console=ttyS0 memhp_default_state=online_movable panic=-1 quiet %s",
-	    c.append ? c.append : "");
+	ARG("console=%s memhp_default_state=online_movable panic=-1 quiet %s",
+	    ppc ? "hvc0" : "ttyS0", c.append ? c.append : "");
 	for (unsigned i = 0; i < c.ndisks; i++) {
 		char sock[VM_DIR_MAX + 32];
 		pid_t spid = serve_disk(dir, i, c.disks[i], sock, sizeof sock);
@@ -727,7 +752,7 @@ static int vm_start(int argc, char **argv)
 	state_save(dir, st);
 
 	path_in(p, sizeof p, dir, "qemu.log");
-	if (qemu_launch(qa, p, msg, sizeof msg) < 0 && !strcmp(c.accel, "kvm") &&
+	if (qemu_launch(qa, p, msg, sizeof msg) < 0 && !strcmp(c.accel, "kvm") && cpu_arg &&
 	    strstr(msg, "MSR 0x10a")) {
 		/* Nested KVM may advertise IA32_ARCH_CAPABILITIES and then
 		 * refuse QEMU's write of it (QEMU 7.2 aborts): the host
@@ -739,7 +764,7 @@ static int vm_start(int argc, char **argv)
 		qa[cpu_arg] = "host,-arch-capabilities";
 		qemu_launch(qa, p, msg, sizeof msg);
 	}
-	if (msg[0] && accel_auto && !strcmp(c.accel, "kvm")) {
+	if (msg[0] && accel_auto && !strcmp(c.accel, "kvm") && cpu_arg) {
 		fprintf(stderr, "%s %s: note: QEMU failed under KVM (%s); using TCG "
 			"instead (--accel kvm insists on KVM)\n", progname, cmd, msg);
 		c.accel = "tcg";
@@ -1086,6 +1111,7 @@ static void topo_from(json_object *st, struct qmp *q, struct vm_topo *t)
 				   json_object_get_boolean(v);
 	}
 	t->tcg = !strcmp(jstr(st, "accel"), "tcg");
+	t->arch = !strcmp(jstr(st, "arch"), "ppc64") ? VM_ARCH_PPC64 : VM_ARCH_X86_64;
 	t->qemu_version = (int)jint(st, "qemu_version");
 	t->boot_mem = (uint64_t)jint(st, "memory");
 	t->max_mem = (uint64_t)jint(st, "max_memory");
@@ -1119,7 +1145,9 @@ static int cpu_plug_one(struct qmp *q, json_object *st, int node, char *why, siz
 			continue;
 		if (node >= 0 && jint(props, "node-id") != node)
 			continue;
-		sock = jint(props, "socket-id");
+		/* the hotplug unit: a socket on q35, a core on pseries */
+		sock = json_object_object_get_ex(props, "socket-id", &v) ?
+			json_object_get_int64(v) : jint(props, "core-id");
 		if (sock < best_sock) {
 			best_sock = sock;
 			best = e;
@@ -1159,9 +1187,14 @@ static bool cpu_present(struct qmp *q, const char *id)
 	snprintf(want, sizeof want, "/machine/peripheral/%s", id);
 	if (qmp_execute(q, "query-cpus-fast", NULL, &r) < 0)
 		return true;
-	for (size_t i = 0; i < json_object_array_length(r); i++)
-		if (!strcmp(jstr(json_object_array_get_idx(r, i), "qom-path"), want))
+	/* x86: the CPU's own path; pseries: the core's threads below it */
+	for (size_t i = 0; i < json_object_array_length(r); i++) {
+		const char *path = jstr(json_object_array_get_idx(r, i), "qom-path");
+		size_t n = strlen(want);
+
+		if (!strncmp(path, want, n) && (path[n] == '\0' || path[n] == '/'))
 			found = true;
+	}
 	json_object_put(r);
 	return found;
 }

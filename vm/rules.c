@@ -3,6 +3,7 @@
  * answer is a sentence, not a dead VM. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "rules.h"
@@ -13,21 +14,39 @@ static int refuse(char *why, size_t len, const char *msg)
 	return -EINVAL;
 }
 
-int vm_rule_start(unsigned boot_cpus, unsigned max_cpus, uint64_t mem, uint64_t max_mem,
-		  unsigned slots, unsigned nodes, char *why, size_t len)
+uint64_t vm_mem_block(enum vm_arch arch)
 {
+	return arch == VM_ARCH_PPC64 ? VM_PPC_BLOCK : VM_X86_BLOCK;
+}
+
+/* Why memory comes in blocks on ARCH, for the messages. */
+static const char *block_reason(enum vm_arch arch)
+{
+	return arch == VM_ARCH_PPC64 ?
+		"256 MiB (pseries: QEMU refuses other sizes)" :
+		"128 MiB (the x86 guest's memory block size)";
+}
+
+int vm_rule_start(enum vm_arch arch, unsigned boot_cpus, unsigned max_cpus, uint64_t mem,
+		  uint64_t max_mem, unsigned slots, unsigned nodes, char *why, size_t len)
+{
+	uint64_t block = vm_mem_block(arch);
+
 	if (boot_cpus < 1 || max_cpus < boot_cpus) {
 		snprintf(why, len, "--cpus %u and --max-cpus %u: the boot vCPUs must be at "
 			 "least 1 and at most --max-cpus", boot_cpus, max_cpus);
 		return -EINVAL;
 	}
 	if (max_cpus > 255) {
-		snprintf(why, len, "--max-cpus %u: q35 takes at most 255 vCPUs here", max_cpus);
+		snprintf(why, len, "--max-cpus %u: %s takes at most 255 vCPUs here", max_cpus,
+			 arch == VM_ARCH_PPC64 ? "pseries" : "q35");
 		return -EINVAL;
 	}
-	if (mem % VM_X86_BLOCK || max_mem % VM_X86_BLOCK)
-		return refuse(why, len, "--memory and --max-memory must be multiples of "
-			      "128 MiB (the x86 guest's memory block size)");
+	if (mem % block || max_mem % block) {
+		snprintf(why, len, "--memory and --max-memory must be multiples of %s",
+			 block_reason(arch));
+		return -EINVAL;
+	}
 	if (max_mem < mem) {
 		snprintf(why, len, "--max-memory (%" PRIu64 " MiB) is below --memory "
 			 "(%" PRIu64 " MiB)", max_mem >> 20, mem >> 20);
@@ -36,19 +55,37 @@ int vm_rule_start(unsigned boot_cpus, unsigned max_cpus, uint64_t mem, uint64_t 
 	if (max_mem > mem && slots == 0)
 		return refuse(why, len, "--max-memory above --memory needs --slots N "
 			      "(DIMM slots to plug memory into)");
+	if (arch == VM_ARCH_PPC64 && slots > VM_PPC_MAX_SLOTS) {
+		snprintf(why, len, "--slots %u: pseries takes at most %u DIMM slots", slots,
+			 VM_PPC_MAX_SLOTS);
+		return -EINVAL;
+	}
 	if (slots > 256)
 		return refuse(why, len, "--slots: at most 256 DIMM slots");
-	if (nodes > 1 && (max_cpus % nodes || (mem / nodes) % VM_X86_BLOCK)) {
+	if (nodes > 1 && (max_cpus % nodes || (mem / nodes) % block)) {
 		snprintf(why, len, "--numa %u: --max-cpus and --memory must divide evenly "
-			 "into %u nodes of whole 128 MiB blocks", nodes, nodes);
+			 "into %u nodes of whole %" PRIu64 " MiB blocks", nodes, nodes, block >> 20);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int qemu_unplug_bug(const struct vm_topo *t, char *why, size_t len)
+/* QEMU before 10.0.2 after a vCPU unplug: on x86 the next CPU or DIMM
+ * plug crashes QEMU or hangs the guest; on pseries the next DIMM plug
+ * kills QEMU (seen with 7.2; CPU plugs go on working there). */
+static int qemu_unplug_bug(const struct vm_topo *t, bool dimm, char *why, size_t len)
 {
-	if (t->cpu_unplugged && t->qemu_version < VM_QEMU_UNPLUG_FIXED) {
+	if (!t->cpu_unplugged || t->qemu_version >= VM_QEMU_UNPLUG_FIXED)
+		return 0;
+	if (t->arch == VM_ARCH_PPC64 && dimm) {
+		snprintf(why, len, "refused: a vCPU was unplugged from this VM, and QEMU "
+			 "%d.%d.%d on pseries dies on the next DIMM plug after that (seen "
+			 "with 7.2); restart the VM to plug memory again",
+			 t->qemu_version / 10000, t->qemu_version / 100 % 100,
+			 t->qemu_version % 100);
+		return -EINVAL;
+	}
+	if (t->arch == VM_ARCH_X86_64) {
 		snprintf(why, len, "refused: a vCPU was unplugged from this VM, and QEMU "
 			 "%d.%d.%d crashes or hangs the guest on the next CPU or DIMM plug "
 			 "after that (fixed in QEMU 10.0.2); restart the VM to plug again",
@@ -74,7 +111,7 @@ int vm_rule_cpus(const struct vm_topo *t, unsigned target, char *why, size_t len
 	if (target > t->present_cpus) {
 		unsigned more = target - t->present_cpus;
 
-		if (qemu_unplug_bug(t, why, len) < 0)
+		if (qemu_unplug_bug(t, false, why, len) < 0)
 			return -EINVAL;
 		if (t->tcg && t->boot_cpus + t->cpu_plugs + more > t->max_cpus) {
 			snprintf(why, len, "%u more vCPUs: under TCG every vCPU ever plugged "
@@ -90,12 +127,17 @@ int vm_rule_cpus(const struct vm_topo *t, unsigned target, char *why, size_t len
 
 int vm_rule_dimm(const struct vm_topo *t, uint64_t size, int node, char *why, size_t len)
 {
-	if (qemu_unplug_bug(t, why, len) < 0)
+	if (qemu_unplug_bug(t, true, why, len) < 0)
 		return -EINVAL;
-	if (size == 0 || size % VM_X86_BLOCK) {
-		snprintf(why, len, "%" PRIu64 " MiB: x86 guests take memory in 128 MiB "
-			 "blocks; QEMU would accept this DIMM but the guest could not use "
-			 "it", size >> 20);
+	if (size == 0 || size % vm_mem_block(t->arch)) {
+		if (t->arch == VM_ARCH_PPC64)
+			snprintf(why, len, "%" PRIu64 " MiB: pseries takes hotplugged memory "
+				 "in multiples of 256 MiB (QEMU would refuse this DIMM)",
+				 size >> 20);
+		else
+			snprintf(why, len, "%" PRIu64 " MiB: x86 guests take memory in 128 "
+				 "MiB blocks; QEMU would accept this DIMM but the guest could "
+				 "not use it", size >> 20);
 		return -EINVAL;
 	}
 	if (node >= 0 && (unsigned)node >= (t->nodes ? t->nodes : 1)) {

@@ -29,17 +29,17 @@ int main(void)
 	struct vm_guest g;
 
 	/* start */
-	tap_ok(vm_rule_start(1, 4, 512ull << 20, 2048ull << 20, 4, 2, why, sizeof why) == 0,
+	tap_ok(vm_rule_start(VM_ARCH_X86_64, 1, 4, 512ull << 20, 2048ull << 20, 4, 2, why, sizeof why) == 0,
 	       "a good topology starts");
-	tap_ok(says(vm_rule_start(2, 1, 512ull << 20, 512ull << 20, 0, 1, why, sizeof why),
+	tap_ok(says(vm_rule_start(VM_ARCH_X86_64, 2, 1, 512ull << 20, 512ull << 20, 0, 1, why, sizeof why),
 		    why, "at most --max-cpus"), "boot above max vCPUs: %s", why);
-	tap_ok(says(vm_rule_start(1, 1, 500ull << 20, 512ull << 20, 1, 1, why, sizeof why),
+	tap_ok(says(vm_rule_start(VM_ARCH_X86_64, 1, 1, 500ull << 20, 512ull << 20, 1, 1, why, sizeof why),
 		    why, "128 MiB"), "unaligned memory: %s", why);
-	tap_ok(says(vm_rule_start(1, 1, 512ull << 20, 256ull << 20, 1, 1, why, sizeof why),
+	tap_ok(says(vm_rule_start(VM_ARCH_X86_64, 1, 1, 512ull << 20, 256ull << 20, 1, 1, why, sizeof why),
 		    why, "below --memory"), "maxmem below memory: %s", why);
-	tap_ok(says(vm_rule_start(1, 1, 512ull << 20, 1024ull << 20, 0, 1, why, sizeof why),
+	tap_ok(says(vm_rule_start(VM_ARCH_X86_64, 1, 1, 512ull << 20, 1024ull << 20, 0, 1, why, sizeof why),
 		    why, "--slots"), "maxmem without slots: %s", why);
-	tap_ok(says(vm_rule_start(1, 3, 512ull << 20, 512ull << 20, 0, 2, why, sizeof why),
+	tap_ok(says(vm_rule_start(VM_ARCH_X86_64, 1, 3, 512ull << 20, 512ull << 20, 0, 2, why, sizeof why),
 		    why, "divide evenly"), "uneven NUMA split: %s", why);
 
 	/* cpus */
@@ -80,6 +80,27 @@ int main(void)
 	t.cpu_unplugged = true;
 	tap_ok(says(vm_rule_dimm(&t, 128ull << 20, 0, why, sizeof why), why, "10.0.2"),
 	       "DIMM after a CPU unplug on 7.2: %s", why);
+
+	/* pseries: 256 MiB granules, 32 slots, plugs after an unplug */
+	tap_ok(vm_rule_start(VM_ARCH_PPC64, 1, 4, 512ull << 20, 2048ull << 20, 32, 1, why,
+			     sizeof why) == 0, "pseries: a good topology starts");
+	tap_ok(says(vm_rule_start(VM_ARCH_PPC64, 1, 4, 384ull << 20, 2048ull << 20, 4, 1, why,
+				  sizeof why), why, "256 MiB"), "pseries: 384 MiB boot: %s", why);
+	tap_ok(says(vm_rule_start(VM_ARCH_PPC64, 1, 4, 512ull << 20, 2048ull << 20, 33, 1, why,
+				  sizeof why), why, "at most 32 DIMM slots"), "pseries: 33 slots: %s", why);
+	t = base();
+	t.arch = VM_ARCH_PPC64;
+	tap_ok(says(vm_rule_dimm(&t, 100ull << 20, 0, why, sizeof why), why, "multiples of 256 MiB"),
+	       "pseries: 100 MiB DIMM: %s", why);
+	tap_ok(says(vm_rule_dimm(&t, 128ull << 20, 0, why, sizeof why), why, "multiples of 256 MiB"),
+	       "pseries: 128 MiB DIMM: %s", why);
+	tap_ok(vm_rule_dimm(&t, 256ull << 20, 0, why, sizeof why) == 0, "pseries: 256 MiB DIMM");
+	t.cpu_unplugged = true;
+	t.present_cpus = 2;
+	tap_ok(vm_rule_cpus(&t, 3, why, sizeof why) == 0,
+	       "pseries: CPUs plug again after an unplug on QEMU 7.2");
+	tap_ok(says(vm_rule_dimm(&t, 256ull << 20, 0, why, sizeof why), why, "dies on the next DIMM"),
+	       "pseries: a DIMM after a CPU unplug on 7.2: %s", why);
 
 	/* guest lines */
 	tap_ok(vm_guest_parse("MORTAR-GUEST v1 seq=7 cpus=3 cpu_list=0-1,3 mem_kib=676948 "

@@ -3,9 +3,11 @@
 # directory, and helpers that read what the guest itself reports.
 . "$(dirname "${BASH_SOURCE[0]}")/../func/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/../func/helpers.bash"
-requires qemu-system-x86_64 jq
+# VM_ARCH (set before sourcing): x86_64 (default) or ppc64.
+VM_ARCH=${VM_ARCH:-x86_64}
+requires "qemu-system-$VM_ARCH" jq
 
-assets=$("$MORTAR_SRC/scripts/guest-assets.sh" x86_64 2>&1) ||
+assets=$("$MORTAR_SRC/scripts/guest-assets.sh" "$VM_ARCH" 2>&1) ||
 	{ [[ ${CI:-} == true ]] && fail "guest assets: $assets"; skip "no guest assets: $assets"; }
 KERNEL=$(sed -n 's/^kernel=//p' <<<"$assets")
 INITRD=$(sed -n 's/^initrd=//p' <<<"$assets")
