@@ -28,6 +28,7 @@
 #include "runtime.h"
 #include "guest.h"
 #include "qmp.h"
+#include "membk.h"
 #include "rules.h"
 
 #define QMP_TIMEOUT_MS 10000
@@ -41,7 +42,7 @@ static const char vm_usage[] =
 	"       mortar vm list [--output=json]\n"
 	"       mortar vm status NAME [--output=json]\n"
 	"       mortar vm cpus NAME N [--node N] [--wait] [--timeout S]\n"
-	"       mortar vm mem add NAME SIZE [--node N] [--id ID] [--wait] [--timeout S]\n"
+	"       mortar vm mem add NAME SIZE [--node N] [--id ID] [--backend B] [--wait] [--timeout S]\n"
 	"       mortar vm mem remove NAME ID [--wait] [--timeout S]\n"
 	"       mortar vm mem NAME SIZE [--wait] [--timeout S]   (virtio-mem)\n"
 	"       mortar vm migrate NAME [--to unix:PATH|tcp:HOST:PORT] [--force] [--wait]\n"
@@ -57,6 +58,7 @@ static const char vm_usage[] =
 	"  --numa N             NUMA nodes; vCPU sockets and boot memory split evenly\n"
 	"  --disk LOCATION      a Mortar location served over NBD as virtio-blk (repeat)\n"
 	"  --virtio-mem SIZE    a virtio-mem device that can grow to SIZE (in --max-memory)\n"
+	"  --mem-backend B      ram (default), memfd, hugetlbfs or hugetlbfs:PATH\n"
 	"  --kernel PATH --initrd PATH --append TEXT\n"
 	"  --accel kvm|tcg      default: kvm when hardware KVM is usable, else tcg\n"
 	"  --wait               return once the guest reports in (MORTAR-GUEST line)\n"
@@ -280,6 +282,7 @@ struct vm_opts {
 	int timeout_s;
 	int node;
 	const char *id;
+	const char *backend;		/* mem add --backend */
 	enum output_format out;
 };
 
@@ -292,6 +295,7 @@ static int vm_getopt(const char *cmd, int argc, char **argv, struct vm_opts *o)
 		{ "node", required_argument, NULL, 'n' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "backend", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -299,8 +303,9 @@ static int vm_getopt(const char *cmd, int argc, char **argv, struct vm_opts *o)
 
 	*o = (struct vm_opts){ .timeout_s = 30, .node = -1, .out = OUTPUT_HUMAN };
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "wFt:n:i:o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "wFt:n:i:o:b:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'b': o->backend = optarg; break;
 		case 'w': o->wait = true; break;
 		case 'F': o->force = true; break;
 		case 't': o->timeout_s = atoi(optarg); break;
@@ -358,6 +363,7 @@ static int vm_open(const char *cmd, const char *name, char *dir, size_t dlen,
 
 struct start_cfg {
 	enum vm_arch arch;
+	struct vm_membk membk;		/* boot memory (and default for DIMMs) */
 	unsigned cpus, max_cpus, slots, numa;
 	uint64_t mem, max_mem, vmem;	/* vmem: virtio-mem capacity */
 	const char *kernel, *initrd, *append, *accel;
@@ -396,6 +402,10 @@ static int cfg_set(const char *cmd, struct start_cfg *c, const char *key, const 
 		if (c->ndisks == MAX_DISKS)
 			return cli_usage(cmd, "at most %d disks", MAX_DISKS), -1;
 		c->disks[c->ndisks++] = strdup(val);
+	} else if (!strcmp(key, "mem-backend")) {
+		char why[PATH_MAX + 128];
+		if (vm_membk_parse(val, &c->membk, why, sizeof why) < 0)
+			return cli_usage(cmd, "--mem-backend: %s", why), -1;
 	} else if (!strcmp(key, "arch")) {
 		if (!strcmp(val, "x86_64"))
 			c->arch = VM_ARCH_X86_64;
@@ -547,6 +557,7 @@ static int vm_start(int argc, char **argv)
 		{ "append", required_argument, NULL, 0x10a },
 		{ "accel", required_argument, NULL, 0x10b },
 		{ "virtio-mem", required_argument, NULL, 0x10c },
+		{ "mem-backend", required_argument, NULL, 0x10d },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -554,10 +565,10 @@ static int vm_start(int argc, char **argv)
 	};
 	static const char *keys[] = { "arch", "cpus", "max-cpus", "memory", "max-memory",
 				      "slots", "numa", "disk", "kernel", "initrd", "append",
-				      "accel", "virtio-mem" };
+				      "accel", "virtio-mem", "mem-backend" };
 	const char *cmd = "vm start", *name;
 	struct start_cfg c = { .cpus = 1, .mem = 512u << 20, .timeout_s = 60 };
-	char dir[VM_DIR_MAX], why[512], p[PATH_MAX], msg[300];
+	char dir[VM_DIR_MAX], why[PATH_MAX + 512], p[PATH_MAX], msg[300], spec[PATH_MAX + 16];
 	char *qa[128];
 	char bufs[40][PATH_MAX + 64];
 	unsigned na = 0, nb = 0, accel_arg, cpu_arg;
@@ -577,7 +588,7 @@ static int vm_start(int argc, char **argv)
 		} else if (ch == 'h') {
 			fputs(vm_usage, stdout);
 			return EXIT_OK;
-		} else if (ch >= 0x100 && ch <= 0x10c) {
+		} else if (ch >= 0x100 && ch <= 0x10d) {
 			if (cfg_set(cmd, &c, keys[ch - 0x100], optarg) < 0)
 				return EXIT_USAGE;
 		} else {
@@ -612,7 +623,8 @@ static int vm_start(int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	if (vm_rule_start(c.arch, c.cpus, c.max_cpus, c.mem, c.max_mem, c.slots, c.numa, why,
-			  sizeof why) < 0) {
+			  sizeof why) < 0 ||
+	    vm_membk_check(&c.membk, c.mem, why, sizeof why) < 0) {
 		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
 		return EXIT_ERROR;
 	}
@@ -651,6 +663,8 @@ static int vm_start(int argc, char **argv)
 	json_object_object_add(st, "slots", json_object_new_int((int)c.slots));
 	json_object_object_add(st, "numa", json_object_new_int((int)c.numa));
 	json_object_object_add(st, "virtio_mem", json_object_new_int64((int64_t)c.vmem));
+	vm_membk_spec(&c.membk, spec, sizeof spec);
+	json_object_object_add(st, "mem_backend", json_object_new_string(spec));
 	json_object_object_add(st, "cpu_plugs", json_object_new_int(0));
 	json_object_object_add(st, "cpu_unplugged", json_object_new_boolean(false));
 	jarr(st, "cpus");
@@ -692,11 +706,23 @@ static int vm_start(int argc, char **argv)
 	if (c.numa > 1) {
 		unsigned per = c.max_cpus / c.numa;
 		for (unsigned i = 0; i < c.numa; i++) {
+			char id[16];
+
+			snprintf(id, sizeof id, "numa%u", i);
 			qa[na++] = "-object";
-			ARG("memory-backend-ram,id=numa%u,size=%" PRIu64 "M", i, (c.mem / c.numa) >> 20);
+			vm_membk_cmdline(&c.membk, id, c.mem / c.numa, bufs[nb], sizeof bufs[nb]);
+			qa[na++] = bufs[nb++];
 			qa[na++] = "-numa";
 			ARG("node,nodeid=%u,cpus=%u-%u,memdev=numa%u", i, i * per, i * per + per - 1, i);
 		}
+	}
+	if (c.numa <= 1 && c.membk.type != VM_MEMBK_RAM) {
+		/* one backend object for the boot memory */
+		qa[na++] = "-object";
+		vm_membk_cmdline(&c.membk, "ram0", c.mem, bufs[nb], sizeof bufs[nb]);
+		qa[na++] = bufs[nb++];
+		qa[na++] = "-machine";
+		qa[na++] = "memory-backend=ram0";
 	}
 	if (c.vmem) {
 		/* virtio-mem: one device whose plugged size moves in 2 MiB
@@ -922,6 +948,8 @@ static json_object *vm_describe(const char *name, const char *dir, json_object *
 	json_object_object_add(o, "cpus", cpus);
 
 	mem = json_object_new_object();
+	json_object_object_add(mem, "backend", json_object_new_string(
+		jstr(st, "mem_backend")[0] ? jstr(st, "mem_backend") : "ram"));
 	devs = json_object_new_array();
 	{
 		json_object *dimms = jarr(st, "dimms");
@@ -931,6 +959,8 @@ static json_object *vm_describe(const char *name, const char *dir, json_object *
 			json_object_object_add(e, "type", json_object_new_string("dimm"));
 			json_object_object_add(e, "size", json_object_new_int64(jint(d, "size")));
 			json_object_object_add(e, "node", json_object_new_int((int)jint(d, "node")));
+			json_object_object_add(e, "backend", json_object_new_string(
+				jstr(d, "backend")[0] ? jstr(d, "backend") : "ram"));
 			plugged += (uint64_t)jint(d, "size");
 			json_object_array_add(devs, e);
 		}
@@ -1285,7 +1315,8 @@ static int vm_mem_add(int argc, char **argv)
 	struct vm_opts o;
 	struct vm_topo t;
 	struct vm_guest g0, g;
-	char dir[VM_DIR_MAX], why[512], id[64], memdev[80];
+	struct vm_membk bk;
+	char dir[VM_DIR_MAX], why[PATH_MAX + 512], id[64], memdev[80], spec[PATH_MAX + 16];
 	json_object *st, *args;
 	struct qmp *q;
 	uint64_t size;
@@ -1300,7 +1331,12 @@ static int vm_mem_add(int argc, char **argv)
 	if (vm_open(cmd, argv[optind], dir, sizeof dir, &st, &q) < 0)
 		return EXIT_ERROR;
 	topo_from(st, q, &t);
-	if (vm_rule_dimm(&t, size, o.node, why, sizeof why) < 0) {
+	/* --backend, else the VM's (ram for VMs started before it existed) */
+	if (!o.backend)
+		o.backend = jstr(st, "mem_backend")[0] ? jstr(st, "mem_backend") : "ram";
+	if (vm_membk_parse(o.backend, &bk, why, sizeof why) < 0 ||
+	    vm_rule_dimm(&t, size, o.node, why, sizeof why) < 0 ||
+	    vm_membk_check(&bk, size, why, sizeof why) < 0) {
 		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
 		goto out;
 	}
@@ -1314,10 +1350,7 @@ static int vm_mem_add(int argc, char **argv)
 		path_in(log, sizeof log, dir, "serial.log");
 		vm_guest_read(log, &g0);
 	}
-	args = json_object_new_object();
-	json_object_object_add(args, "qom-type", json_object_new_string("memory-backend-ram"));
-	json_object_object_add(args, "id", json_object_new_string(memdev));
-	json_object_object_add(args, "size", json_object_new_int64((int64_t)size));
+	args = vm_membk_qmp(&bk, memdev, size);
 	if (qmp_execute(q, "object-add", args, NULL) < 0) {
 		cli_fail_lib(cmd);
 		goto out;
@@ -1341,6 +1374,8 @@ static int vm_mem_add(int argc, char **argv)
 		json_object_object_add(d, "memdev", json_object_new_string(memdev));
 		json_object_object_add(d, "size", json_object_new_int64((int64_t)size));
 		json_object_object_add(d, "node", json_object_new_int(o.node < 0 ? 0 : o.node));
+		vm_membk_spec(&bk, spec, sizeof spec);
+		json_object_object_add(d, "backend", json_object_new_string(spec));
 		json_object_array_add(jarr(st, "dimms"), d);
 		json_object_object_add(st, "dimm_seq", json_object_new_int((int)jint(st, "dimm_seq") + 1));
 	}
@@ -1485,8 +1520,15 @@ static char **target_argv(json_object *st, const char *dir, char (*bufs)[PATH_MA
 	for (size_t i = 0; i < json_object_array_length(dimms) && nb + 4 < nbufs; i++) {
 		json_object *d = json_object_array_get_idx(dimms, i);
 
-		snprintf(bufs[nb], sizeof bufs[nb], "memory-backend-ram,id=%s,size=%" PRId64,
-			 jstr(d, "memdev"), jint(d, "size"));
+		struct vm_membk bk;
+		char why[PATH_MAX + 128];
+
+		/* the DIMM's backend again (ram for DIMMs recorded without) */
+		if (vm_membk_parse(jstr(d, "backend")[0] ? jstr(d, "backend") : "ram", &bk,
+				   why, sizeof why) < 0)
+			vm_membk_parse("ram", &bk, why, sizeof why);
+		vm_membk_cmdline(&bk, jstr(d, "memdev"), (uint64_t)jint(d, "size"), bufs[nb],
+				 sizeof bufs[nb]);
 		a[na++] = "-object";
 		a[na++] = bufs[nb++];
 		snprintf(bufs[nb], sizeof bufs[nb], "pc-dimm,id=%s,memdev=%s,node=%d",
