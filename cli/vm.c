@@ -1543,25 +1543,6 @@ static char **target_argv(json_object *st, const char *dir, char (*bufs)[PATH_MA
 	return a;
 }
 
-static int run_wait(char **argv, const char *log)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static int vm_migrate(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1573,7 +1554,7 @@ static int vm_migrate(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "vm migrate", *to = NULL;
-	char dir[VM_DIR_MAX], p[PATH_MAX], p2[PATH_MAX], uri[PATH_MAX + 16];
+	char dir[VM_DIR_MAX], p[PATH_MAX], p2[PATH_MAX], uri[PATH_MAX + 16], msg[300];
 	static char bufs[64][PATH_MAX + 128];
 	json_object *st, *args, *ret;
 	struct qmp *q, *tq = NULL;
@@ -1629,8 +1610,8 @@ static int vm_migrate(int argc, char **argv)
 		goto out;
 	}
 	path_in(p, sizeof p, dir, "qemu-target.log");
-	if (run_wait(targv, p) != 0) {
-		fprintf(stderr, "%s %s: the target QEMU did not start (see %s)\n", progname, cmd, p);
+	if (qemu_launch(targv, p, msg, sizeof msg) < 0) {
+		fprintf(stderr, "%s %s: the target QEMU did not start: %s\n", progname, cmd, msg);
 		goto out;
 	}
 	path_in(p, sizeof p, dir, "qmp-target.sock");
