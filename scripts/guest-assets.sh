@@ -2,7 +2,8 @@
 # scripts/guest-assets.sh ARCH: a kernel and an initramfs for Mortar's test
 # guests, from Debian's own packages (apt-get download; nothing else is
 # fetched), cached in ${MORTAR_GUEST_CACHE:-/var/cache/mortar/guest}/ARCH.
-# ARCH: x86_64 (Debian's cloud kernel: ~3 s to /init under TCG) or ppc64
+# ARCH: x86_64 (Debian's cloud kernel: ~3 s to /init under TCG; with the
+# QEMU guest agent, qemu-ga, and its libraries taken from the host) or ppc64
 # (Debian's powerpc64le kernel, an ELF vmlinux for pseries; its packages
 # come from the ppc64el architecture, added to dpkg for the download and
 # removed again).  Prints kernel=PATH and initrd=PATH.  Idempotent: a
@@ -16,7 +17,8 @@ x86_64) kpkg_re='^linux-image-6\.1\.0-[0-9]+-cloud-amd64$' dpkg_arch= ;;
 ppc64) kpkg_re='^linux-image-6\.1\.0-[0-9]+-powerpc64le$' dpkg_arch=ppc64el ;;
 *) echo "guest-assets.sh: unknown ARCH '$arch' (x86_64, ppc64)" >&2; exit 2 ;;
 esac
-if [[ -s $cache/kernel && -s $cache/initramfs.img && $cache/initramfs.img -nt $here/guest/init ]]; then
+if [[ -s $cache/kernel && -s $cache/initramfs.img && $cache/initramfs.img -nt $here/guest/init &&
+      $cache/initramfs.img -nt $here/guest-assets.sh ]]; then
 	echo "kernel=$cache/kernel"; echo "initrd=$cache/initramfs.img"; exit 0
 fi
 mkdir -p "$cache"
@@ -45,7 +47,9 @@ fetch() {
 	if [[ -n $dpkg_arch ]]; then
 		apt-get download -q "$kpkg:$dpkg_arch" "busybox-static:$dpkg_arch" busybox-static >/dev/null 2>dl.err
 	else
-		apt-get download -q "$kpkg" busybox-static >/dev/null 2>dl.err
+		# (x86_64: also the QEMU guest agent, which the host's own
+		# libraries run: the guest is Debian 12 amd64 like the host)
+		apt-get download -q "$kpkg" busybox-static qemu-guest-agent >/dev/null 2>dl.err
 	fi
 }
 # Stale package lists (a kernel version gone from the mirror): refresh once.
@@ -70,7 +74,19 @@ kver=$(basename pkg/lib/modules/*)
 mkdir -p root/bin root/proc root/sys root/dev root/lib/modules/"$kver"
 cp pkg/bin/busybox root/bin/busybox
 install -m 755 "$here/guest/init" root/init
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mem virtio_blk; do
+if [[ -x pkg/usr/sbin/qemu-ga ]]; then
+	cp pkg/usr/sbin/qemu-ga root/bin/qemu-ga
+	# its shared libraries, from the host (ldd: the loader's own list)
+	ldd pkg/usr/sbin/qemu-ga | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' |
+	while read -r lib; do
+		mkdir -p "root$(dirname "$lib")"
+		cp -L "$lib" "root$lib"
+	done
+	[[ -e root/lib64/ld-linux-x86-64.so.2 ]] ||
+		{ echo "guest-assets.sh: qemu-ga's loader was not copied" >&2; exit 1; }
+fi
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mem virtio_blk \
+	 virtio_console; do
 	f=$(find pkg/lib/modules -name "$m.ko*" | head -n 1)
 	[[ -n $f ]] || continue
 	case $f in
