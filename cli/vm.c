@@ -28,6 +28,7 @@
 #include "runtime.h"
 #include "guest.h"
 #include "qmp.h"
+#include "agent.h"
 #include "membk.h"
 #include "rules.h"
 
@@ -224,6 +225,92 @@ static void vm_cleanup(const char *dir, json_object *st)
 	rmdir(dir);
 }
 
+/* ---- what the guest sees: its agent, else its console ---- */
+
+/* This process's connection to the guest agent of the VM it works on, and
+ * that VM's QMP (to see whether the guest has the agent's port open). */
+static struct qmp *agent_conn, *agent_qmp;
+static char agent_sock[PATH_MAX];
+static long agent_next_check;
+
+static long mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Whether qemu-ga has the port open in the guest: QEMU reports the
+ * guest side of the chardev as its frontend. */
+static bool agent_port_open(struct qmp *q)
+{
+	json_object *r;
+	bool open = false;
+
+	if (qmp_execute(q, "query-chardev", NULL, &r) < 0)
+		return false;
+	for (size_t i = 0; i < json_object_array_length(r); i++) {
+		json_object *c = json_object_array_get_idx(r, i), *v;
+
+		if (!strcmp(jstr(c, "label"), "qga0") &&
+		    json_object_object_get_ex(c, "frontend-open", &v))
+			open = json_object_get_boolean(v);
+	}
+	json_object_put(r);
+	return open;
+}
+
+/* Connect to the agent if the guest runs one (checked at most once a
+ * second); Q is the VM's QMP, kept for later checks. */
+static void agent_try(const char *dir, struct qmp *q)
+{
+	if (q)
+		agent_qmp = q;
+	if (agent_conn || !agent_qmp || mono_ms() < agent_next_check)
+		return;
+	agent_next_check = mono_ms() + 1000;
+	path_in(agent_sock, sizeof agent_sock, dir, "qga.sock");
+	if (access(agent_sock, F_OK) == 0 && agent_port_open(agent_qmp))
+		qmp_connect_agent(agent_sock, 2000, &agent_conn);
+}
+
+static void agent_drop(void)
+{
+	qmp_close(agent_conn);
+	agent_conn = NULL;
+	agent_qmp = NULL;
+}
+
+static const char *guest_source = "console";
+
+/* The guest's view: its last console status line when it prints them
+ * (they carry MemTotal and the NUMA nodes, which the agent cannot give),
+ * else its agent when it runs one.  With ONLINE, the agent first onlines
+ * whatever QEMU plugged and the guest left offline. */
+static void guest_read(const char *dir, bool online, struct vm_guest *g)
+{
+	char log[PATH_MAX];
+
+	agent_try(dir, NULL);
+	if (agent_conn && online && vm_agent_online(agent_conn, NULL, NULL) < 0) {
+		qmp_close(agent_conn);	/* gone (migrated, stopped) */
+		agent_conn = NULL;
+	}
+	path_in(log, sizeof log, dir, "serial.log");
+	vm_guest_read(log, g);
+	guest_source = "console";
+	if (g->valid || !agent_conn)
+		return;
+	if (vm_agent_view(agent_conn, g) == 0) {
+		guest_source = "agent";
+		return;
+	}
+	qmp_close(agent_conn);
+	agent_conn = NULL;
+	g->valid = false;
+}
+
 /* ---- waiting for the guest ---- */
 
 static bool guest_has(const struct vm_guest *g, int cpus, int64_t mem_kib_min,
@@ -244,13 +331,11 @@ static bool guest_has(const struct vm_guest *g, int cpus, int64_t mem_kib_min,
 static int guest_wait(const char *dir, int cpus, int64_t kmin, int64_t kmax, int timeout_s,
 		      struct vm_guest *g)
 {
-	char log[PATH_MAX];
 	struct timespec t0, t;
 
-	path_in(log, sizeof log, dir, "serial.log");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		vm_guest_read(log, g);
+		guest_read(dir, true, g);
 		if (guest_has(g, cpus, kmin, kmax))
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &t);
@@ -260,9 +345,9 @@ static int guest_wait(const char *dir, int cpus, int64_t kmin, int64_t kmax, int
 	}
 	if (!g->valid)
 		return mortar_set_error(ETIMEDOUT, "the guest printed no MORTAR-GUEST line "
-					"within %d s; is its init the one of "
-					"scripts/guest-assets.sh (or printing the protocol)?",
-					timeout_s);
+					"and no guest agent answered within %d s; is its init "
+					"the one of scripts/guest-assets.sh (or printing the "
+					"protocol), or qemu-ga running in it?", timeout_s);
 	if (cpus >= 0 && g->cpus != (unsigned)cpus)
 		return mortar_set_error(ETIMEDOUT, "after %d s the guest shows %u online "
 					"vCPUs, not %d: QEMU has them, but the guest did not "
@@ -356,6 +441,7 @@ static int vm_open(const char *cmd, const char *name, char *dir, size_t dlen,
 		*st = NULL;
 		return -1;
 	}
+	agent_try(dir, *q);
 	return 0;
 }
 
@@ -573,7 +659,7 @@ static int vm_start(int argc, char **argv)
 	char bufs[40][PATH_MAX + 64];
 	unsigned na = 0, nb = 0, accel_arg, cpu_arg;
 	json_object *st, *old;
-	int ch, rc = EXIT_ERROR;
+	int ch, r = 0, rc = EXIT_ERROR;
 	bool accel_auto, ppc;
 
 	optind = 1;
@@ -758,6 +844,13 @@ static int vm_start(int argc, char **argv)
 		qa[na++] = "-device";
 		ARG("virtio-blk-pci,drive=disk%u,id=vd%u", i, i);
 	}
+	/* The QEMU guest agent's port, used when the guest runs qemu-ga. */
+	qa[na++] = "-device"; qa[na++] = "virtio-serial-pci,id=vser0";
+	qa[na++] = "-chardev";
+	path_in(p, sizeof p, dir, "qga.sock");
+	ARG("socket,id=qga0,path=%s,server=on,wait=off", p);
+	qa[na++] = "-device";
+	qa[na++] = "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0";
 	qa[na++] = "-display"; qa[na++] = "none";
 	qa[na++] = "-nodefaults";
 	qa[na++] = "-no-user-config";
@@ -819,12 +912,17 @@ static int vm_start(int argc, char **argv)
 			goto fail;
 		}
 		json_object_object_add(st, "qemu_version", json_object_new_int(qmp_version(q)));
+		state_save(dir, st);
+		if (c.wait) {
+			struct vm_guest g;
+
+			/* (QMP stays open: it tells when the guest's agent is up) */
+			agent_try(dir, q);
+			r = guest_wait(dir, -1, -1, -1, c.timeout_s, &g);
+			agent_drop();
+		}
 		qmp_close(q);
-	}
-	state_save(dir, st);
-	if (c.wait) {
-		struct vm_guest g;
-		if (guest_wait(dir, -1, -1, -1, c.timeout_s, &g) < 0) {
+		if (r < 0) {
 			rc = cli_fail_lib(cmd);
 			goto out;
 		}
@@ -900,15 +998,15 @@ static json_object *vm_describe(const char *name, const char *dir, json_object *
 	bool alive = pid_alive(pid);
 	struct qmp *q = NULL;
 	struct vm_guest g;
-	char sock[PATH_MAX], log[PATH_MAX];
+	char sock[PATH_MAX];
 	uint64_t plugged = 0;
 	int present = -1;
 
 	path_in(sock, sizeof sock, dir, "qmp.sock");
-	path_in(log, sizeof log, dir, "serial.log");
-	vm_guest_read(log, &g);
 	if (alive && qmp_connect(sock, QMP_TIMEOUT_MS, &q) < 0)
 		q = NULL;
+	agent_try(dir, q);
+	guest_read(dir, false, &g);
 	json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "state", json_object_new_string(!alive ? "dead" : q ? "running" :
 								  "unreachable"));
@@ -1017,6 +1115,7 @@ static json_object *vm_describe(const char *name, const char *dir, json_object *
 	if (g.valid) {
 		json_object *n = json_object_new_array();
 		jg = json_object_new_object();
+		json_object_object_add(jg, "source", json_object_new_string(guest_source));
 		json_object_object_add(jg, "seq", json_object_new_int((int)g.seq));
 		json_object_object_add(jg, "cpus", json_object_new_int((int)g.cpus));
 		json_object_object_add(jg, "cpu_list", json_object_new_string(g.cpu_list));
@@ -1028,6 +1127,7 @@ static json_object *vm_describe(const char *name, const char *dir, json_object *
 	} else {
 		json_object_object_add(o, "guest", NULL);
 	}
+	agent_drop();
 	qmp_close(q);
 	return o;
 }
@@ -1345,11 +1445,7 @@ static int vm_mem_add(int argc, char **argv)
 	else
 		snprintf(id, sizeof id, "dimm%u", (unsigned)jint(st, "dimm_seq") + 1);
 	snprintf(memdev, sizeof memdev, "mem-%s", id);
-	{
-		char log[PATH_MAX];
-		path_in(log, sizeof log, dir, "serial.log");
-		vm_guest_read(log, &g0);
-	}
+	guest_read(dir, false, &g0);
 	args = vm_membk_qmp(&bk, memdev, size);
 	if (qmp_execute(q, "object-add", args, NULL) < 0) {
 		cli_fail_lib(cmd);
@@ -1399,7 +1495,7 @@ static int vm_mem_remove(int argc, char **argv)
 	const char *cmd = "vm mem remove";
 	struct vm_opts o;
 	struct vm_guest g0, g;
-	char dir[VM_DIR_MAX], log[PATH_MAX];
+	char dir[VM_DIR_MAX];
 	json_object *st, *dimms, *d = NULL, *args;
 	struct qmp *q;
 	size_t idx = 0;
@@ -1422,8 +1518,7 @@ static int vm_mem_remove(int argc, char **argv)
 			progname, cmd, argv[optind], argv[optind + 1]);
 		goto out;
 	}
-	path_in(log, sizeof log, dir, "serial.log");
-	vm_guest_read(log, &g0);
+	guest_read(dir, false, &g0);
 	args = json_object_new_object();
 	json_object_object_add(args, "id", json_object_new_string(argv[optind + 1]));
 	if (qmp_execute(q, "device_del", args, NULL) < 0) {
@@ -1579,6 +1674,8 @@ static int vm_migrate(int argc, char **argv)
 		return cli_usage(cmd, "expected the VM's NAME");
 	if (vm_open(cmd, argv[optind], dir, sizeof dir, &st, &q) < 0)
 		return EXIT_ERROR;
+	/* (the agent's socket moves to the target: the console is read) */
+	agent_drop();
 	if (!force && !strcmp(jstr(st, "accel"), "tcg") && jint(st, "qemu_version") < 100000) {
 		/* Measured on QEMU 7.2 under TCG (tests/vm/manual/): migrated
 		 * guests broke on the target in about a third of the trials
@@ -1728,7 +1825,7 @@ static int vm_mem_set(int argc, char **argv)
 	const char *cmd = "vm mem";
 	struct vm_opts o;
 	struct vm_guest g0, g;
-	char dir[VM_DIR_MAX], log[PATH_MAX];
+	char dir[VM_DIR_MAX];
 	json_object *st, *args, *ret = NULL;
 	struct qmp *q;
 	uint64_t target, boot, dimms = 0, vmax;
@@ -1747,8 +1844,7 @@ static int vm_mem_set(int argc, char **argv)
 	vmax = (uint64_t)jint(st, "virtio_mem");
 	for (size_t i = 0; i < json_object_array_length(jarr(st, "dimms")); i++)
 		dimms += (uint64_t)jint(json_object_array_get_idx(jarr(st, "dimms"), i), "size");
-	path_in(log, sizeof log, dir, "serial.log");
-	vm_guest_read(log, &g0);
+	guest_read(dir, false, &g0);
 	if (!vmax) {
 		fprintf(stderr, "%s %s: VM '%s' has no virtio-mem device (start it with "
 			"--virtio-mem SIZE); use 'mortar vm mem add|remove' for DIMMs\n",

@@ -4,6 +4,8 @@
  * a reply are kept for qmp_wait_event. */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +228,87 @@ int qmp_connect(const char *path, int timeout_ms, struct qmp **out)
 	}
 	*out = q;
 	return 0;
+}
+
+/* The guest agent speaks the same JSON, without greeting or capabilities;
+ * but what an earlier client left unread, or half a message the agent
+ * was writing, may still come first.  guest-sync-delimited answers with a
+ * 0xFF byte before its reply: everything up to that byte is dropped. */
+int qmp_connect_agent(const char *path, int timeout_ms, struct qmp **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	long deadline = now_ms() + timeout_ms;
+	json_object *msg, *args, *o, *v;
+	struct qmp *q;
+	int64_t token;
+	int r;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		return mortar_set_error(ENAMETOOLONG, "agent socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	q = calloc(1, sizeof *q);
+	if (!q)
+		return mortar_set_error(ENOMEM, "out of memory");
+	q->timeout_ms = timeout_ms;
+	q->tok = json_tokener_new();
+	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!q->tok || q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		r = mortar_set_error(errno ? errno : ENOMEM, "cannot reach the guest agent's "
+				     "socket %s: %m", path);
+		goto fail;
+	}
+	token = (int64_t)(now_ms() & 0x7fffffff) ^ (int64_t)getpid() << 8;
+	msg = json_object_new_object();
+	args = json_object_new_object();
+	json_object_object_add(args, "id", json_object_new_int64(token));
+	json_object_object_add(msg, "execute", json_object_new_string("guest-sync-delimited"));
+	json_object_object_add(msg, "arguments", args);
+	r = qmp_send(q, msg);
+	json_object_put(msg);
+	if (r < 0)
+		goto fail;
+	for (bool synced = false; !synced;) {
+		/* drop bytes up to the delimiter */
+		char *ff = q->start < q->end ?
+			memchr(q->buf + q->start, 0xff, q->end - q->start) : NULL;
+		struct pollfd p = { .fd = q->fd, .events = POLLIN };
+		long left = deadline - now_ms();
+		ssize_t n;
+
+		if (ff) {
+			q->start = (size_t)(ff - q->buf) + 1;
+			synced = true;
+			break;
+		}
+		q->start = q->end = 0;
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+			r = mortar_set_error(ETIMEDOUT, "the guest agent did not answer within "
+					     "%d ms (is qemu-ga running in the guest?)", timeout_ms);
+			goto fail;
+		}
+		n = read(q->fd, q->buf, sizeof q->buf);
+		if (n <= 0) {
+			r = mortar_set_error(n == 0 ? EPIPE : errno, "the guest agent's socket "
+					     "closed");
+			goto fail;
+		}
+		q->end = (size_t)n;
+	}
+	for (;;) {
+		r = qmp_read(q, deadline, &o);
+		if (r < 0)
+			goto fail;
+		if (json_object_object_get_ex(o, "return", &v) && json_object_get_int64(v) == token) {
+			json_object_put(o);
+			break;
+		}
+		json_object_put(o);
+	}
+	*out = q;
+	return 0;
+fail:
+	qmp_close(q);
+	return r;
 }
 
 void qmp_close(struct qmp *q)

@@ -9,6 +9,10 @@ struct qmp;
 /* Connect to SOCKET, read the greeting, negotiate capabilities; every
  * wait is bounded by TIMEOUT_MS.  0 or -errno with mortar_errmsg() set. */
 int qmp_connect(const char *socket, int timeout_ms, struct qmp **out);
+/* The same over the QEMU guest agent's socket (a chardev of QEMU's):
+ * connect and synchronise (guest-sync-delimited); then qmp_execute runs
+ * guest-* commands.  -ETIMEDOUT when no agent answers in the guest. */
+int qmp_connect_agent(const char *socket, int timeout_ms, struct qmp **out);
 void qmp_close(struct qmp *q);
 
 /* Run CMD with ARGS (taken over; may be NULL).  On success 0 and *RET

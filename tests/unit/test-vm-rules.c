@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "agent.h"
 #include "guest.h"
 #include "rules.h"
 #include "tap.h"
@@ -109,5 +110,16 @@ int main(void)
 	       g.node_kib[1] == 420600, "a status line parses");
 	tap_ok(!vm_guest_parse("MORTAR-GUEST v2 seq=1", &g), "another version is ignored");
 	tap_ok(!vm_guest_parse("[    1.2] random kernel line", &g), "kernel noise is ignored");
+	{
+		const int ids[] = { 0, 1, 2, 5, 7, 8 }, one[] = { 3 };
+		char list[64];
+
+		vm_cpu_list(ids, 6, list, sizeof list);
+		tap_ok(!strcmp(list, "0-2,5,7-8"), "agent vCPU ids as the kernel's list: %s", list);
+		vm_cpu_list(one, 1, list, sizeof list);
+		tap_ok(!strcmp(list, "3"), "one vCPU: %s", list);
+		vm_cpu_list(one, 0, list, sizeof list);
+		tap_ok(!strcmp(list, ""), "none: '%s'", list);
+	}
 	return tap_done();
 }

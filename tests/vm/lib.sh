@@ -15,5 +15,14 @@ export MORTAR_VM_DIR=$SCRATCH/vms
 
 # guest_line NAME: the guest's last MORTAR-GUEST line, read from its
 # console log directly (not through mortar).
-guest_line() { grep -a "MORTAR-GUEST v1" "$MORTAR_VM_DIR/$1/serial.log" | tail -n 1 | tr -d "\r"; }
+# (start --wait may return on the guest agent's first answer, a moment
+# before the first console line: wait for one, up to 30 s)
+guest_line() {
+	local i
+	for ((i = 0; i < 150; i++)); do
+		grep -aq "MORTAR-GUEST v1" "$MORTAR_VM_DIR/$1/serial.log" 2>/dev/null && break
+		sleep 0.2
+	done
+	grep -a "MORTAR-GUEST v1" "$MORTAR_VM_DIR/$1/serial.log" | tail -n 1 | tr -d "\r"
+}
 guest_field() { guest_line "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }

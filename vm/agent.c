@@ -1,0 +1,129 @@
+/* The guest agent's view and onlining (agent.h).  qemu-ga reports what
+ * sysfs says: a vCPU or memory block QEMU plugged stays offline in guests
+ * that do not online it themselves (no udev rule, memhp_default_state
+ * offline) until someone writes to sysfs; the agent can, on our behalf. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "error.h"
+
+static bool jbool(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+static int64_t jint64(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+void vm_cpu_list(const int *ids, size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < len;) {
+		size_t j = i;
+
+		while (j + 1 < n && ids[j + 1] == ids[j] + 1)
+			j++;
+		used += (size_t)snprintf(buf + used, len - used, "%s%d", used ? "," : "", ids[i]);
+		if (j > i && used < len)
+			used += (size_t)snprintf(buf + used, len - used, "-%d", ids[j]);
+		i = j + 1;
+	}
+}
+
+int vm_agent_view(struct qmp *a, struct vm_guest *g)
+{
+	json_object *vcpus = NULL, *blocks = NULL, *info = NULL;
+	int ids[256], r;
+	size_t n = 0;
+	int64_t bsize, online_blocks = 0;
+
+	memset(g, 0, sizeof *g);
+	if ((r = qmp_execute(a, "guest-get-vcpus", NULL, &vcpus)) < 0 ||
+	    (r = qmp_execute(a, "guest-get-memory-block-info", NULL, &info)) < 0 ||
+	    (r = qmp_execute(a, "guest-get-memory-blocks", NULL, &blocks)) < 0)
+		goto out;
+	for (size_t i = 0; i < json_object_array_length(vcpus) && n < 256; i++) {
+		json_object *c = json_object_array_get_idx(vcpus, i);
+
+		if (jbool(c, "online"))
+			ids[n++] = (int)jint64(c, "logical-id");
+	}
+	qsort(ids, n, sizeof *ids, cmp_int);
+	g->cpus = (unsigned)n;
+	vm_cpu_list(ids, n, g->cpu_list, sizeof g->cpu_list);
+	bsize = jint64(info, "size");
+	for (size_t i = 0; i < json_object_array_length(blocks); i++)
+		online_blocks += jbool(json_object_array_get_idx(blocks, i), "online");
+	if (bsize <= 0) {
+		r = mortar_set_error(EPROTO, "the guest agent gave no memory block size");
+		goto out;
+	}
+	g->mem_kib = (uint64_t)(online_blocks * bsize) >> 10;
+	g->valid = true;
+out:
+	json_object_put(vcpus);
+	json_object_put(info);
+	json_object_put(blocks);
+	return r;
+}
+
+/* Ask the agent to online every entry of LIST (from CMD_GET) whose
+ * "online" is false, through CMD_SET with ARG_NAME: [{KEY, online}]. */
+static int online_all(struct qmp *a, const char *cmd_get, const char *cmd_set,
+		      const char *arg_name, const char *key, unsigned *count)
+{
+	json_object *list = NULL, *want, *args;
+	int r;
+
+	if (count)
+		*count = 0;
+	if ((r = qmp_execute(a, cmd_get, NULL, &list)) < 0)
+		return r;
+	want = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *e = json_object_array_get_idx(list, i), *w;
+
+		if (jbool(e, "online"))
+			continue;
+		w = json_object_new_object();
+		json_object_object_add(w, key, json_object_new_int64(jint64(e, key)));
+		json_object_object_add(w, "online", json_object_new_boolean(1));
+		json_object_array_add(want, w);
+	}
+	json_object_put(list);
+	if (json_object_array_length(want) == 0) {
+		json_object_put(want);
+		return 0;
+	}
+	if (count)
+		*count = (unsigned)json_object_array_length(want);
+	args = json_object_new_object();
+	json_object_object_add(args, arg_name, want);
+	return qmp_execute(a, cmd_set, args, NULL);
+}
+
+int vm_agent_online(struct qmp *a, unsigned *cpus, unsigned *blocks)
+{
+	int r = online_all(a, "guest-get-vcpus", "guest-set-vcpus", "vcpus", "logical-id", cpus);
+
+	if (r < 0)
+		return r;
+	return online_all(a, "guest-get-memory-blocks", "guest-set-memory-blocks", "mem-blks",
+			  "phys-index", blocks);
+}
