@@ -4,7 +4,6 @@
  * a reply are kept for qmp_wait_event. */
 #include <errno.h>
 #include <poll.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 struct qmp {
 	int fd;
+	const char *peer;		/* for messages: "QEMU" or "the guest agent" */
 	int timeout_ms;
 	unsigned next_id;
 	json_tokener *tok;
@@ -61,8 +61,8 @@ static int qmp_read(struct qmp *q, long deadline, json_object **out)
 			q->start += json_tokener_get_parse_end(q->tok);
 			json_tokener_reset(q->tok);
 			if (e != json_tokener_success || !o)
-				return mortar_set_error(EPROTO, "QEMU sent something that is "
-							"not JSON on its QMP socket");
+				return mortar_set_error(EPROTO, "%s sent something that is "
+							"not JSON", q->peer);
 			*out = o;
 			return 0;
 		}
@@ -71,14 +71,14 @@ static int qmp_read(struct qmp *q, long deadline, json_object **out)
 		struct pollfd p = { .fd = q->fd, .events = POLLIN };
 
 		if (left <= 0)
-			return mortar_set_error(ETIMEDOUT, "QEMU did not answer on QMP within "
-						"%d s", q->timeout_ms / 1000);
+			return mortar_set_error(ETIMEDOUT, "%s did not answer within %d ms",
+						q->peer, q->timeout_ms);
 		if (poll(&p, 1, (int)left) <= 0)
 			continue;
 		ssize_t n = read(q->fd, q->buf, sizeof q->buf);
 		if (n == 0)
-			return mortar_set_error(EPIPE, "QEMU closed its QMP socket (did it "
-						"exit or crash?)");
+			return mortar_set_error(EPIPE, "%s closed its socket (did QEMU exit "
+						"or crash?)", q->peer);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -207,6 +207,7 @@ int qmp_connect(const char *path, int timeout_ms, struct qmp **out)
 	if (!q)
 		return mortar_set_error(ENOMEM, "out of memory");
 	q->timeout_ms = timeout_ms;
+	q->peer = "QEMU";
 	q->tok = json_tokener_new();
 	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (!q->tok || q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -250,6 +251,7 @@ int qmp_connect_agent(const char *path, int timeout_ms, struct qmp **out)
 	if (!q)
 		return mortar_set_error(ENOMEM, "out of memory");
 	q->timeout_ms = timeout_ms;
+	q->peer = "the guest agent";
 	q->tok = json_tokener_new();
 	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (!q->tok || q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -267,7 +269,7 @@ int qmp_connect_agent(const char *path, int timeout_ms, struct qmp **out)
 	json_object_put(msg);
 	if (r < 0)
 		goto fail;
-	for (bool synced = false; !synced;) {
+	for (;;) {
 		/* drop bytes up to the delimiter */
 		char *ff = q->start < q->end ?
 			memchr(q->buf + q->start, 0xff, q->end - q->start) : NULL;
@@ -277,7 +279,6 @@ int qmp_connect_agent(const char *path, int timeout_ms, struct qmp **out)
 
 		if (ff) {
 			q->start = (size_t)(ff - q->buf) + 1;
-			synced = true;
 			break;
 		}
 		q->start = q->end = 0;
