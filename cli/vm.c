@@ -261,12 +261,17 @@ static bool agent_port_open(struct qmp *q)
 	return open;
 }
 
-/* Connect to the agent if the guest runs one (checked at most once a
- * second); Q is the VM's QMP, kept for later checks. */
-static void agent_try(const char *dir, struct qmp *q)
+/* Q is the VM's QMP: keep it, to find the agent when it is needed. */
+static void agent_use(struct qmp *q)
 {
-	if (q)
-		agent_qmp = q;
+	agent_qmp = q;
+}
+
+/* Connect to the agent if the guest runs one (checked at most once a
+ * second).  Only when needed: each agent call is a round trip through
+ * the guest, which costs under TCG. */
+static void agent_connect(const char *dir)
+{
 	if (agent_conn || !agent_qmp || mono_ms() < agent_next_check)
 		return;
 	agent_next_check = mono_ms() + 1000;
@@ -292,7 +297,8 @@ static void guest_read(const char *dir, bool online, struct vm_guest *g)
 {
 	char log[PATH_MAX];
 
-	agent_try(dir, NULL);
+	if (online)
+		agent_connect(dir);
 	if (agent_conn && online && vm_agent_online(agent_conn, NULL, NULL) < 0) {
 		qmp_close(agent_conn);	/* gone (migrated, stopped) */
 		agent_conn = NULL;
@@ -300,7 +306,10 @@ static void guest_read(const char *dir, bool online, struct vm_guest *g)
 	path_in(log, sizeof log, dir, "serial.log");
 	vm_guest_read(log, g);
 	guest_source = "console";
-	if (g->valid || !agent_conn)
+	if (g->valid)
+		return;
+	agent_connect(dir);
+	if (!agent_conn)
 		return;
 	if (vm_agent_view(agent_conn, g) == 0) {
 		guest_source = "agent";
@@ -334,13 +343,18 @@ static int guest_wait(const char *dir, int cpus, int64_t kmin, int64_t kmax, int
 	struct timespec t0, t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		guest_read(dir, true, g);
+	for (bool help = false;;) {
+		/* A guest that reports on its console onlines by itself; the
+		 * agent onlines for it after 0.5 s, and at once for a guest
+		 * that does not report there. */
+		guest_read(dir, help, g);
 		if (guest_has(g, cpus, kmin, kmax))
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (t.tv_sec - t0.tv_sec >= timeout_s)
 			break;
+		help = !g->valid || strcmp(guest_source, "console") ||
+		       (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= 500;
 		usleep(50000);
 	}
 	if (!g->valid)
@@ -441,7 +455,7 @@ static int vm_open(const char *cmd, const char *name, char *dir, size_t dlen,
 		*st = NULL;
 		return -1;
 	}
-	agent_try(dir, *q);
+	agent_use(*q);
 	return 0;
 }
 
@@ -917,7 +931,7 @@ static int vm_start(int argc, char **argv)
 			struct vm_guest g;
 
 			/* (QMP stays open: it tells when the guest's agent is up) */
-			agent_try(dir, q);
+			agent_use(q);
 			r = guest_wait(dir, -1, -1, -1, c.timeout_s, &g);
 			agent_drop();
 		}
@@ -1005,7 +1019,7 @@ static json_object *vm_describe(const char *name, const char *dir, json_object *
 	path_in(sock, sizeof sock, dir, "qmp.sock");
 	if (alive && qmp_connect(sock, QMP_TIMEOUT_MS, &q) < 0)
 		q = NULL;
-	agent_try(dir, q);
+	agent_use(q);
 	guest_read(dir, false, &g);
 	json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "state", json_object_new_string(!alive ? "dead" : q ? "running" :
