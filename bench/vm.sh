@@ -28,8 +28,10 @@ raw() {	# raw KIND N: plug one vCPU (socket N) or one 128 MiB DIMM, wait for the
 import json, socket, sys, time
 d, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def last():
-    line = [l for l in open(d + "/serial.log", errors="replace") if "MORTAR-GUEST v1" in l][-1]
-    return dict(kv.split("=", 1) for kv in line.split()[2:])
+    # (whole lines only: the guest may be writing the last one now)
+    line = [l for l in open(d + "/serial.log", errors="replace")
+            if l.startswith("MORTAR-GUEST v1") and l.endswith("\n") and "nodes=" in l][-1]
+    return dict(kv.split("=", 1) for kv in line.split()[2:] if "=" in kv)
 before = last()
 s = socket.socket(socket.AF_UNIX); s.connect(d + "/qmp.sock"); f = s.makefile("rw")
 def cmd(c, **a):
