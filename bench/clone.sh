@@ -47,7 +47,7 @@ trap cleanup EXIT
 mkfs_mount() {
 	local type=$1 dir=$tmp/$1 dev
 	shift
-	truncate -s 4G "$tmp/$type.fs"
+	truncate -s 8G "$tmp/$type.fs"
 	"mkfs.$type" -q "$@" "$tmp/$type.fs" </dev/null >/dev/null
 	dev=$(losetup -f --show "$tmp/$type.fs"); loops+=("$dev")
 	mkdir -p "$dir"; mount "$dev" "$dir"; mounts+=("$dir")
@@ -123,7 +123,8 @@ for fs in xfs ext4; do
 		esac
 		times=() alloc=0 err=
 		for ((r = 0; r < RUNS; r++)); do
-			rm -f "$tmp/fuse/dst.img"; sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+			rm -f "$tmp/fuse/dst.img" "$tmp/fuse/".dst.img.tmp-*; sync
+			echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
 			before=$(used "$tmp/$fs")
 			start=$(date +%s.%N)
 			case $m in

@@ -193,29 +193,41 @@ int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, json_object 
 	}
 }
 
-int qmp_connect(const char *path, int timeout_ms, struct qmp **out)
+/* A client on the unix socket PATH, connected; PEER names it in messages. */
+static int qmp_open(const char *path, int timeout_ms, const char *peer, struct qmp **out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct qmp *q;
-	json_object *greeting;
 	int r;
 
 	if (strlen(path) >= sizeof sa.sun_path)
-		return mortar_set_error(ENAMETOOLONG, "QMP socket path too long: %s", path);
+		return mortar_set_error(ENAMETOOLONG, "socket path too long: %s", path);
 	strcpy(sa.sun_path, path);
 	q = calloc(1, sizeof *q);
 	if (!q)
 		return mortar_set_error(ENOMEM, "out of memory");
 	q->timeout_ms = timeout_ms;
-	q->peer = "QEMU";
+	q->peer = peer;
 	q->tok = json_tokener_new();
 	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (!q->tok || q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		r = mortar_set_error(errno ? errno : ENOMEM, "cannot reach QEMU's QMP socket "
-				     "%s: %m", path);
+		r = mortar_set_error(errno ? errno : ENOMEM, "cannot reach %s's socket %s: %m",
+				     peer, path);
 		qmp_close(q);
 		return r;
 	}
+	*out = q;
+	return 0;
+}
+
+int qmp_connect(const char *path, int timeout_ms, struct qmp **out)
+{
+	struct qmp *q;
+	json_object *greeting;
+	int r = qmp_open(path, timeout_ms, "QEMU", &q);
+
+	if (r < 0)
+		return r;
 	r = qmp_read(q, now_ms() + timeout_ms, &greeting);
 	if (r < 0) {
 		qmp_close(q);
@@ -237,28 +249,14 @@ int qmp_connect(const char *path, int timeout_ms, struct qmp **out)
  * 0xFF byte before its reply: everything up to that byte is dropped. */
 int qmp_connect_agent(const char *path, int timeout_ms, struct qmp **out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	long deadline = now_ms() + timeout_ms;
 	json_object *msg, *args, *o, *v;
 	struct qmp *q;
 	int64_t token;
-	int r;
+	int r = qmp_open(path, timeout_ms, "the guest agent", &q);
 
-	if (strlen(path) >= sizeof sa.sun_path)
-		return mortar_set_error(ENAMETOOLONG, "agent socket path too long: %s", path);
-	strcpy(sa.sun_path, path);
-	q = calloc(1, sizeof *q);
-	if (!q)
-		return mortar_set_error(ENOMEM, "out of memory");
-	q->timeout_ms = timeout_ms;
-	q->peer = "the guest agent";
-	q->tok = json_tokener_new();
-	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!q->tok || q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		r = mortar_set_error(errno ? errno : ENOMEM, "cannot reach the guest agent's "
-				     "socket %s: %m", path);
-		goto fail;
-	}
+	if (r < 0)
+		return r;
 	token = (int64_t)(now_ms() & 0x7fffffff) ^ (int64_t)getpid() << 8;
 	msg = json_object_new_object();
 	args = json_object_new_object();
