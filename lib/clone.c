@@ -219,6 +219,12 @@ static int local_copy_data(int in, int out, off_t size, unsigned flags,
 			}
 			r = copy_plain(in, out, pos + done, chunk_end - pos - done, buf);
 advanced:
+			/* Start writing each 16 MiB back now: the fsync before
+			 * the rename then finds little left, instead of the whole
+			 * copy at once (measured on XFS: that fsync alone took
+			 * 1-3 s for 640 MiB, the copy 0.7 s). */
+			if (r == 0)
+				sync_file_range(out, pos, chunk_end - pos, SYNC_FILE_RANGE_WRITE);
 			if (progress)
 				progress(opaque, (uint64_t)chunk_end, (uint64_t)size);
 		}
