@@ -43,6 +43,8 @@ static const char vm_usage[] =
 	"       mortar vm list [--output=json]\n"
 	"       mortar vm status NAME [--output=json]\n"
 	"       mortar vm cpus NAME N [--node N] [--wait] [--timeout S]\n"
+	"       mortar vm cpu add NAME [--slot N] [--node N] [--id ID] [--wait] [--timeout S]\n"
+	"       mortar vm cpu remove NAME ID [--wait] [--timeout S]\n"
 	"       mortar vm mem add NAME SIZE [--node N] [--id ID] [--backend B] [--wait] [--timeout S]\n"
 	"       mortar vm mem remove NAME ID [--wait] [--timeout S]\n"
 	"       mortar vm mem NAME SIZE [--wait] [--timeout S]   (virtio-mem)\n"
@@ -382,6 +384,7 @@ struct vm_opts {
 	int node;
 	const char *id;
 	const char *backend;		/* mem add --backend */
+	int slot;			/* cpu add --slot */
 	enum output_format out;
 };
 
@@ -395,15 +398,17 @@ static int vm_getopt(const char *cmd, int argc, char **argv, struct vm_opts *o)
 		{ "id", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "backend", required_argument, NULL, 'b' },
+		{ "slot", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	*o = (struct vm_opts){ .timeout_s = 30, .node = -1, .out = OUTPUT_HUMAN };
+	*o = (struct vm_opts){ .timeout_s = 30, .node = -1, .slot = -1, .out = OUTPUT_HUMAN };
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "wFt:n:i:o:b:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "wFt:n:i:o:b:s:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 's': o->slot = atoi(optarg); break;
 		case 'b': o->backend = optarg; break;
 		case 'w': o->wait = true; break;
 		case 'F': o->force = true; break;
@@ -1271,11 +1276,24 @@ static void topo_from(json_object *st, struct qmp *q, struct vm_topo *t)
 	}
 }
 
-static int cpu_plug_one(struct qmp *q, json_object *st, int node, char *why, size_t len)
+/* The hotplug unit's number: a socket on q35, a core on pseries. */
+static int64_t cpu_slot(json_object *props)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(props, "socket-id", &v) ? json_object_get_int64(v) :
+	       jint(props, "core-id");
+}
+
+/* Plug one vCPU into the free slot with the lowest number (on NODE when
+ * >= 0), or into SLOT when >= 0; ID names the device (NULL: cpu-sSLOT),
+ * and what it got goes to ID_OUT.  0, -1 (QEMU refused: message set), or
+ * -2 with WHY set. */
+static int cpu_plug_one(struct qmp *q, json_object *st, int node, int slot, const char *want_id,
+			char *id, size_t idlen, char *why, size_t len)
 {
 	json_object *r, *best = NULL, *args, *props, *v;
-	int64_t best_sock = INT64_MAX;
-	char id[32];
+	int64_t best_sock = INT64_MAX, max_slot = -1;
 	int rc;
 
 	if (qmp_execute(q, "query-hotpluggable-cpus", NULL, &r) < 0)
@@ -1284,26 +1302,48 @@ static int cpu_plug_one(struct qmp *q, json_object *st, int node, char *why, siz
 		json_object *e = json_object_array_get_idx(r, i);
 		int64_t sock;
 
-		if (json_object_object_get_ex(e, "qom-path", &v) ||
-		    !json_object_object_get_ex(e, "props", &props))
+		if (!json_object_object_get_ex(e, "props", &props))
+			continue;
+		sock = cpu_slot(props);
+		if (sock > max_slot)
+			max_slot = sock;
+		if (slot >= 0 && sock == slot && json_object_object_get_ex(e, "qom-path", &v)) {
+			const char *path = json_object_get_string(v);
+			const char *per = "/machine/peripheral/";
+
+			snprintf(why, len, "slot %d is taken (%s%s); see the free ones in 'mortar "
+				 "vm status'", slot, strncmp(path, per, strlen(per)) ?
+				 "by a boot vCPU" : "by vCPU ", strncmp(path, per, strlen(per)) ?
+				 "" : path + strlen(per));
+			json_object_put(r);
+			return -2;
+		}
+		if (json_object_object_get_ex(e, "qom-path", &v))
 			continue;
 		if (node >= 0 && jint(props, "node-id") != node)
 			continue;
-		/* the hotplug unit: a socket on q35, a core on pseries */
-		sock = json_object_object_get_ex(props, "socket-id", &v) ?
-			json_object_get_int64(v) : jint(props, "core-id");
+		if (slot >= 0 && sock != slot)
+			continue;
 		if (sock < best_sock) {
 			best_sock = sock;
 			best = e;
 		}
 	}
 	if (!best) {
-		snprintf(why, len, "no free vCPU slot%s", node >= 0 ? " on that node" : "");
+		if (slot >= 0 && slot > max_slot)
+			snprintf(why, len, "slot %d: this VM has slots 0-%" PRId64, slot, max_slot);
+		else if (slot >= 0)
+			snprintf(why, len, "slot %d is not on node %d", slot, node);
+		else
+			snprintf(why, len, "no free vCPU slot%s", node >= 0 ? " on that node" : "");
 		json_object_put(r);
 		return -2;
 	}
 	json_object_object_get_ex(best, "props", &props);
-	snprintf(id, sizeof id, "cpu-s%" PRId64, best_sock);
+	if (want_id)
+		snprintf(id, idlen, "%s", want_id);
+	else
+		snprintf(id, idlen, "cpu-s%" PRId64, best_sock);
 	args = json_object_new_object();
 	json_object_object_add(args, "driver", json_object_new_string(jstr(best, "type")));
 	json_object_object_add(args, "id", json_object_new_string(id));
@@ -1312,6 +1352,8 @@ static int cpu_plug_one(struct qmp *q, json_object *st, int node, char *why, siz
 	rc = qmp_execute(q, "device_add", args, NULL);
 	if (rc == 0) {
 		json_object *c = json_object_new_object();
+
+		json_object_object_add(c, "slot", json_object_new_int64(best_sock));
 		json_object_object_add(c, "id", json_object_new_string(id));
 		json_object_object_add(c, "props", json_object_get(props));
 		json_object_object_add(c, "driver", json_object_new_string(jstr(best, "type")));
@@ -1343,6 +1385,123 @@ static bool cpu_present(struct qmp *q, const char *id)
 	return found;
 }
 
+/* Unplug the hot-plugged vCPU at index IDX of the state's list: 0, or -1
+ * with the message printed. */
+static int cpu_unplug(const char *cmd, struct qmp *q, json_object *st, size_t idx, int timeout_s)
+{
+	json_object *cpus = jarr(st, "cpus"), *args;
+	char id[64];
+
+	snprintf(id, sizeof id, "%s", jstr(json_object_array_get_idx(cpus, idx), "id"));
+	args = json_object_new_object();
+	json_object_object_add(args, "id", json_object_new_string(id));
+	if (qmp_execute(q, "device_del", args, NULL) < 0)
+		return cli_fail_lib(cmd), -1;
+	/* x86 sends DEVICE_DELETED only for the CPU's lapic: ask QEMU which
+	 * CPUs it still has instead. */
+	for (int i = 0; i < timeout_s * 20 && cpu_present(q, id); i++)
+		usleep(50000);
+	if (cpu_present(q, id)) {
+		fprintf(stderr, "%s %s: the guest did not release vCPU %s within %d s\n",
+			progname, cmd, id, timeout_s);
+		return -1;
+	}
+	json_object_array_del_idx(cpus, idx, 1);
+	json_object_object_add(st, "cpu_unplugged", json_object_new_boolean(true));
+	return 0;
+}
+
+/* vm cpu add NAME [--slot N] [--node N] [--id ID]: one vCPU, where asked. */
+static int vm_cpu_add(int argc, char **argv)
+{
+	const char *cmd = "vm cpu add";
+	struct vm_opts o;
+	struct vm_topo t;
+	struct vm_guest g;
+	char dir[VM_DIR_MAX], why[512], id[64];
+	json_object *st;
+	struct qmp *q;
+	int r, rc = EXIT_ERROR;
+
+	if (vm_getopt(cmd, argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (argc - optind != 1)
+		return cli_usage(cmd, "expected the VM's NAME");
+	if (vm_open(cmd, argv[optind], dir, sizeof dir, &st, &q) < 0)
+		return EXIT_ERROR;
+	topo_from(st, q, &t);
+	if (vm_rule_cpus(&t, t.present_cpus + 1, why, sizeof why) < 0) {
+		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
+		goto out;
+	}
+	r = cpu_plug_one(q, st, o.node, o.slot, o.id, id, sizeof id, why, sizeof why);
+	if (r == -2)
+		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
+	if (r == -1)
+		cli_fail_lib(cmd);
+	state_save(dir, st);
+	if (r < 0)
+		goto out;
+	if (o.wait && guest_wait(dir, (int)t.present_cpus + 1, -1, -1, o.timeout_s, &g) < 0) {
+		cli_fail_lib(cmd);
+		goto out;
+	}
+	printf("VM '%s': vCPU %s plugged%s\n", argv[optind], id,
+	       o.wait ? " (the guest has it online)" : "");
+	rc = EXIT_OK;
+out:
+	qmp_close(q);
+	json_object_put(st);
+	return rc;
+}
+
+/* vm cpu remove NAME ID: that hot-plugged vCPU. */
+static int vm_cpu_remove(int argc, char **argv)
+{
+	const char *cmd = "vm cpu remove";
+	struct vm_opts o;
+	struct vm_topo t;
+	struct vm_guest g;
+	char dir[VM_DIR_MAX];
+	json_object *st, *cpus;
+	struct qmp *q;
+	size_t idx = SIZE_MAX;
+	int rc = EXIT_ERROR;
+
+	if (vm_getopt(cmd, argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (argc - optind != 2)
+		return cli_usage(cmd, "expected NAME and the vCPU's ID");
+	if (vm_open(cmd, argv[optind], dir, sizeof dir, &st, &q) < 0)
+		return EXIT_ERROR;
+	topo_from(st, q, &t);
+	cpus = jarr(st, "cpus");
+	for (size_t i = 0; i < json_object_array_length(cpus); i++)
+		if (!strcmp(jstr(json_object_array_get_idx(cpus, i), "id"), argv[optind + 1]))
+			idx = i;
+	if (idx == SIZE_MAX) {
+		fprintf(stderr, "%s %s: VM '%s' has no hot-plugged vCPU '%s' (boot vCPUs "
+			"cannot be unplugged; 'mortar vm status' lists the plugged ones)\n",
+			progname, cmd, argv[optind], argv[optind + 1]);
+		goto out;
+	}
+	if (cpu_unplug(cmd, q, st, idx, o.timeout_s) < 0) {
+		state_save(dir, st);
+		goto out;
+	}
+	state_save(dir, st);
+	if (o.wait && guest_wait(dir, (int)t.present_cpus - 1, -1, -1, o.timeout_s, &g) < 0) {
+		cli_fail_lib(cmd);
+		goto out;
+	}
+	printf("VM '%s': vCPU %s removed\n", argv[optind], argv[optind + 1]);
+	rc = EXIT_OK;
+out:
+	qmp_close(q);
+	json_object_put(st);
+	return rc;
+}
+
 static int vm_cpus(int argc, char **argv)
 {
 	const char *cmd = "vm cpus";
@@ -1368,7 +1527,8 @@ static int vm_cpus(int argc, char **argv)
 		goto out;
 	}
 	while (t.present_cpus < target) {
-		int r = cpu_plug_one(q, st, o.node, why, sizeof why);
+		char id[64];
+		int r = cpu_plug_one(q, st, o.node, -1, NULL, id, sizeof id, why, sizeof why);
 		if (r == -2) {
 			fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
 			goto save;
@@ -1380,31 +1540,12 @@ static int vm_cpus(int argc, char **argv)
 		t.present_cpus++;
 	}
 	while (t.present_cpus > target) {
-		json_object *cpus = jarr(st, "cpus"), *last, *args;
-		char id[64];
-		size_t n = json_object_array_length(cpus);
+		size_t n = json_object_array_length(jarr(st, "cpus"));
 
 		if (n == 0)
 			break;
-		last = json_object_array_get_idx(cpus, n - 1);
-		snprintf(id, sizeof id, "%s", jstr(last, "id"));
-		args = json_object_new_object();
-		json_object_object_add(args, "id", json_object_new_string(id));
-		if (qmp_execute(q, "device_del", args, NULL) < 0) {
-			cli_fail_lib(cmd);
+		if (cpu_unplug(cmd, q, st, n - 1, o.timeout_s) < 0)
 			goto save;
-		}
-		/* x86 sends DEVICE_DELETED only for the CPU's lapic: ask QEMU
-		 * which CPUs it still has instead. */
-		for (int i = 0; i < o.timeout_s * 20 && cpu_present(q, id); i++)
-			usleep(50000);
-		if (cpu_present(q, id)) {
-			fprintf(stderr, "%s %s: the guest did not release vCPU %s within %d s\n",
-				progname, cmd, id, o.timeout_s);
-			goto save;
-		}
-		json_object_array_del_idx(cpus, n - 1, 1);
-		json_object_object_add(st, "cpu_unplugged", json_object_new_boolean(true));
 		t.present_cpus--;
 	}
 	state_save(dir, st);
@@ -1930,6 +2071,10 @@ int cmd_vm(int argc, char **argv)
 		return vm_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "list"))
 		return vm_list(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "cpu") && argc >= 3 && !strcmp(argv[2], "add"))
+		return vm_cpu_add(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "cpu") && argc >= 3 && !strcmp(argv[2], "remove"))
+		return vm_cpu_remove(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "cpus"))
 		return vm_cpus(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "migrate"))

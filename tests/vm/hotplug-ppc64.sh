@@ -11,6 +11,8 @@
 #    shrinks;
 #  - after a CPU unplug, a DIMM plug is refused (QEMU 7.2 on pseries dies
 #    on it), CPU plugs go on;
+#  - one vCPU into a chosen slot (cpu add --slot --id) and out again (cpu
+#    remove), taken and missing slots and unknown ids refused;
 #  - the guest wrote its disk through the export: read back after stop.
 VM_ARCH=ppc64
 . "$(dirname "$0")/lib.sh"
@@ -28,7 +30,7 @@ expect_error_line "pseries has no virtio-mem" \
 data=$SCRATCH/data.img
 "$MORTAR" img create "$data" 64M >/dev/null
 "$MORTAR" vm start p --arch ppc64 --kernel "$KERNEL" --initrd "$INITRD" --cpus 1 \
-	--max-cpus 4 --memory 512M --max-memory 2G --slots 4 --disk "$data" \
+	--max-cpus 6 --memory 512M --max-memory 2G --slots 4 --disk "$data" \
 	--append mortar.disk=write --wait --timeout 120
 on_exit "'$MORTAR' vm stop --force p >/dev/null 2>&1"
 st=$("$MORTAR" vm status --output=json p)
@@ -64,6 +66,20 @@ fi
 "$MORTAR" vm cpus p 3 --wait --timeout 60
 expect_eq "guest vCPUs after cpus 3 again" "$(guest_field p cpus)" 3
 expect_eq "state" "$("$MORTAR" vm status --output=json p | jq -r .state)" running
+
+# --- one vCPU where asked ---
+expect_error_line "slot 0 is taken \(by a boot vCPU\)" "$MORTAR" vm cpu add p --slot 0
+expect_error_line "slot 9: this VM has slots 0-5" "$MORTAR" vm cpu add p --slot 9
+"$MORTAR" vm cpu add p --slot 5 --id c5 --wait --timeout 60
+expect_eq "guest vCPUs after cpu add" "$(guest_field p cpus)" 4
+st=$("$MORTAR" vm status --output=json p)
+expect_eq "slot 5 plugged" "$(jq -r '.cpus.slots[] | select(.props["core-id"] == 5) | .plugged' <<<"$st")" true
+expect_error_line "no hot-plugged vCPU 'nope'.*boot vCPUs cannot be unplugged" \
+	"$MORTAR" vm cpu remove p nope
+"$MORTAR" vm cpu remove p c5 --wait --timeout 60
+expect_eq "guest vCPUs after cpu remove" "$(guest_field p cpus)" 3
+expect_eq "slot 5 free again" \
+	"$("$MORTAR" vm status --output=json p | jq -r '.cpus.slots[] | select(.props["core-id"] == 5) | .plugged')" false
 
 # --- the disk the guest wrote through the export ---
 grep -aq "MORTAR-GUEST-DISK ok" "$MORTAR_VM_DIR/p/serial.log" || fail "the guest did not write its disk"
