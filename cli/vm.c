@@ -942,6 +942,13 @@ static int vm_start(int argc, char **argv)
 		}
 		qmp_close(q);
 		if (r < 0) {
+			/* (QEMU stays up, as with virsh: the console log may tell
+			 * why the guest did not report) */
+			char msg2[600];
+
+			snprintf(msg2, sizeof msg2, "%s", mortar_errmsg());
+			mortar_set_error(mortar_errno(), "%s; the VM keeps running (see %s/serial.log, "
+					 "'mortar vm stop %s')", msg2, dir, name);
 			rc = cli_fail_lib(cmd);
 			goto out;
 		}

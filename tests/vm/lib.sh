@@ -12,6 +12,16 @@ assets=$("$MORTAR_SRC/scripts/guest-assets.sh" "$VM_ARCH" 2>&1) ||
 KERNEL=$(sed -n 's/^kernel=//p' <<<"$assets")
 INITRD=$(sed -n 's/^initrd=//p' <<<"$assets")
 export MORTAR_VM_DIR=$SCRATCH/vms
+# Whatever a test leaves running (a start that failed before the test
+# registered its own stop, a failed assertion) is stopped at exit.
+_stop_all_vms() {
+	local d
+	for d in "$MORTAR_VM_DIR"/*/; do
+		[[ -d $d ]] && "$MORTAR" vm stop --force "$(basename "$d")" >/dev/null 2>&1
+	done
+	return 0
+}
+on_exit _stop_all_vms
 
 # guest_line NAME: the guest's last MORTAR-GUEST line, read from its
 # console log directly (not through mortar).
