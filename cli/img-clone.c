@@ -7,6 +7,7 @@
 
 #include <mortar/mortar.h>
 #include "cli.h"
+#include "clone-nbd.h"
 #include "progress.h"
 
 static const char clone_usage[] =
@@ -15,7 +16,9 @@ static const char clone_usage[] =
 	"\n"
 	"Copy the image SRC to DST: a reflink where the filesystem shares blocks\n"
 	"(XFS reflink=1, btrfs), else copy_file_range, else a sparse copy; holes stay\n"
-	"holes.  DST appears only when complete.  Any locations: files, gluster://.\n"
+	"holes.  DST appears only when complete.  Any locations: files, gluster://;\n"
+	"DST may also be an NBD export (nbd://, nbd+unix://...; --force needed):\n"
+	"all of SRC is written into it, holes as zero requests.\n"
 	"\n"
 	"  -F, --force        replace DST if it exists\n"
 	"      --no-reflink   read and write every block (no reflink, no copy_file_range,\n"
@@ -59,8 +62,14 @@ int cmd_img_clone(int argc, char **argv)
 	if (argc - optind != 2)
 		return cli_usage(cmd, "expected SRC and DST");
 	cli_progress_init(&prog, "clone", out, quiet);
-	r = mortar_image_clone(argv[optind], argv[optind + 1], flags,
-			       cli_progress_update, &prog, &used);
+	if (clone_dst_is_nbd(argv[optind + 1])) {
+		used = MORTAR_CLONE_SPARSE_COPY;
+		r = clone_to_nbd(argv[optind], argv[optind + 1], flags & MORTAR_CLONE_FORCE,
+				 cli_progress_update, &prog);
+	} else {
+		r = mortar_image_clone(argv[optind], argv[optind + 1], flags,
+				       cli_progress_update, &prog, &used);
+	}
 	cli_progress_end(&prog, r == 0);
 	if (r < 0)
 		return cli_fail_lib(cmd);
