@@ -77,6 +77,10 @@ install -m 755 "$here/guest/init" root/init
 if [[ -x pkg/usr/sbin/qemu-ga ]]; then
 	cp pkg/usr/sbin/qemu-ga root/bin/qemu-ga
 	# its shared libraries, from the host (ldd: the loader's own list)
+	if ldd pkg/usr/sbin/qemu-ga | grep -q "not found"; then
+		echo "guest-assets.sh: qemu-ga needs libraries this host lacks: $(ldd pkg/usr/sbin/qemu-ga | grep "not found" | tr -d '\t' | tr '\n' ' ')(install them: they come with qemu-system-x86)" >&2
+		exit 1
+	fi
 	ldd pkg/usr/sbin/qemu-ga | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' |
 	while read -r lib; do
 		mkdir -p "root$(dirname "$lib")"
