@@ -22,7 +22,7 @@
 # Mortar's real copy to cp's (target: >= 0.9x cp's throughput; reflink
 # clones <= 0.1 s and ~0 bytes).  Needs root (loop mounts).  A benchmark:
 # exits 0 whatever the figures.  Environment: RUNS=3 (median),
-# GLUSTER=0 to skip the volume part.
+# GLUSTER=0 to skip the volume part, VERBOSE=1 for every local timing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
@@ -56,6 +56,15 @@ mkfs_mount xfs -m reflink=1
 mkfs_mount ext4 -F
 
 used() { sync; df -B1 --output=used "$1" | tail -1; }
+# Cold data, warm programs: drop the page cache (the source is read from
+# disk by every method), then load each program once, so that no method
+# is timed loading its libraries from disk (Mortar's, with libgfapi's,
+# took ~90 ms cold; a reflink clone is ~15 ms warm).
+cold() {
+	sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+	"$mortar" --version >/dev/null; cp --version >/dev/null; qemu-img --version >/dev/null
+	[[ ! -x ${gcopy:-} ]] || "$gcopy" >/dev/null 2>&1 || true
+}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 printf '%-6s %-34s %10s %14s\n' fs method seconds "bytes alloc"
@@ -67,12 +76,15 @@ for fs in xfs ext4; do
 		dd if=/dev/urandom of="$d/src.img" bs=1M count=61 seek=$((i * 102)) \
 			conv=notrunc status=none
 	done
-	declare -A secs=()
-	for m in "mortar clone" "mortar clone --no-reflink" "cp --reflink=auto" \
-		 "cp --reflink=never" "qemu-img convert"; do
-		times=() alloc=0
-		for ((r = 0; r < RUNS; r++)); do
-			rm -f "$d/dst.img"; sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+	declare -A secs=() times=() alloc=()
+	methods=("mortar clone" "mortar clone --no-reflink" "cp --reflink=auto"
+		 "cp --reflink=never" "qemu-img convert")
+	# Rounds of every method in turn, not every run of one method in a
+	# row: this VM's loop devices drift over minutes, and that drift
+	# must not land on one method.
+	for ((r = 0; r < RUNS; r++)); do
+		for m in "${methods[@]}"; do
+			rm -f "$d/dst.img"; cold
 			before=$(used "$d")
 			start=$(date +%s.%N)
 			case $m in
@@ -84,16 +96,20 @@ for fs in xfs ext4; do
 			esac
 			sync
 			end=$(date +%s.%N)
-			times+=("$(awk -v a="$start" -v b="$end" 'BEGIN{print b - a}')")
-			alloc=$(( $(used "$d") - before ))
+			t1=$(awk -v a="$start" -v b="$end" 'BEGIN{print b - a}')
+			times[$m]+="$t1 "
+			[[ -z ${VERBOSE:-} ]] || echo "  round $r $fs $m: $t1 s" >&2
+			alloc[$m]=$(( $(used "$d") - before ))
 		done
-		t=$(printf '%s\n' "${times[@]}" | median)
-		secs[$m]=$t
-		printf '%-6s %-34s %10.3f %14d\n' "$fs" "$m" "$t" "$alloc"
+	done
+	for m in "${methods[@]}"; do
+		# shellcheck disable=SC2086
+		secs[$m]=$(printf '%s\n' ${times[$m]} | median)
+		printf '%-6s %-34s %10.3f %14d\n' "$fs" "$m" "${secs[$m]}" "${alloc[$m]}"
 	done
 	printf '%-6s %-34s %10.2fx\n' "$fs" "ratio cp-never/mortar-no-reflink" \
 		"$(awk -v a="${secs[cp --reflink=never]}" -v b="${secs[mortar clone --no-reflink]}" 'BEGIN{print a / b}')"
-	unset secs
+	unset secs times alloc
 done
 
 # ---- GlusterFS: a volume whose brick is on the XFS, then on the ext4 ----
@@ -123,8 +139,7 @@ for fs in xfs ext4; do
 		esac
 		times=() alloc=0 err=
 		for ((r = 0; r < RUNS; r++)); do
-			rm -f "$tmp/fuse/dst.img" "$tmp/fuse/".dst.img.tmp-*; sync
-			echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+			rm -f "$tmp/fuse/dst.img" "$tmp/fuse/".dst.img.tmp-*; cold
 			before=$(used "$tmp/$fs")
 			start=$(date +%s.%N)
 			# (a method that fails here — glfs_copy_file_range on an
