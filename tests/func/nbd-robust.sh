@@ -12,14 +12,19 @@
 # all of it and stop cleanly.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/helpers.bash"
-requires qemu-io
 
-img=$SCRATCH/r.img
+img=$SCRATCH/r.img other=$SCRATCH/o.img
+# With MORTAR_TEST_GLUSTER=BASE,BRICK (tests/gluster/nbd-suites.sh) the
+# images are on a one-brick volume and $SCRATCH/r.img is the brick file.
+if [[ -n ${MORTAR_TEST_GLUSTER:-} ]]; then
+	img=${MORTAR_TEST_GLUSTER%%,*}/r.img other=${MORTAR_TEST_GLUSTER%%,*}/o.img
+fi
 "$MORTAR" img create "$img" 16M >/dev/null
-qemu-io -f raw -c "write -P 0x5a 0 1M" "$img" >/dev/null
+"$MORTAR" io "$img" -c "write -P 0x5a 0 1M" -c flush >/dev/null
+[[ -z ${MORTAR_TEST_GLUSTER:-} ]] || ln -s "${MORTAR_TEST_GLUSTER#*,}/r.img" "$SCRATCH/r.img"
 
-"$MORTAR" img create "$SCRATCH/o.img" 1M >/dev/null
-start_server_unix main -t 1 "$img" other="$SCRATCH/o.img"
+"$MORTAR" img create "$other" 1M >/dev/null
+start_server_unix main -t 1 "$img" other="$other"
 start_server_unix max2 -e 2 "$img"
 
 rc=0

@@ -1,8 +1,10 @@
 #!/bin/bash
-# The NBD protocol checks of tests/func/nbd-protocol.sh (libnbd's Python
-# binding against mortar serve) again, with the exports on a GlusterFS
-# volume: the same layouts, block status, structured reads, trims, zeroes,
-# errors and option haggling, served through libgfapi.  The checks read
+# The NBD checks of tests/func/nbd-protocol.sh (libnbd's Python binding
+# against mortar serve) and tests/func/nbd-robust.sh (misbehaving clients
+# on raw sockets) again, with the exports on a GlusterFS volume: the same
+# layouts, block status, structured reads, trims, zeroes, errors, option
+# haggling, bad magic, oversized and truncated requests, vanished clients,
+# served through libgfapi.  The checks read
 # the bytes from the brick file, so the volume's client-side caches are
 # off (write-behind would acknowledge writes the brick has not seen yet;
 # an NBD client may only count on them after a flush, and the checks look
@@ -16,6 +18,7 @@ vol=mortar-np$$
 gluster_volume "$vol" performance.write-behind=off performance.quick-read=off \
 	performance.io-cache=off performance.read-ahead=off performance.open-behind=off
 brick=${MORTAR_GLUSTER_BRICKS:-/var/tmp/mortar-gluster}/$vol/brick1
-MORTAR_TEST_GLUSTER="gluster://$GLUSTER_HOST/$vol,$brick" \
-	bash "$MORTAR_SRC/tests/func/nbd-protocol.sh" || fail "the NBD protocol checks failed on GlusterFS"
+export MORTAR_TEST_GLUSTER="gluster://$GLUSTER_HOST/$vol,$brick"
+bash "$MORTAR_SRC/tests/func/nbd-protocol.sh" || fail "the NBD protocol checks failed on GlusterFS"
+bash "$MORTAR_SRC/tests/func/nbd-robust.sh" || fail "the misbehaving-client checks failed on GlusterFS"
 echo PASS
