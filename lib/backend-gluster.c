@@ -111,46 +111,73 @@ static char *gl_logfile(const char *volume)
 	return path;
 }
 
-/* What the last graph in the gfapi log says about the bricks: how many
- * the volume has, how many the client could not reach (glusterd knew no
- * port for them: not running), whether it replicates.  gfapi returns one
- * errno for "every brick down" and "replica quorum lost" (AFR takes the
- * whole volume offline when fewer than quorum bricks answer), and keeps
- * the per-brick facts only in its log; so read them there, from the last
- * "Final graph" on.  False when the log says nothing useful. */
-static bool gl_log_bricks(const char *logfile, unsigned *bricks, unsigned *down,
-			  bool *replicated)
+/* Why the bricks refused this client.  A brick that rejects a client
+ * answers with an RPC error; the client logs it, retries for ever, and
+ * glfs_init() never returns, so the log is the only witness.  (Reported
+ * as ECONNREFUSED, not EACCES: no other open mode would fare better.) */
+enum gl_refusal {
+	GL_REFUSED_NONE,
+	GL_REFUSED_PORT,	/* version DUMP refused: unprivileged source port
+				 * and server.allow-insecure off */
+	GL_REFUSED_AUTH,	/* SETVOLUME refused: auth.allow/auth.reject, or
+				 * the privileged-port check of auth/addr, which
+				 * reads server.allow-insecure only at brick start */
+};
+
+/* What the gfapi log says about this run (from offset START, where the
+ * log ended when this client was made: the log is shared by every run
+ * on the volume, and gfapi writes the connection failures of a run
+ * before or after its "Final graph" as the callbacks fall): how many
+ * bricks the volume has, how many the client could not
+ * reach (glusterd knew no port for them: not running), whether it
+ * replicates, and whether the bricks refused the client.  gfapi returns
+ * one errno for "every brick down", "replica quorum lost" (AFR takes the
+ * whole volume offline when fewer than quorum bricks answer) and a
+ * refusal, and keeps the facts only in its log. */
+struct gl_log {
+	unsigned bricks, down;
+	bool replicated;
+	enum gl_refusal refusal;
+};
+
+static void gl_log_read(const char *logfile, long start, struct gl_log *l)
 {
 	char line[1024];
 	bool seen[256] = { false };
 	FILE *f;
 
-	*bricks = *down = 0;
-	*replicated = false;
+	memset(l, 0, sizeof *l);
 	if (!logfile || !(f = fopen(logfile, "r")))
-		return false;
+		return;
+	if (fseek(f, start, SEEK_SET) < 0)
+		rewind(f);
 	while (fgets(line, sizeof line, f)) {
 		const char *c;
 
 		if (!strncmp(line, "Final graph:", 12)) {
-			*bricks = *down = 0;
-			*replicated = false;
-			memset(seen, 0, sizeof seen);
+			/* (a new graph: count its bricks afresh) */
+			l->bricks = 0;
+			l->replicated = false;
 		} else if (strstr(line, "type protocol/client")) {
-			(*bricks)++;
+			l->bricks++;
 		} else if (strstr(line, "type cluster/replicate")) {
-			*replicated = true;
+			l->replicated = true;
 		} else if (strstr(line, "failed to get the port number") &&
 			   (c = strstr(line, "-client-"))) {
 			unsigned k = (unsigned)atoi(c + 8);
 			if (k < 256 && !seen[k]) {
 				seen[k] = true;
-				(*down)++;
+				l->down++;
 			}
+		} else if (strstr(line, "client_dump_version_cbk") &&
+			   strstr(line, "received RPC status error")) {
+			l->refusal = GL_REFUSED_PORT;
+		} else if (strstr(line, "SETVOLUME on remote-host failed") &&
+			   strstr(line, "Authentication failed")) {
+			l->refusal = GL_REFUSED_AUTH;
 		}
 	}
 	fclose(f);
-	return *bricks > 0;
 }
 
 /* How long glfs_init() may take, in seconds: MORTAR_GLUSTER_TIMEOUT,
@@ -240,50 +267,15 @@ static int gl_init_bounded(glfs_t *fs)
 	return ret < 0 ? -1 : 0;
 }
 
-/* Why the bricks refused this client, from the gfapi log of this run
- * (from the last graph on).  A brick that rejects a client answers with
- * an RPC error; the client logs it, retries for ever, and glfs_init()
- * never returns, so the log is the only witness.  (Reported as
- * ECONNREFUSED, not EACCES: no other open mode would fare better.) */
-enum gl_refusal {
-	GL_REFUSED_NONE,
-	GL_REFUSED_PORT,	/* version DUMP refused: unprivileged source port
-				 * and server.allow-insecure off */
-	GL_REFUSED_AUTH,	/* SETVOLUME refused: auth.allow/auth.reject, or
-				 * the privileged-port check of auth/addr, which
-				 * reads server.allow-insecure only at brick start */
-};
-
-static enum gl_refusal gl_log_refused(const char *logfile)
-{
-	enum gl_refusal r = GL_REFUSED_NONE;
-	char line[1024];
-	FILE *f;
-
-	if (!logfile || !(f = fopen(logfile, "r")))
-		return r;
-	while (fgets(line, sizeof line, f))
-		if (!strncmp(line, "Final graph:", 12))
-			r = GL_REFUSED_NONE;
-		else if (strstr(line, "client_dump_version_cbk") &&
-			 strstr(line, "received RPC status error"))
-			r = GL_REFUSED_PORT;
-		else if (strstr(line, "SETVOLUME on remote-host failed") &&
-			 strstr(line, "Authentication failed"))
-			r = GL_REFUSED_AUTH;
-	fclose(f);
-	return r;
-}
-
 /* Turn a failed glfs_init() into one line with the cause: gfapi says
  * ENOTCONN for an unknown host, a host without glusterd and a wrong port
  * alike, so ask the network first, then read gfapi's errno. */
 static int gl_init_error(const struct mortar_location *loc, const char *text,
-			 int err, const char *logfile)
+			 int err, const char *logfile, long log_start)
 {
 	const struct mortar_server *s = &loc->servers[0];
 	int probe = -EHOSTUNREACH;
-	enum gl_refusal refusal;
+	struct gl_log log;
 
 	/* Every server of the list failed, or gfapi would have gone on. */
 	for (size_t i = 0; i < loc->nservers && probe != 0; i++) {
@@ -308,8 +300,8 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 			"(host down, or a firewall drops the traffic)", text, gl_host(s),
 			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT);
 
-	refusal = gl_log_refused(logfile);
-	if (refusal == GL_REFUSED_AUTH)
+	gl_log_read(logfile, log_start, &log);
+	if (log.refusal == GL_REFUSED_AUTH)
 		return mortar_set_error(ECONNREFUSED, "%s: the bricks of volume '%s' refuse "
 			"this client at login: the volume's auth.allow or auth.reject "
 			"excludes this address (see 'gluster volume get %s auth.allow' "
@@ -317,7 +309,7 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 			"(a brick started with server.allow-insecure off keeps that until "
 			"'gluster volume stop/start %s') (log: %s)", text, loc->volume,
 			loc->volume, loc->volume, logfile);
-	if (refusal == GL_REFUSED_PORT)
+	if (log.refusal == GL_REFUSED_PORT)
 		return geteuid() == 0 ?
 			mortar_set_error(ECONNREFUSED, "%s: the bricks of volume '%s' refuse "
 			"this client: it connects from an unprivileged port and the volume "
@@ -346,26 +338,21 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 			"port %d: is glusterd running there? (log: %s)", text, gl_host(s),
 			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT,
 			logfile ? logfile : "none");
-	case EIO: {
-		unsigned bricks, down;
-		bool replicated;
-
+	case EIO:
 		/* glusterd gave the volfile, so the volume exists, but the
 		 * volume did not come up. */
-		if (gl_log_bricks(logfile, &bricks, &down, &replicated) && replicated &&
-		    down > 0 && down < bricks)
+		if (log.replicated && log.down > 0 && log.down < log.bricks)
 			return mortar_set_error(ENOTCONN, "%s: replica quorum lost: only %u "
 				"of the %u bricks of volume '%s' run, too few for its "
 				"quorum, so the volume refuses I/O; start the others "
 				"('gluster volume start %s force') and see 'gluster volume "
-				"status %s' (log: %s)", text, bricks - down, bricks,
+				"status %s' (log: %s)", text, log.bricks - log.down, log.bricks,
 				loc->volume, loc->volume, loc->volume, logfile);
 		return mortar_set_error(ENOTCONN, "%s: volume '%s' exists but none of "
 			"its bricks answers: it is stopped ('gluster volume start %s') "
 			"or its bricks are down ('gluster volume status %s') (log: %s)",
 			text, loc->volume, loc->volume, loc->volume,
 			logfile ? logfile : "none");
-	}
 	case ETIME:
 		return mortar_set_error(ETIMEDOUT, "%s: volume '%s' did not come up "
 			"within %d s: glusterd answers but the bricks do not (ports "
@@ -390,6 +377,7 @@ static int gl_conn_get(const struct mortar_location *loc, const char *text,
 {
 	struct gl_conn *c;
 	char *key = gl_key(loc);
+	long log_start;
 	int r = 0;
 
 	if (!key)
@@ -412,6 +400,11 @@ static int gl_conn_get(const struct mortar_location *loc, const char *text,
 	}
 	c->key = key;
 	c->logfile = gl_logfile(loc->volume);
+	{
+		struct stat lst;
+
+		log_start = c->logfile && stat(c->logfile, &lst) == 0 ? (long)lst.st_size : 0;
+	}
 	c->fs = glfs_new(loc->volume);
 	if (!c->fs) {
 		r = mortar_set_error(errno ? errno : ENOMEM, "%s: cannot create a "
@@ -443,7 +436,7 @@ static int gl_conn_get(const struct mortar_location *loc, const char *text,
 	if (c->logfile)
 		glfs_set_logging(c->fs, c->logfile, GL_LOG_LEVEL);
 	if (gl_init_bounded(c->fs) < 0) {
-		r = gl_init_error(loc, text, errno ? errno : EIO, c->logfile);
+		r = gl_init_error(loc, text, errno ? errno : EIO, c->logfile, log_start);
 		/* A failed init leaves threads behind that fini would wait
 		 * ~10 s for: keep the object, it is not reused. */
 		c->fs = NULL;
