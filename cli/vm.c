@@ -232,7 +232,6 @@ static void vm_cleanup(const char *dir, json_object *st)
 /* This process's connection to the guest agent of the VM it works on, and
  * that VM's QMP (to see whether the guest has the agent's port open). */
 static struct qmp *agent_conn, *agent_qmp;
-static char agent_sock[PATH_MAX];
 static long agent_next_check;
 
 static long mono_ms(void)
@@ -274,12 +273,14 @@ static void agent_use(struct qmp *q)
  * the guest, which costs under TCG. */
 static void agent_connect(const char *dir)
 {
+	char sock[PATH_MAX];
+
 	if (agent_conn || !agent_qmp || mono_ms() < agent_next_check)
 		return;
 	agent_next_check = mono_ms() + 1000;
-	path_in(agent_sock, sizeof agent_sock, dir, "qga.sock");
-	if (access(agent_sock, F_OK) == 0 && agent_port_open(agent_qmp))
-		qmp_connect_agent(agent_sock, 2000, &agent_conn);
+	path_in(sock, sizeof sock, dir, "qga.sock");
+	if (access(sock, F_OK) == 0 && agent_port_open(agent_qmp))
+		qmp_connect_agent(sock, 2000, &agent_conn);
 }
 
 static void agent_drop(void)
@@ -288,8 +289,6 @@ static void agent_drop(void)
 	agent_conn = NULL;
 	agent_qmp = NULL;
 }
-
-static const char *guest_source = "console";
 
 /* The guest's view: its last console status line when it prints them
  * (they carry MemTotal and the NUMA nodes, which the agent cannot give),
@@ -307,16 +306,13 @@ static void guest_read(const char *dir, bool online, struct vm_guest *g)
 	}
 	path_in(log, sizeof log, dir, "serial.log");
 	vm_guest_read(log, g);
-	guest_source = "console";
 	if (g->valid)
 		return;
 	agent_connect(dir);
 	if (!agent_conn)
 		return;
-	if (vm_agent_view(agent_conn, g) == 0) {
-		guest_source = "agent";
+	if (vm_agent_view(agent_conn, g) == 0)
 		return;
-	}
 	qmp_close(agent_conn);
 	agent_conn = NULL;
 	g->valid = false;
@@ -342,9 +338,8 @@ static bool guest_has(const struct vm_guest *g, int cpus, int64_t mem_kib_min,
 static int guest_wait(const char *dir, int cpus, int64_t kmin, int64_t kmax, int timeout_s,
 		      struct vm_guest *g)
 {
-	struct timespec t0, t;
+	long t0 = mono_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (bool help = false;;) {
 		/* A guest that reports on its console onlines by itself; the
 		 * agent onlines for it after 0.5 s, and at once for a guest
@@ -352,11 +347,9 @@ static int guest_wait(const char *dir, int cpus, int64_t kmin, int64_t kmax, int
 		guest_read(dir, help, g);
 		if (guest_has(g, cpus, kmin, kmax))
 			return 0;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec >= timeout_s)
+		if (mono_ms() - t0 >= timeout_s * 1000L)
 			break;
-		help = !g->valid || strcmp(guest_source, "console") ||
-		       (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= 500;
+		help = !g->valid || g->from_agent || mono_ms() - t0 >= 500;
 		usleep(50000);
 	}
 	if (!g->valid)
@@ -1141,7 +1134,8 @@ static json_object *vm_describe(const char *name, const char *dir, json_object *
 	if (g.valid) {
 		json_object *n = json_object_new_array();
 		jg = json_object_new_object();
-		json_object_object_add(jg, "source", json_object_new_string(guest_source));
+		json_object_object_add(jg, "source", json_object_new_string(g.from_agent ? "agent" :
+									      "console"));
 		json_object_object_add(jg, "seq", json_object_new_int((int)g.seq));
 		json_object_object_add(jg, "cpus", json_object_new_int((int)g.cpus));
 		json_object_object_add(jg, "cpu_list", json_object_new_string(g.cpu_list));

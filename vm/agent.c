@@ -76,6 +76,7 @@ int vm_agent_view(struct qmp *a, struct vm_guest *g)
 	}
 	g->mem_kib = (uint64_t)(online_blocks * bsize) >> 10;
 	g->valid = true;
+	g->from_agent = true;
 out:
 	json_object_put(vcpus);
 	json_object_put(info);

@@ -15,6 +15,7 @@ struct vm_guest {
 	uint64_t mem_kib;
 	uint64_t node_kib[VM_MAX_NODES];
 	unsigned nnodes;
+	bool from_agent;	/* read through the guest agent (agent.h) */
 };
 
 /* Parse one line; false when it is not a MORTAR-GUEST v1 line. */
