@@ -32,6 +32,7 @@ on_exit "kill $SPID 2>/dev/null"
 expect_error_line "an NBD export always exists.*--force" "$MORTAR" img clone -q "$src" "$uri"
 OUT=$("$MORTAR" img clone --force --output=json "$src" "$uri" | tail -n 1)
 expect_eq "method" "$(json_get "$OUT" method)" "sparse copy"
+expect_eq "bytes copied (the progress total)" "$(json_get "$OUT" size)" $((64 * M))
 unserve
 cmp <(head -c $((64 * M)) "$dst") "$src" || fail "the export's first 64 MiB differ from SRC"
 qemu-io -f raw -c 'read -P 0 1M 39M' -c 'read -P 0xff 64M 16M' "$dst" >/dev/null ||
