@@ -432,8 +432,12 @@ int cmd_serve(int argc, char **argv)
 		rc = cli_fail_lib("serve");
 		goto out;
 	}
+	/* The control socket before the pidfile and the daemon's exit: once
+	 * those say "ready", a snapshot must find the server to quiesce. */
+	nbd_control_start(&srv);
 	if (o.pidfile && (wrote_pidfile = write_pidfile(o.pidfile) == 0) == false) {
 		fprintf(stderr, "%s serve: cannot write pidfile %s: %m\n", progname, o.pidfile);
+		nbd_control_stop(&srv);
 		nbd_workers_stop(&srv);
 		goto out;
 	}
@@ -449,6 +453,7 @@ int cmd_serve(int argc, char **argv)
 		child = spawn_run(o.run, &o, o.socket, &oldmask);
 		if (child < 0) {
 			fprintf(stderr, "%s serve: fork: %m\n", progname);
+			nbd_control_stop(&srv);
 			nbd_workers_stop(&srv);
 			goto out;
 		}

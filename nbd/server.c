@@ -566,7 +566,6 @@ int nbd_server_run(struct nbd_server *srv, struct nbd_listen *l, int stop_fd)
 		pfd[n++] = (struct pollfd){ .fd = l->fds[i], .events = POLLIN };
 	pfd[n] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
 
-	nbd_control_start(srv);
 	for (;;) {
 		int r = poll(pfd, n + 1, -1);
 

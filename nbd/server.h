@@ -97,7 +97,8 @@ void nbd_workers_stop(struct nbd_server *srv);
 int nbd_workers_flush(struct nbd_server *srv, size_t export_index, int timeout_ms);
 void nbd_workers_resume(struct nbd_server *srv, size_t export_index);
 
-/* The control socket (control.c): started by nbd_server_run(). */
+/* The control socket (control.c): started by the caller before it says
+ * the server is ready, stopped by nbd_server_run() on its way out. */
 void nbd_control_start(struct nbd_server *srv);
 void nbd_control_stop(struct nbd_server *srv);
 
