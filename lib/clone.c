@@ -213,7 +213,12 @@ static int local_copy_data(int in, int out, off_t size, unsigned flags,
 					goto advanced;
 				}
 			}
-			if (!buf && !(buf = malloc(PLAIN_CHUNK))) {
+			/* Page-aligned, as cp's: malloc's 128 KiB come from
+			 * mmap 16 bytes past a page boundary, and the kernel's
+			 * copies to and from such a buffer ran at half speed
+			 * here (pread 110 us, pwrite 223 us per 128 KiB, against
+			 * 47 and 100 us aligned). */
+			if (!buf && !(buf = aligned_alloc(4096, PLAIN_CHUNK))) {
 				r = mortar_set_error(ENOMEM, "out of memory");
 				break;
 			}
