@@ -302,11 +302,17 @@ static int local_clone(const char *src, const char *dst, unsigned flags,
 		*used = MORTAR_CLONE_REFLINK;
 		if (progress)
 			progress(opaque, (uint64_t)st.st_size, (uint64_t)st.st_size);
-	} else if (posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL),
-		   ftruncate(out, st.st_size) < 0) {
-		r = mortar_set_error(errno, "%s: %m", tmp);
 	} else {
+		/* The size is set after the data, not before: on XFS, data
+		 * written into a hole below the end of file is allocated as
+		 * unwritten extents and converted after each write-back
+		 * (measured: the fsync of a 1 GiB, 60 % full copy took 2.3 s
+		 * that way, 0.25 s when every write extends the file, as
+		 * cp's do). */
+		posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
 		r = local_copy_data(in, out, st.st_size, flags, progress, opaque, used);
+		if (r == 0 && ftruncate(out, st.st_size) < 0)
+			r = mortar_set_error(errno, "%s: %m", tmp);
 	}
 	if (r == 0 && fsync(out) < 0)
 		r = mortar_set_error(errno, "sync %s: %m", tmp);
