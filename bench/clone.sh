@@ -22,14 +22,24 @@
 # Mortar's real copy to cp's (target: >= 0.9x cp's throughput; reflink
 # clones <= 0.1 s and ~0 bytes).  Needs root (loop mounts).  A benchmark:
 # exits 0 whatever the figures.  Environment: RUNS=5 (median and best),
-# GLUSTER=0 to skip the volume part, VERBOSE=1 for every local timing.
+# GLUSTER=0 to skip the volume part, VERBOSE=1 for every local timing,
+# BACKING=ram to keep the filesystems' loop files in /dev/shm instead of
+# /var/tmp: the host disk (whose speed swings 3x between minutes on this
+# VM) is then out of the figures, which measure the copy itself.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
 mortar=$(cd "$build" && pwd)/cli/mortar
 RUNS=${RUNS:-5}
 [[ $(id -u) == 0 ]] || { echo "clone.sh: needs root for loop mounts" >&2; exit 2; }
-tmp=$(mktemp -d /var/tmp/mortar-clone-bench.XXXXXX)
+case ${BACKING:=disk} in
+disk) tmp=$(mktemp -d /var/tmp/mortar-clone-bench.XXXXXX)
+      # The loop device reads and writes its file with O_DIRECT: no second
+      # copy of every block in the page cache, so it behaves as a disk.
+      loopopt=--direct-io=on ;;
+ram)  tmp=$(mktemp -d /dev/shm/mortar-clone-bench.XXXXXX); loopopt= ;;
+*)    echo "clone.sh: BACKING is disk or ram" >&2; exit 2 ;;
+esac
 mounts=() loops=()
 fixture=$here/../scripts/gluster-fixture.sh
 export MORTAR_GLUSTER_OWNER=$$
@@ -49,7 +59,7 @@ mkfs_mount() {
 	shift
 	truncate -s 8G "$tmp/$type.fs"
 	"mkfs.$type" -q "$@" "$tmp/$type.fs" </dev/null >/dev/null
-	dev=$(losetup -f --show "$tmp/$type.fs"); loops+=("$dev")
+	dev=$(losetup $loopopt -f --show "$tmp/$type.fs"); loops+=("$dev")
 	mkdir -p "$dir"; mount "$dev" "$dir"; mounts+=("$dir")
 }
 mkfs_mount xfs -m reflink=1
