@@ -756,24 +756,58 @@ static void gl_trim(void *handle, struct mortar_req *req)
 	}
 }
 
+static void gl_zerofill(struct gl_img *h, struct mortar_req *req)
+{
+	req->op.fn = gl_simple_done;
+	mortar_loop_hold(h->loop);
+	if (glfs_zerofill_async(h->fd, (off_t)req->offset, (off_t)req->length,
+				gl_cbk, req) < 0) {
+		int e = errno ? errno : EIO;
+		mortar_loop_post(h->loop, &req->op, -e);
+	}
+}
+
+/* A zero that may deallocate went to discard first.  Bricks punch a hole
+ * for it (posix: fallocate PUNCH_HOLE), which reads back as zeroes; a
+ * brick whose filesystem cannot punch says so, and then the zeroes are
+ * written after all, unless the caller wanted only a fast zero. */
+static void gl_zero_discarded(struct mortar_op *op, int res)
+{
+	struct mortar_req *req = (struct mortar_req *)op;
+	struct gl_img *h = gl_handle(req);
+
+	if (res != -EOPNOTSUPP && res != -ENOSYS && res != -EINVAL) {
+		gl_simple_done(op, res);
+	} else if (req->flags & MORTAR_REQ_FAST) {
+		gl_finish(req, mortar_set_error(ENOTSUP, "%s: the bricks cannot punch "
+						"holes, so a zero is not fast", gname(h)));
+	} else {
+		gl_zerofill(h, req);
+	}
+}
+
 static void gl_zero(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
 	int r = gl_check_failed(h);
 
-	if (r == 0 && (req->flags & MORTAR_REQ_FAST))
+	if (r == 0 && (req->flags & (MORTAR_REQ_FAST | MORTAR_REQ_MAY_TRIM)) == MORTAR_REQ_FAST)
 		/* zerofill may write every zero on the bricks: not fast. */
 		r = mortar_set_error(ENOTSUP, "%s: GlusterFS cannot promise a fast "
-				     "zero", gname(h));
+				     "zero that keeps the range allocated", gname(h));
 	if (r < 0) {
 		req->op.fn = gl_deferred_fail;
 		mortar_loop_defer(h->loop, &req->op, r);
 		return;
 	}
-	req->op.fn = gl_simple_done;
+	if (!(req->flags & MORTAR_REQ_MAY_TRIM)) {
+		gl_zerofill(h, req);
+		return;
+	}
+	req->op.fn = gl_zero_discarded;
 	mortar_loop_hold(h->loop);
-	if (glfs_zerofill_async(h->fd, (off_t)req->offset, (off_t)req->length,
-				gl_cbk, req) < 0) {
+	if (glfs_discard_async(h->fd, (off_t)req->offset, (size_t)req->length,
+			       gl_cbk, req) < 0) {
 		int e = errno ? errno : EIO;
 		mortar_loop_post(h->loop, &req->op, -e);
 	}
