@@ -56,6 +56,25 @@ fi
 # mortar and qemu-img.
 file_size() { stat -c %s "$1"; }
 file_alloc() { echo $(($(stat -c %b "$1") * $(stat -c %B "$1"))); }
+# What file_alloc may say of a file without data: 0 on a local file
+# system.  On GlusterFS (tests/gluster/img-suites.sh) a brick on ext4
+# keeps the file's GlusterFS attributes in a block of their own, which the
+# brick counts and GlusterFS reports (cut to the file's size): 4 KiB.
+EMPTY_ALLOC=0
+[[ -z ${MORTAR_TEST_FUSE:-} ]] || EMPTY_ALLOC=4096
+
+# The location Mortar is given for PATH and the backend it should use:
+# PATH and "file", or in the GlusterFS re-run the gluster:// location
+# that tests/gluster/mortar-on-gluster substitutes for it, and "gluster".
+mortar_loc() {
+	if [[ -n ${MORTAR_TEST_FUSE:-} && $1 == "$MORTAR_TEST_FUSE"/* ]]; then
+		echo "$MORTAR_TEST_GLUSTER_BASE/${1#"$MORTAR_TEST_FUSE"/}"
+	else
+		echo "$1"
+	fi
+}
+TEST_BACKEND=file
+[[ -z ${MORTAR_TEST_FUSE:-} ]] || TEST_BACKEND=gluster
 
 # compare_maps IMAGE: mortar img map --output=json and qemu-img map
 # --output=json must describe the same (data, zero) runs over the whole

@@ -30,7 +30,9 @@ for s in "${sizes[@]}"; do
 	expect_eq "qemu-img virtual-size of '$text'" "$qv" $(((bytes + 511) / 512 * 512))
 	expect_eq "mortar virtual-size of '$text'" "$mv" "$bytes"
 	expect_eq "mortar actual-size of sparse '$text' = qemu-img's" "$ma" "$qa"
-	expect_eq "sparse '$text' allocates nothing" "$(file_alloc "$img")" 0
+	a=$(file_alloc "$img")
+	((a <= EMPTY_ALLOC)) || fail "sparse '$text' allocates $a bytes"
+	echo "ok: sparse '$text' allocates nothing ($a bytes)"
 
 	# With some data in it, the allocation must follow (both tools).
 	if ((bytes > 0)); then
@@ -48,14 +50,14 @@ done
 # --- the info document -------------------------------------------------
 img=$SCRATCH/sparse-3.img
 info=$("$MORTAR" img info --output=json "$img")
-"$PY" - "$info" "$img" <<'EOF' || fail "mortar img info --output=json is not as documented: $info"
+"$PY" - "$info" "$(mortar_loc "$img")" "$TEST_BACKEND" <<'EOF' || fail "mortar img info --output=json is not as documented: $info"
 import json, sys
 j = json.loads(sys.argv[1])
 want = {"filename", "location", "backend", "format", "virtual-size",
         "actual-size", "block-size", "capabilities"}
 assert want <= set(j), f"missing keys {want - set(j)}"
 assert j["filename"] == sys.argv[2], j["filename"]
-assert j["backend"] == "file", j["backend"]
+assert j["backend"] == sys.argv[3], j["backend"]
 assert j["format"] == "raw", j["format"]
 b = j["block-size"]
 assert set(b) == {"minimum", "preferred", "maximum"}, b
@@ -65,7 +67,7 @@ caps = {"read-only", "flush", "fua", "trim", "zero", "fast-zero", "extents",
 c = j["capabilities"]
 assert caps == set(c), f"capabilities: {set(c) ^ caps}"
 assert all(isinstance(v, bool) for v in c.values()), c
-# A writable regular file on a local filesystem.
+# A writable regular file (on a local filesystem or a GlusterFS volume).
 assert c["read-only"] is False and c["resize"] is True, c
 assert c["flush"] and c["zero"] and c["extents"], c
 EOF
@@ -73,7 +75,7 @@ echo "ok: info JSON has every documented key"
 human=$("$MORTAR" img info "$img")
 grep -q "^virtual size: .*($((1 << 30)) bytes)" <<<"$human" ||
 	fail "human info lacks the virtual size in bytes: $human"
-grep -q "^backend: file" <<<"$human" || fail "human info lacks the backend: $human"
+grep -q "^backend: $TEST_BACKEND" <<<"$human" || fail "human info lacks the backend: $human"
 echo "ok: human info"
 
 # --- preallocation ------------------------------------------------------
@@ -87,7 +89,8 @@ for p in off falloc full; do
 		expect_eq "mortar virtual-size ($p, $bytes)" "$mv" "$bytes"
 		expect_eq "mortar actual-size = qemu-img's ($p, $bytes)" "$m" "$q"
 		if [[ $p == off ]]; then
-			expect_eq "no preallocation allocates nothing" "$q" 0
+			((q <= EMPTY_ALLOC)) || fail "no preallocation: $q bytes allocated"
+			echo "ok: no preallocation allocates nothing ($q bytes)"
 		else
 			((q >= bytes)) || fail "--preallocation=$p: qemu-img actual-size $q < $bytes"
 			((m >= bytes)) || fail "--preallocation=$p: mortar actual-size $m < $bytes"

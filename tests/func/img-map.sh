@@ -135,5 +135,5 @@ expect_eq "extents of an empty image" "$(tr -d ' \n' <<<"$OUT")" "[]"
 expect_rc 2 "" "$MORTAR" img map
 expect_rc 2 "" "$MORTAR" img map --force "$img"
 expect_rc 2 "output" "$MORTAR" img map --output=yaml "$img"
-expect_error_line "does not exist" "$MORTAR" img map "$SCRATCH/missing.img"
+expect_error_line "does not exist|no image" "$MORTAR" img map "$SCRATCH/missing.img"
 echo PASS

@@ -73,7 +73,7 @@ expect_rc 2 "" "$MORTAR" img resize "$img"
 expect_rc 2 "" "$MORTAR" img resize --output=json "$img" 1G
 expect_rc 2 "" "$MORTAR" img resize --preallocation=full "$img" 2G
 expect_eq "size after usage errors" "$(vsize)" "$before"
-expect_error_line "does not exist" "$MORTAR" img resize "$SCRATCH/missing.img" 1G
+expect_error_line "does not exist|no image" "$MORTAR" img resize "$SCRATCH/missing.img" 1G
 [[ ! -e $SCRATCH/missing.img ]] || fail "resize created a missing image"
 
 # --- shrink to zero and grow again --------------------------------------------
