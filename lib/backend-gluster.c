@@ -972,8 +972,10 @@ static int gl_open(struct mortar_image *img, const struct mortar_location *loc,
 	if (flags & MORTAR_OPEN_RDONLY)
 		h->caps |= MORTAR_CAP_READ_ONLY;
 	else
+		/* Fast zeroes: those that may deallocate (a discard); the
+		 * others fail at once with ENOTSUP (see gl_zero). */
 		h->caps |= MORTAR_CAP_FLUSH | MORTAR_CAP_FUA | MORTAR_CAP_TRIM |
-			   MORTAR_CAP_ZERO | MORTAR_CAP_RESIZE;
+			   MORTAR_CAP_ZERO | MORTAR_CAP_FAST_ZERO | MORTAR_CAP_RESIZE;
 	*handle = h;
 	return 0;
 fail:

@@ -21,9 +21,8 @@ K = 1024
 M = 1 << 20
 SIZE = 64 * M
 MAX_REQ = 32 * M
-# Exports on GlusterFS (tests/gluster/nbd-protocol.sh): the backend does
-# not promise fast zeroes (a brick may have to write them), so the export
-# must not advertise them.
+# Exports on GlusterFS (tests/gluster/nbd-suites.sh): a fast zero is a
+# discard there (the bricks punch), so one with NO_HOLE fails at once.
 GLUSTER = bool(os.environ.get("MORTAR_TEST_GLUSTER"))
 
 # The layout of p.img: (offset, length, content) with content a byte value,
@@ -210,8 +209,7 @@ def t_basics(d):
     check(not h.is_read_only(), "writable export: is_read_only false")
     for cap in ("can_flush", "can_fua", "can_trim", "can_zero", "can_fast_zero", "can_df",
                 "can_multi_conn", "can_cache"):
-        want = not (GLUSTER and cap == "can_fast_zero")
-        check(getattr(h, cap)() == want, f"{cap} {str(want).lower()}")
+        check(getattr(h, cap)(), f"{cap} true")
     check(h.get_block_size(nbd.SIZE_MAXIMUM) == MAX_REQ, "maximum block size 32 MiB")
     check(h.get_canonical_export_name() == "p.img", "the default export's canonical name is p.img")
     # plain reads of the whole layout
@@ -357,10 +355,24 @@ def t_writes(d):
           "unaligned FUA zero of 100 bytes keeps its neighbours")
     check(file_bytes(img, base + 640 * K, M - 640 * K) == b"\xa1" * (M - 640 * K),
           "the rest of the written MiB is untouched")
-    # fast zero on ext4 (punch or zero range): succeeds
-    if not GLUSTER:
-        h.zero(64 * K, base + 640 * K, nbd.CMD_FLAG_FAST_ZERO)
-        check(file_bytes(img, base + 640 * K, 64 * K) == bytes(64 * K), "fast zero on ext4 succeeds")
+    # fast zero on ext4 (punch or zero range), on GlusterFS (a discard):
+    # succeeds
+    h.zero(64 * K, base + 640 * K, nbd.CMD_FLAG_FAST_ZERO)
+    check(file_bytes(img, base + 640 * K, 64 * K) == bytes(64 * K), "fast zero succeeds")
+    if GLUSTER:
+        # ... unless the range must stay allocated: zerofill may write
+        # every zero on the bricks
+        h.pwrite(b"\xa2" * 64 * K, base + 640 * K)
+        h.flush()
+        t0 = time.monotonic()
+        expect_err(errno.ENOTSUP, "GlusterFS: fast zero with NO_HOLE", h.zero, 64 * K,
+                   base + 640 * K, nbd.CMD_FLAG_FAST_ZERO | nbd.CMD_FLAG_NO_HOLE)
+        check(time.monotonic() - t0 < 1.0, "GlusterFS: the fast zero failed fast")
+        check(file_bytes(img, base + 640 * K, 64 * K) == b"\xa2" * 64 * K,
+              "GlusterFS: a failed fast zero left the data")
+        h.zero(64 * K, base + 640 * K, nbd.CMD_FLAG_NO_HOLE)
+        check(file_bytes(img, base + 640 * K, 64 * K) == bytes(64 * K),
+              "GlusterFS: a zero with NO_HOLE (zerofill) zeroes")
     # out of range (strict mode off so that libnbd sends them)
     h.set_strict_mode(0)
     expect_err(errno.EINVAL, "read past the end", h.pread, 8192, SIZE - 4096)
