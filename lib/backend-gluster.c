@@ -1254,6 +1254,34 @@ out:
 	return r;
 }
 
+int mortar_gluster_volume_id(const struct mortar_location *loc, char *buf, size_t len)
+{
+	char *text = mortar_location_format(loc);
+	unsigned char id[16];
+	struct gl_conn *c;
+	int r;
+
+	if (!text)
+		return mortar_set_error(ENOMEM, "out of memory");
+	if (len < 37) {
+		free(text);
+		return mortar_set_error(EINVAL, "buffer too small for a volume id");
+	}
+	r = gl_conn_get(loc, text, &c);
+	if (r == 0) {
+		if (glfs_get_volumeid(c->fs, (char *)id, sizeof id) != (int)sizeof id)
+			r = mortar_set_error(EIO, "%s: no volume id", text);
+		else
+			snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+				 "%02x%02x%02x%02x%02x%02x", id[0], id[1], id[2], id[3],
+				 id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11],
+				 id[12], id[13], id[14], id[15]);
+		gl_conn_put(c);
+	}
+	free(text);
+	return r;
+}
+
 /* ---- the namespace of a volume (fs.h) ---- */
 
 static glfs_t *gfs(void *ctx)

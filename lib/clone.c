@@ -29,6 +29,7 @@
 #include "backend.h"
 #include "error.h"
 #include "fs.h"
+#include "runtime.h"
 #include "zero.h"
 
 #define COPY_CHUNK (4u << 20)	/* bytes per copy_file_range call */
@@ -634,6 +635,44 @@ out:
 	free(tb);
 	return ok;
 }
+
+/* What the probe found, remembered per volume (by its UUID) in the
+ * user's runtime folder.  Each probe costs the bricks a descriptor that
+ * they never close, and the blocks of the deleted scratch copy until
+ * they restart (GlusterFS never releases the target of a copy_file_range:
+ * mortar-img(1), BUGS), so a volume is probed once per user and host, and
+ * again only after a reboot empties that folder.  Without a runtime
+ * folder or a volume id, the probe runs every time. */
+static bool gluster_copy_caps(const struct mortar_location *loc, bool *shared)
+{
+	char id[40], dir[PATH_MAX], path[PATH_MAX + 64], got[16] = "";
+	bool known = false, ok;
+	FILE *f;
+
+	if (mortar_gluster_volume_id(loc, id, sizeof id) == 0 &&
+	    mortar_runtime_dir("gluster-copy", dir, sizeof dir) == 0 &&
+	    snprintf(path, sizeof path, "%s/%s", dir, id) < (int)sizeof path) {
+		known = true;
+		f = fopen(path, "re");
+		if (f) {
+			bool read = fgets(got, sizeof got, f) != NULL;
+
+			fclose(f);
+			if (read && (!strcmp(got, "shared\n") || !strcmp(got, "copy\n"))) {
+				*shared = got[0] == 's';
+				return true;
+			}
+		}
+	}
+	/* (a probe that failed is not remembered: it may have failed for
+	 * this folder only, say for want of write permission) */
+	ok = gluster_probe_copy(loc, shared);
+	if (ok && known && (f = fopen(path, "we"))) {
+		fputs(*shared ? "shared\n" : "copy\n", f);
+		fclose(f);
+	}
+	return ok;
+}
 #endif
 
 int mortar_storage_caps(const char *location, struct mortar_storage_caps *caps)
@@ -671,7 +710,7 @@ int mortar_storage_caps(const char *location, struct mortar_storage_caps *caps)
 #ifdef MORTAR_HAVE_GLUSTER
 		bool shared = false;
 
-		if (loc->scheme == MORTAR_SCHEME_GLUSTER && gluster_probe_copy(loc, &shared)) {
+		if (loc->scheme == MORTAR_SCHEME_GLUSTER && gluster_copy_caps(loc, &shared)) {
 			caps->offload_copy = true;
 			caps->offload_snapshot = shared;
 			snprintf(caps->how, sizeof caps->how, shared ?

@@ -46,6 +46,26 @@ expect_eq "gluster offload_copy" "$(json_get "$info" storage.offload_copy)" true
 grep -q "copied by the bricks" <<<"$(json_get "$info" storage.copies)" ||
 	fail "info does not say how copies are made: $info"
 
+# --- the bricks are probed once, not at every `img info` ---
+# (each probe leaves the bricks one descriptor they never close and, once
+# its scratch copy is deleted, that copy's blocks: mortar-img(1), BUGS)
+run=$SCRATCH/run		# an empty runtime folder: nothing remembered yet
+mkdir -m 0700 "$run"
+bpid=$(gluster_brick_pid "$vol" 1)
+fds0=$(ls "/proc/$bpid/fd" | wc -l)
+pinned0=$(ls "$brick/.glusterfs/unlink" | wc -l)
+for i in 1 2 3 4; do
+	again=$(XDG_RUNTIME_DIR=$run "$MORTAR" img info --output=json "$g/up.img")
+	expect_eq "info's copies, call $i" "$(json_get "$again" storage.copies)" \
+		"$(json_get "$info" storage.copies)"
+done
+fds1=$(ls "/proc/$bpid/fd" | wc -l)
+pinned1=$(ls "$brick/.glusterfs/unlink" | wc -l)
+((fds1 - fds0 <= 1 && pinned1 - pinned0 <= 1)) ||
+	fail "4 img info calls left the brick $((fds1 - fds0)) more open files and $((pinned1 - pinned0)) more pinned deleted files"
+ls "$run"/mortar/gluster-copy/* >/dev/null || fail "no probe result remembered"
+echo "ok: 4 img info calls probed the bricks once ($((fds1 - fds0)) descriptor, $((pinned1 - pinned0)) pinned file)"
+
 # --- a brick on XFS with reflink=1: the bricks' copy is a reflink ---
 requires filefrag
 xfs=$SCRATCH/xfs
