@@ -68,9 +68,9 @@ EMPTY_ALLOC=0
 # that tests/gluster/mortar-on-gluster substitutes for it, and "gluster".
 mortar_loc() {
 	if [[ -n ${MORTAR_TEST_FUSE:-} && $1 == "$MORTAR_TEST_FUSE"/* ]]; then
-		echo "$MORTAR_TEST_GLUSTER_BASE/${1#"$MORTAR_TEST_FUSE"/}"
+		printf '%s\n' "$MORTAR_TEST_GLUSTER_BASE/${1#"$MORTAR_TEST_FUSE"/}"
 	else
-		echo "$1"
+		printf '%s\n' "$1"	# (not echo: "-n" is an argument too)
 	fi
 }
 TEST_BACKEND=file
