@@ -250,9 +250,12 @@ static int local_copy_data(int in, struct out_file *out, off_t size, unsigned fl
 			r = copy_plain(in, out, pos + done, chunk_end - pos - done, buf);
 advanced:
 			/* Start writing each 16 MiB back now: the fsync before
-			 * the rename then finds little left, instead of the whole
-			 * copy at once (measured on XFS: that fsync alone took
-			 * 1-3 s for 640 MiB, the copy 0.7 s). */
+			 * the rename then finds little left (under 1 ms, traced),
+			 * and a copy of many GiB does not fill the page cache
+			 * with dirty pages first.  (The 1-3 s fsync that first
+			 * called for it came from sizing the copy before writing
+			 * it, see local_clone; since that fix, 8 paired rounds
+			 * with and without this call did not differ in time.) */
 			if (r == 0)
 				sync_file_range(out->fd, pos, chunk_end - pos, SYNC_FILE_RANGE_WRITE);
 			if (progress)
