@@ -422,6 +422,21 @@ static int vm_getopt(const char *cmd, int argc, char **argv, struct vm_opts *o)
 }
 
 /* Open a running VM: its directory, state and QMP. */
+/* After a plug or unplug: record the VM's new state, then, with --wait,
+ * wait for the guest to show it (CPUS, memory in [KMIN, KMAX], -1: any).
+ * -1 with the message printed when the guest does not. */
+static int save_and_wait(const char *cmd, const char *dir, json_object *st,
+			 const struct vm_opts *o, int cpus, int64_t kmin, int64_t kmax,
+			 struct vm_guest *g)
+{
+	state_save(dir, st);
+	if (o->wait && guest_wait(dir, cpus, kmin, kmax, o->timeout_s, g) < 0) {
+		cli_fail_lib(cmd);
+		return -1;
+	}
+	return 0;
+}
+
 static int vm_open(const char *cmd, const char *name, char *dir, size_t dlen,
 		   json_object **st, struct qmp **q)
 {
@@ -1440,13 +1455,12 @@ static int vm_cpu_add(int argc, char **argv)
 		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
 	if (r == -1)
 		cli_fail_lib(cmd);
-	state_save(dir, st);
-	if (r < 0)
-		goto out;
-	if (o.wait && guest_wait(dir, (int)t.present_cpus + 1, -1, -1, o.timeout_s, &g) < 0) {
-		cli_fail_lib(cmd);
+	if (r < 0) {
+		state_save(dir, st);
 		goto out;
 	}
+	if (save_and_wait(cmd, dir, st, &o, (int)t.present_cpus + 1, -1, -1, &g) < 0)
+		goto out;
 	printf("VM '%s': vCPU %s plugged%s\n", argv[optind], id,
 	       o.wait ? " (the guest has it online)" : "");
 	rc = EXIT_OK;
@@ -1490,11 +1504,8 @@ static int vm_cpu_remove(int argc, char **argv)
 		state_save(dir, st);
 		goto out;
 	}
-	state_save(dir, st);
-	if (o.wait && guest_wait(dir, (int)t.present_cpus - 1, -1, -1, o.timeout_s, &g) < 0) {
-		cli_fail_lib(cmd);
+	if (save_and_wait(cmd, dir, st, &o, (int)t.present_cpus - 1, -1, -1, &g) < 0)
 		goto out;
-	}
 	printf("VM '%s': vCPU %s removed\n", argv[optind], argv[optind + 1]);
 	rc = EXIT_OK;
 out:
@@ -1549,11 +1560,8 @@ static int vm_cpus(int argc, char **argv)
 			goto save;
 		t.present_cpus--;
 	}
-	state_save(dir, st);
-	if (o.wait && guest_wait(dir, (int)target, -1, -1, o.timeout_s, &g) < 0) {
-		cli_fail_lib(cmd);
+	if (save_and_wait(cmd, dir, st, &o, (int)target, -1, -1, &g) < 0)
 		goto out;
-	}
 	printf("VM '%s': %u vCPUs%s\n", argv[optind], target, o.wait ? " (the guest has them online)" : "");
 	rc = EXIT_OK;
 	goto out;
@@ -1631,12 +1639,9 @@ static int vm_mem_add(int argc, char **argv)
 		json_object_array_add(jarr(st, "dimms"), d);
 		json_object_object_add(st, "dimm_seq", json_object_new_int((int)jint(st, "dimm_seq") + 1));
 	}
-	state_save(dir, st);
-	if (o.wait && guest_wait(dir, -1, g0.valid ? (int64_t)(g0.mem_kib + (size >> 10) * 9 / 10) : 0,
-				 -1, o.timeout_s, &g) < 0) {
-		cli_fail_lib(cmd);
+	if (save_and_wait(cmd, dir, st, &o, -1,
+			  g0.valid ? (int64_t)(g0.mem_kib + (size >> 10) * 9 / 10) : 0, -1, &g) < 0)
 		goto out;
-	}
 	printf("VM '%s': DIMM %s of %" PRIu64 " MiB plugged%s\n", argv[optind], id, size >> 20,
 	       o.wait ? " (the guest has it online)" : "");
 	rc = EXIT_OK;
@@ -1701,12 +1706,9 @@ static int vm_mem_remove(int argc, char **argv)
 	{
 		int64_t size = jint(d, "size");
 		json_object_array_del_idx(dimms, idx, 1);
-		state_save(dir, st);
-		if (o.wait && guest_wait(dir, -1, -1, g0.valid ? (int64_t)g0.mem_kib - (size >> 10) * 9 / 10 :
-					 -1, o.timeout_s, &g) < 0) {
-			cli_fail_lib(cmd);
+		if (save_and_wait(cmd, dir, st, &o, -1, -1, g0.valid ?
+				  (int64_t)g0.mem_kib - (size >> 10) * 9 / 10 : -1, &g) < 0)
 			goto out;
-		}
 	}
 	printf("VM '%s': DIMM %s removed\n", argv[optind], argv[optind + 1]);
 	rc = EXIT_OK;
