@@ -13,8 +13,11 @@
 # Peers: qemu-nbd (--aio=io_uring --cache=none), nbdkit's file plugin,
 # qemu-storage-daemon (each only when installed; otherwise "not available
 # here"), and fio's io_uring engine with O_DIRECT on the file itself as the
-# local ceiling.  mortar serve runs with --direct, like qemu-nbd's
-# cache=none, so that no server is flattered by the host page cache.  Each round runs every server once per job, the
+# local ceiling.  mortar serve runs twice: with --direct, like qemu-nbd's
+# cache=none and qsd's cache.direct=on, and as "mortar-cache" without it,
+# through the host page cache like nbdkit's file plugin; each peer's ratio
+# is taken against the Mortar mode that caches as it does.  Each round
+# runs every server once per job, the
 # order rotating between rounds so that drift does not favour one; the
 # table shows medians over rounds and mortar's ratio to each peer.
 #
@@ -63,6 +66,9 @@ fio --name=fill --filename="$img" --size="$FILE_SIZE" --rw=write --bs=1M \
 
 # Each server: a function that starts it in the background on $sock.
 start_mortar() { "$mortar" serve -f --direct --socket "$sock" "$img" 2>>"$tmp/mortar.log" & server_pid=$!; }
+# Without --direct, through the host page cache like nbdkit's file plugin:
+# the like-for-like comparison with nbdkit.
+start_mortar_cache() { "$mortar" serve -f --socket "$sock" "$img" 2>>"$tmp/mortar.log" & server_pid=$!; }
 start_qemu_nbd() { qemu-nbd -t -f raw --aio=io_uring --cache=none --socket="$sock" --shared=16 "$img" & server_pid=$!; }
 start_nbdkit() { nbdkit -f -U "$sock" file "$img" & server_pid=$!; }
 start_qsd() {
@@ -72,8 +78,8 @@ start_qsd() {
 		--export type=nbd,id=e,node-name=f,name=,writable=on & server_pid=$!
 }
 
-servers=(mortar)
-labels=(mortar)
+servers=(mortar mortar_cache)
+labels=(mortar mortar-cache)
 missing=()
 if command -v qemu-nbd >/dev/null; then servers+=(qemu_nbd); labels+=(qemu-nbd); else missing+=(qemu-nbd); fi
 if command -v nbdkit >/dev/null; then servers+=(nbdkit); labels+=(nbdkit-file); else missing+=(nbdkit-file); fi
@@ -134,21 +140,30 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
+# Each peer is compared with the Mortar mode that caches as it does:
+# nbdkit's file plugin reads and writes through the host page cache, so
+# mortar-cache; qemu-nbd and qemu-storage-daemon run with O_DIRECT, so
+# mortar (--direct).
+mate() { [ "$1" = nbdkit ] && echo mortar_cache || echo mortar; }
+short() { [ "$1" = mortar_cache ] && echo mcache || echo mortar; }
 echo
 printf '%-18s' job
 for l in "${labels[@]}"; do printf '%22s' "$l"; done
-for l in "${labels[@]:1}"; do printf "%18s" "mortar/${l:0:10}"; done
-printf '%16s%16s\n' "local-ceiling" "mortar/ceiling"
+for ((i = 2; i < n; i++)); do printf "%18s" "$(short "$(mate "${servers[i]}")")/${labels[i]:0:10}"; done
+printf '%16s%16s%16s\n' "local-ceiling" "mortar/ceiling" "mcache/ceiling"
 for job in "${jobs[@]}"; do
 	printf '%-18s' "${job// /-}"
-	m=$(median <<<"${results["mortar|$job"]}")
 	for s in "${servers[@]}"; do printf '%22s' "$(median <<<"${results["$s|$job"]}")"; done
-	for s in "${servers[@]:1}"; do
+	for s in "${servers[@]:2}"; do
+		m=$(median <<<"${results["$(mate "$s")|$job"]}")
 		p=$(median <<<"${results["$s|$job"]}")
 		printf '%18s' "$(python3 -c "print(f'{$m/$p:.2f}' if $p else '-')")"
 	done
 	c=$(median <<<"${ceil["$job"]}")
-	printf '%16s%16s\n' "$c" "$(python3 -c "print(f'{$m/$c:.2f}' if $c else '-')")"
+	for s in mortar mortar_cache; do
+		m=$(median <<<"${results["$s|$job"]}")
+		printf '%16s' "$(python3 -c "print(f'{$m/$c:.2f}' if $c else '-')")"
+	done | { printf '%16s' "$c"; cat; echo; }
 done
 echo
 echo "server CPU per I/O (us, median; lower is better)"
