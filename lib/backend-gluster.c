@@ -567,6 +567,15 @@ static void gl_fua_done(struct mortar_op *op, int res)
 	gl_finish(req, res);
 }
 
+/* After a glfs_*_async call: when gfapi refuses a request, its callback
+ * never runs, so the failure is posted to the loop in its place (which
+ * also releases the loop hold taken before the call). */
+static void gl_submitted(struct gl_img *h, struct mortar_req *req, int ret)
+{
+	if (ret < 0)
+		mortar_loop_post(h->loop, &req->op, -(errno ? errno : EIO));
+}
+
 static void gl_rw_done(struct mortar_op *op, int res)
 {
 	struct mortar_req *req = (struct mortar_req *)op;
@@ -609,10 +618,7 @@ static void gl_rw_done(struct mortar_op *op, int res)
 		/* No FUA in gfapi: write, then make it durable. */
 		mortar_loop_hold(h->loop);
 		req->op.fn = gl_fua_done;
-		if (glfs_fdatasync_async(h->fd, gl_cbk, req) < 0) {
-			int e = errno;
-			mortar_loop_post(h->loop, &req->op, -e);
-		}
+		gl_submitted(h, req, glfs_fdatasync_async(h->fd, gl_cbk, req));
 		return;
 	}
 	gl_finish(req, 0);
@@ -653,10 +659,7 @@ static void gl_rw_step(struct gl_img *h, struct mortar_req *req)
 	else
 		r = glfs_preadv_async(h->fd, iov, n, (off_t)(req->offset + req->be.done), 0,
 				      gl_cbk, req);
-	if (r < 0) {
-		int e = errno ? errno : EIO;
-		mortar_loop_post(h->loop, &req->op, -e);
-	}
+	gl_submitted(h, req, r);
 }
 
 static int gl_check_failed(struct gl_img *h)
@@ -721,10 +724,7 @@ static void gl_flush(void *handle, struct mortar_req *req)
 	}
 	req->op.fn = gl_flush_done;
 	mortar_loop_hold(h->loop);
-	if (glfs_fsync_async(h->fd, gl_cbk, req) < 0) {
-		int e = errno ? errno : EIO;
-		mortar_loop_post(h->loop, &req->op, -e);
-	}
+	gl_submitted(h, req, glfs_fsync_async(h->fd, gl_cbk, req));
 }
 
 static void gl_simple_done(struct mortar_op *op, int res)
@@ -747,10 +747,7 @@ static void gl_simple_done(struct mortar_op *op, int res)
 		req->flags &= ~MORTAR_REQ_FUA;
 		req->op.fn = gl_simple_done;
 		mortar_loop_hold(h->loop);
-		if (glfs_fdatasync_async(h->fd, gl_cbk, req) < 0) {
-			int e = errno ? errno : EIO;
-			mortar_loop_post(h->loop, &req->op, -e);
-		}
+		gl_submitted(h, req, glfs_fdatasync_async(h->fd, gl_cbk, req));
 		return;
 	}
 	gl_finish(req, 0);
@@ -768,22 +765,16 @@ static void gl_trim(void *handle, struct mortar_req *req)
 	}
 	req->op.fn = gl_simple_done;
 	mortar_loop_hold(h->loop);
-	if (glfs_discard_async(h->fd, (off_t)req->offset, (size_t)req->length,
-			       gl_cbk, req) < 0) {
-		int e = errno ? errno : EIO;
-		mortar_loop_post(h->loop, &req->op, -e);
-	}
+	gl_submitted(h, req, glfs_discard_async(h->fd, (off_t)req->offset,
+						(size_t)req->length, gl_cbk, req));
 }
 
 static void gl_zerofill(struct gl_img *h, struct mortar_req *req)
 {
 	req->op.fn = gl_simple_done;
 	mortar_loop_hold(h->loop);
-	if (glfs_zerofill_async(h->fd, (off_t)req->offset, (off_t)req->length,
-				gl_cbk, req) < 0) {
-		int e = errno ? errno : EIO;
-		mortar_loop_post(h->loop, &req->op, -e);
-	}
+	gl_submitted(h, req, glfs_zerofill_async(h->fd, (off_t)req->offset,
+						 (off_t)req->length, gl_cbk, req));
 }
 
 /* A zero that may deallocate went to discard first.  Bricks punch a hole
@@ -825,11 +816,8 @@ static void gl_zero(void *handle, struct mortar_req *req)
 	}
 	req->op.fn = gl_zero_discarded;
 	mortar_loop_hold(h->loop);
-	if (glfs_discard_async(h->fd, (off_t)req->offset, (size_t)req->length,
-			       gl_cbk, req) < 0) {
-		int e = errno ? errno : EIO;
-		mortar_loop_post(h->loop, &req->op, -e);
-	}
+	gl_submitted(h, req, glfs_discard_async(h->fd, (off_t)req->offset,
+						(size_t)req->length, gl_cbk, req));
 }
 
 /* SEEK_DATA/SEEK_HOLE with the quirks seen in the field: ENXIO means
