@@ -1135,6 +1135,16 @@ const struct mortar_backend mortar_backend_gluster = {
  * so holes stay holes.  Made under a temporary name and renamed into
  * place.  -ENOTSUP (no message) when the volume cannot: the caller then
  * copies through the client. */
+bool mortar_gluster_same_volume(const struct mortar_location *a, const struct mortar_location *b)
+{
+	char *ka = gl_key(a), *kb = gl_key(b);
+	bool same = ka && kb && !strcmp(ka, kb);
+
+	free(ka);
+	free(kb);
+	return same;
+}
+
 int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_location *dst,
 			bool force, uint64_t *size_out, bool *shared)
 {

@@ -123,6 +123,9 @@ const char *mortar_image_name(const struct mortar_image *img);
  * shared blocks (reflink) rather than copying them. */
 int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_location *dst,
 			bool force, uint64_t *size, bool *shared);
+/* Are A and B on one volume, reached through the same volfile servers
+ * (the condition for a copy made by the bricks)? */
+bool mortar_gluster_same_volume(const struct mortar_location *a, const struct mortar_location *b);
 /* The volume's UUID, as 36 characters and a NUL in BUF (>= 37 bytes). */
 int mortar_gluster_volume_id(const struct mortar_location *loc, char *buf, size_t len);
 #endif

@@ -499,6 +499,10 @@ out:
 	return r;
 }
 
+#ifdef MORTAR_HAVE_GLUSTER
+static bool gluster_copy_caps(const struct mortar_location *loc, bool *shared);
+#endif
+
 int mortar_image_clone(const char *src, const char *dst, unsigned flags,
 		       mortar_progress_fn progress, void *opaque,
 		       enum mortar_clone_method *used)
@@ -523,10 +527,18 @@ int mortar_image_clone(const char *src, const char *dst, unsigned flags,
 		}
 	}
 #ifdef MORTAR_HAVE_GLUSTER
+	bool shared = false;
+
+	/* Only a copy that shares blocks is left to the bricks.  GlusterFS
+	 * never closes the target of a copy made by the bricks, so a full
+	 * copy deleted later keeps all its blocks on them until they restart
+	 * (mortar-img(1), BUGS): snapshots taken and dropped every night
+	 * would fill the volume.  Through the client, the data crosses the
+	 * network twice, and nothing stays behind. */
 	if (ls->scheme == MORTAR_SCHEME_GLUSTER && ld->scheme == MORTAR_SCHEME_GLUSTER &&
-	    !(flags & MORTAR_CLONE_COPY_ONLY)) {
+	    !(flags & MORTAR_CLONE_COPY_ONLY) && mortar_gluster_same_volume(ls, ld) &&
+	    gluster_copy_caps(ld, &shared) && shared) {
 		uint64_t size = 0;
-		bool shared = false;
 
 		remove_stale_temps(dst);
 		r = mortar_gluster_copy(ls, ld, flags & MORTAR_CLONE_FORCE, &size, &shared);
@@ -714,14 +726,13 @@ int mortar_storage_caps(const char *location, struct mortar_storage_caps *caps)
 		bool shared = false;
 
 		if (loc->scheme == MORTAR_SCHEME_GLUSTER && gluster_copy_caps(loc, &shared)) {
-			caps->offload_copy = true;
-			caps->offload_snapshot = shared;
+			caps->offload_copy = caps->offload_snapshot = shared;
 			snprintf(caps->how, sizeof caps->how, shared ?
 				 "gluster: clones and snapshots within the volume are "
 				 "reflinks made by the bricks (copy_file_range)" :
-				 "gluster: clones and snapshots within the volume are "
-				 "copied by the bricks (copy_file_range), full copies: "
-				 "the bricks' filesystem cannot share blocks");
+				 "gluster: clones and snapshots are full sparse copies "
+				 "through the client, as the bricks' filesystem cannot "
+				 "share blocks (see BUGS in mortar-img(1))");
 		}
 #endif
 		if (mortar_loop_new(0, &loop) == 0) {

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Snapshots of images on real GlusterFS volumes: kept in the volume beside
 # the image (any client of the volume sees them, whatever volfile server it
-# names), made by the bricks (a full copy on an ext4 brick, said plainly;
-# a reflink on an XFS brick with reflink=1: no space used, extents
-# shared), taken while `mortar serve` exports the image (writes held: the
+# names), a full sparse copy through the client on an ext4 brick (said
+# plainly; deleting it frees its blocks, which a copy made by the bricks
+# would keep pinned) and a reflink made by the bricks on an XFS brick
+# with reflink=1 (no space used, extents shared), taken while `mortar serve` exports the image (writes held: the
 # snapshot has every acknowledged write), exported read-only, reverted in
 # place (refused on an image in use without --force), deleted; leftovers
 # of a crashed snapshot are removed by the next one, while another host's
@@ -24,9 +25,9 @@ cd "$SCRATCH"
 dd if=/dev/urandom of=a.img bs=1M count=4 seek=8 conv=notrunc status=none
 "$MORTAR" img clone -q a.img "$g/disk.img" >/dev/null
 
-# --- a snapshot made by ext4 bricks: a full copy, and said so ---
+# --- a snapshot on ext4 bricks: a full copy through the client, said so ---
 OUT=$("$MORTAR" img snapshot --output=json "$g/disk.img" s1 | tail -1)
-expect_eq "method on an ext4 brick" "$(json_get "$OUT" method)" "server-side copy"
+expect_eq "method on an ext4 brick" "$(json_get "$OUT" method)" "sparse copy"
 expect_eq "shared on an ext4 brick" "$(json_get "$OUT" shared)" false
 [[ $(json_get "$OUT" location) == "$g/.disk.img.snapshots/s1.img" ]] ||
 	fail "snapshot location: $(json_get "$OUT" location)"
@@ -34,7 +35,7 @@ expect_eq "shared on an ext4 brick" "$(json_get "$OUT" shared)" false
 	fail "the snapshot is not in the volume: $(ls -la "$brick" "$brick/.disk.img.snapshots" 2>&1)"
 OUT=$("$MORTAR" img snapshot list "$g/disk.img")
 grep -q "^s1 .*full copy" <<<"$OUT" || fail "list does not say s1 is a full copy: $OUT"
-echo "ok: snapshot on an ext4 brick is a full copy made by the bricks, kept in the volume"
+echo "ok: snapshot on an ext4 brick is a full copy through the client, kept in the volume"
 
 # --- taken while mortar serve writes: the writes are held, none lost ---
 start_server_unix disk "$g/disk.img"
@@ -58,6 +59,7 @@ expect_eq "offload_snapshot on ext4 bricks" "$(json_get "$info" storage.offload_
 
 # --- exported read-only by name ---
 start_server_unix snap --snapshot s1 "$g/disk.img"
+snap_pid=$SPID
 expect_eq "snapshot export is read-only" \
 	"$(nbdinfo --json "nbd+unix:///?socket=$SOCK" | jq -r '.exports[0]."is_read_only"')" true
 nbdcopy "nbd+unix:///?socket=$SOCK" s1.copy
@@ -76,8 +78,23 @@ grep -q "Pattern verification failed" <<<"$OUT" ||
 cmp a.img reverted.raw || fail "the image differs from s1 after revert"
 echo "ok: revert --force restores s1 in place; the running export sees it"
 
-# --- delete ---
+# --- delete: the space comes back ---
+# (a copy made by the bricks would stay open in the brick process and
+# keep its blocks under .glusterfs/unlink until it restarts)
+kill "$snap_pid" && wait "$snap_pid" || true	# its export has s1 open
+bpid=$(gluster_brick_pid "$vol" 1)
+fds0=$(ls "/proc/$bpid/fd" | wc -l)
+pinned0=$(ls "$brick/.glusterfs/unlink" | wc -l)
 "$MORTAR" img snapshot delete "$g/disk.img" s1 >/dev/null
+for ((i = 0; i < 50; i++)); do	# (files still open elsewhere go at their last close)
+	fds1=$(ls "/proc/$bpid/fd" | wc -l)
+	pinned1=$(ls "$brick/.glusterfs/unlink" | wc -l)
+	((fds1 <= fds0 && pinned1 <= pinned0)) && break
+	sleep 0.1
+done
+((fds1 <= fds0 && pinned1 <= pinned0)) ||
+	fail "deleting s1 left the brick $((fds1 - fds0)) more open files and $((pinned1 - pinned0)) more pinned files: $(ls -la "$brick/.glusterfs/unlink")"
+echo "ok: deleting a snapshot frees it on the brick (open files $fds0 -> $fds1, pinned $pinned0 -> $pinned1)"
 expect_eq "after delete" "$("$MORTAR" img snapshot list --output=json "$g/disk.img" |
 	jq -r 'map(.name) | join(",")')" s2
 [[ ! -e $brick/.disk.img.snapshots/s1.img ]] || fail "s1.img left in the volume"
