@@ -1132,12 +1132,6 @@ const struct mortar_backend mortar_backend_gluster = {
 
 /* ---- server-side copies (clone.c) ---- */
 
-/* Copy SRC to DST inside one volume with glfs_copy_file_range: the bricks
- * copy the data themselves (a reflink when a brick's filesystem can: XFS
- * made with reflink=1), nothing crosses the network.  Data extents only,
- * so holes stay holes.  Made under a temporary name and renamed into
- * place.  -ENOTSUP (no message) when the volume cannot: the caller then
- * copies through the client. */
 bool mortar_gluster_same_volume(const struct mortar_location *a, const struct mortar_location *b)
 {
 	char *ka = gl_key(a), *kb = gl_key(b);
@@ -1148,6 +1142,12 @@ bool mortar_gluster_same_volume(const struct mortar_location *a, const struct mo
 	return same;
 }
 
+/* Copy SRC to DST inside one volume with glfs_copy_file_range: the bricks
+ * copy the data themselves (a reflink when a brick's filesystem can: XFS
+ * made with reflink=1), nothing crosses the network.  Data extents only,
+ * so holes stay holes.  Made under a temporary name and renamed into
+ * place.  -ENOTSUP (no message) when the volume cannot: the caller then
+ * copies through the client. */
 int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_location *dst,
 			bool force, uint64_t *size_out, bool *shared)
 {
