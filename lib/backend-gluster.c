@@ -1151,7 +1151,7 @@ bool mortar_gluster_same_volume(const struct mortar_location *a, const struct mo
 int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_location *dst,
 			bool force, uint64_t *size_out, bool *shared)
 {
-	char *ks = gl_key(src), *kd = gl_key(dst), *text = mortar_location_format(dst);
+	char *text = mortar_location_format(dst);
 	char tmp[PATH_MAX];
 	glfs_fd_t *in = NULL, *out = NULL;
 	struct gl_conn *c = NULL;
@@ -1159,11 +1159,11 @@ int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_l
 	off_t pos = 0, size;
 	int r = 0;
 
-	if (!ks || !kd || !text) {
+	if (!text) {
 		r = mortar_set_error(ENOMEM, "out of memory");
 		goto out;
 	}
-	if (strcmp(ks, kd)) {
+	if (!mortar_gluster_same_volume(src, dst)) {
 		r = -ENOTSUP;	/* two volumes: no server-side path */
 		goto out;
 	}
@@ -1268,8 +1268,6 @@ out:
 		glfs_close(in);
 	if (c)
 		gl_conn_put(c);
-	free(ks);
-	free(kd);
 	free(text);
 	return r;
 }
