@@ -373,22 +373,27 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 }
 
 /* Options for this process's copy of the client graph; the volume's own
- * settings (and every other client) are untouched.  Measured on one brick,
- * mortar serve driven by fio over NBD (bench/gluster.sh, docs/benchmarks.md):
- *  - client io-threads hands every request to one of its threads before it
- *    goes to the brick.  That hop exists for FUSE, whose single reader
- *    thread must not do the graph's work; Mortar's calls are asynchronous
- *    and return at once, so the hop only adds a context switch per request
- *    (4k random reads +30 %, 128k reads +20 % without it).
+ * settings (and every other client) are untouched.
+ *  - write-behind resends writes whose fsync failed: without it, cached
+ *    writes may be dropped after a failed fsync on old GlusterFS versions
+ *    (QEMU sets it too).
  *  - write-behind's trickling-writes is forced on (the default), whatever
  *    the volume says: with it off, a write that fails for want of space
  *    never completes (GlusterFS 10.3; fio's gfapi engines hang the same
  *    way), and the image would hang instead of saying the volume is full.
  *    It would have been worth having: off, with 1 MiB aggregates, 128k
  *    writes ran 30 % faster.
+ * Measured on one brick, mortar serve driven by fio over NBD
+ * (bench/gluster.sh, docs/benchmarks.md):
+ *  - client io-threads hands every request to one of its threads before it
+ *    goes to the brick.  That hop exists for FUSE, whose single reader
+ *    thread must not do the graph's work; Mortar's calls are asynchronous
+ *    and return at once, so the hop only adds a context switch per request
+ *    (4k random reads +30 %, 128k reads +20 % without it).
  * pass-through exists since GlusterFS 4.1. */
 static void gl_tune_client_graph(glfs_t *fs)
 {
+	glfs_set_xlator_option(fs, "*-write-behind", "resync-failed-syncs-after-fsync", "on");
 	glfs_set_xlator_option(fs, "*-io-threads", "pass-through", "true");
 	glfs_set_xlator_option(fs, "*-write-behind", "trickling-writes", "on");
 }
@@ -450,10 +455,6 @@ static int gl_conn_get(const struct mortar_location *loc, const char *text,
 			goto fail;
 		}
 	}
-	/* Without this, write-behind may drop cached writes after a failed
-	 * fsync on old GlusterFS versions (QEMU sets it too). */
-	glfs_set_xlator_option(c->fs, "*-write-behind",
-			       "resync-failed-syncs-after-fsync", "on");
 	gl_tune_client_graph(c->fs);
 	if (c->logfile)
 		glfs_set_logging(c->fs, c->logfile, GL_LOG_LEVEL);
