@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Thin wrapper around meson: `make run` and `make test` are the two
 # commands a new user types (see README.md).
 BUILD      ?= build

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bench/clone.sh [BUILD_DIR]
 #
 # Copies of a 1 GiB raw image with 60% of it allocated (random data in

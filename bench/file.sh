@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bench/file.sh [--quick] [BUILD_DIR]
 #
 # Compare libmortar's file backend with raw io_uring as fio drives it, on

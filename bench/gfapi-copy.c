@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench/gfapi-copy HOST VOLUME SRC DST
  *
  * The peer for bench/clone.sh on GlusterFS: the fastest copy a libgfapi

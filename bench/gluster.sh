@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bench/gluster.sh gluster://HOST/VOLUME/IMAGE [mortar bench options...]
 #
 # The GlusterFS comparison of issue 5, on a volume you name:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar-bench: a small fio-like driver that reads an image through
  * libmortar, so that bench/file.sh can compare it with fio's io_uring
  * engine on the same file.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bench/nbd.sh [--quick] [BUILD_DIR]
 #
 # Compare `mortar serve` with the other NBD servers on this machine, all

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bench/vm.sh [BUILD_DIR]
 #
 # How long a hotplug takes until the guest shows it (its MORTAR-GUEST

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The ways mortar bench reaches the benchmark image.
  *
  * Local file: fio's io_uring engine with O_DIRECT on the file (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The plot of mortar bench: one group of bars per job, one bar per path,
  * each the median IOPS relative to the direct path with the spread of the
  * runs as an error bar; drawn by gnuplot as PNG and SVG. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar bench: the seeds' FIO tables, on this machine, in one command.
  *
  * One benchmark image (created here, filled with data, removed at the

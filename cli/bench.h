@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar bench: the same fio jobs over every way this machine has of
  * reaching one image, side by side (bench.c: the command and the tables;
  * bench-paths.c: the ways; bench-plot.c: the picture). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The mortar command line: shared helpers for the subcommands. */
 #ifndef MORTAR_CLI_H
 #define MORTAR_CLI_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar img clone SRC nbd://...: the destination is an NBD export that
  * exists already (mortar serve, qemu-nbd, nbdkit...), so nothing can be
  * created, renamed or shared: SRC is streamed into it with libnbd.  The

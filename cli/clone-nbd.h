@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar img clone into an NBD export (clone-nbd.c). */
 #ifndef MORTAR_CLI_CLONE_NBD_H
 #define MORTAR_CLI_CLONE_NBD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar doctor: check a location step by step and say which step fails,
  * why, and what to do. */
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar img clone: copy an image as cheaply as its storage allows. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar img convert: copy any image format QEMU reads into a raw image.
  *
  * Mortar has no qcow2 (or vmdk, vhdx...) parser and will not grow one:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar img snapshot: named, read-only point-in-time copies of an image.
  *
  * Taking or reverting a snapshot of an image that `mortar serve` exports

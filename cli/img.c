@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar img: create, info, map, resize. */
 #include <errno.h>
 #include <getopt.h>

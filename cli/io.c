@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar io: run requests on an image through libmortar, in the manner of
  * qemu-io: `mortar io disk.img -c 'write -P 0xab 0 1M' -c 'read -P 0xab 0 1M'`.
  * For checking storage by hand and for the tests. */

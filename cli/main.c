@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar: one command for images, exports, diagnostics and VMs. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Progress for long copies (progress.h). */
 #include <stdio.h>
 #include <unistd.h>

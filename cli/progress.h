@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A progress display for long copies: a bar on a terminal, JSON lines
  * for programs, nothing when quiet or when stderr is not a terminal. */
 #ifndef MORTAR_CLI_PROGRESS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar serve: export images over NBD. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar vm: start QEMU guests on Mortar disks with a topology ready for
  * hotplug, and scale their vCPUs and memory while they run.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar-demo: a tour of libmortar in one short program.
  *
  * Usage: mortar-demo IMAGE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The file backend: regular files and block devices through io_uring.
  *
  * Reads and writes go straight from the caller's buffers to the kernel.

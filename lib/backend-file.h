@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal: what the file backend lets tests see and steer. */
 #ifndef MORTAR_LIB_BACKEND_FILE_H
 #define MORTAR_LIB_BACKEND_FILE_H

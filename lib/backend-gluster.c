@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The GlusterFS backend, on libgfapi.
  *
  * Connections: one glfs_t per (volfile servers in order, volume), shared by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal: the backend interface.
  *
  * A backend is one file that fills a `struct mortar_backend` table, in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Clones and storage capabilities (include/mortar/clone.h).
  *
  * Between two local files on one filesystem the cheapest correct copy

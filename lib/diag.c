@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Diagnoses: probes of the network under a location, and mortar_doctor(),
  * which walks a location from its syntax to a write, step by step. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal: network probes that turn "failed to connect" into a cause. */
 #ifndef MORTAR_LIB_DIAG_H
 #define MORTAR_LIB_DIAG_H

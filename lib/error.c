@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Per-thread error messages, in the manner of libnbd's nbd_get_error():
  * the errno travels in return values, the sentence for humans here. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal: recording errors for mortar_errmsg(). */
 #ifndef MORTAR_LIB_ERROR_H
 #define MORTAR_LIB_ERROR_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The namespace around an image (fs.h): local files here; GlusterFS in
  * backend-gluster.c. */
 #include <dirent.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal: the namespace around an image.
  *
  * Snapshots and temporaries live beside an image, on whatever holds it: a

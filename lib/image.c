@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The image layer: opens a location with the right backend, checks every
  * request against the image's size, mode and capabilities, and delivers
  * completions to the caller on the loop thread. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libmortar: parsing and formatting locations (see mortar/location.h).
  *
  * A location is what a user types to name an image: a plain path, a

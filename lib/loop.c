@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The event loop: one io_uring per thread, plus a deferred queue and an
  * eventfd-fed queue for completions that come from other threads. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal: how backends talk to the event loop.
  *
  * Anything that completes later is a `struct mortar_op`: an io_uring

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The per-user runtime directory (see runtime.h). */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal: the per-user directory for sockets and logs that must not be
  * shared with other users. */
 #ifndef MORTAR_LIB_RUNTIME_H

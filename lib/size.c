@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Sizes as users type them: "1G", "512MiB", "1.5T", "4096". */
 #include <ctype.h>
 #include <errno.h>

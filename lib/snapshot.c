@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Named snapshots beside the image (include/mortar/snapshot.h). */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Synchronous wrappers: submit one request and turn the loop until it is
  * done.  Other requests in flight on the same loop progress meanwhile. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal: is a buffer all zeroes?  Used where zeroes become holes
  * (NBD read replies, sparse copies).  Inline: it runs on every read. */
 #ifndef MORTAR_LIB_ZERO_H

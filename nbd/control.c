@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The control socket of `mortar serve`, and its client.
  *
  * Every server listens on RUNTIME/serve/PID.sock (the per-user runtime

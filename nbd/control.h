@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Control channel of running `mortar serve` processes: lets another mortar
  * command (img snapshot) quiesce the exports of one image for an instant. */
 #ifndef MORTAR_NBD_CONTROL_H

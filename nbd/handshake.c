@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The fixed newstyle handshake.
  *
  * Negotiation is short and rare, so it runs as plain blocking code on its

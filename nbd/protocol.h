@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The NBD wire protocol: constants and layouts, as the NBD project's
  * doc/proto.md defines them.  Everything on the wire is big-endian. */
 #ifndef MORTAR_NBD_PROTOCOL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Request checks shared by the io_uring and the TLS transmission paths,
  * so that both answer a bad request the same way. */
 #include <errno.h>

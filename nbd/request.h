@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal to nbd/: the rules every transmission path applies to a
  * request before running it, and the spec's error numbers. */
 #ifndef MORTAR_NBD_REQUEST_H

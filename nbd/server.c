@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Threads of the NBD server.
  *
  * The main thread accepts connections and starts a short-lived thread for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The NBD server: exports, negotiated sessions, and the parts that the
  * files of this folder share.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Listening sockets: a unix socket (mode 0600), TCP on chosen addresses
  * (127.0.0.1 unless told otherwise), or sockets passed by systemd. */
 #include <errno.h>

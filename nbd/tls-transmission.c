@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The transmission phase of a TLS session, served synchronously.
  *
  * Workers reach the raw socket through io_uring and cannot decrypt, so a

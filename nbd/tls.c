@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* TLS with GnuTLS: credentials loaded once at startup, the handshake
  * after NBD_OPT_STARTTLS, and record I/O on a non-blocking socket.
  *

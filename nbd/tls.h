@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* TLS for the NBD server (GnuTLS): credentials, the STARTTLS session on a
  * socket, and the transmission phase of TLS sessions.
  *

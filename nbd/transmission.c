@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The transmission phase: requests in, replies out, on a worker's loop.
  *
  * Each connection keeps one receive in flight (a request header, then a

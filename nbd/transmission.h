@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal to nbd/: connections in the transmission phase, owned by a
  * worker thread and its event loop. */
 #ifndef MORTAR_NBD_TRANSMISSION_H

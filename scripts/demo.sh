@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # What `make run` runs after building: creates a sparse 1 GiB image in a
 # temporary directory, drives it through libmortar with examples/demo.c,
 # and shows the result with `mortar img info` and `mortar img map`.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs every build and test dependency of Mortar on Debian 12.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A real glusterd and throw-away volumes for Mortar's GlusterFS tests, on
 # this machine, as root.  Every step is bounded in time and says what went
 # wrong.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # scripts/guest-assets.sh ARCH: a kernel and an initramfs for Mortar's test
 # guests, from Debian's own packages (apt-get download; nothing else is
 # fetched), cached in ${MORTAR_GUEST_CACHE:-/var/cache/mortar/guest}/ARCH.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs the whole suite: unit tests (normal and ASan+UBSan builds), the
 # functional shell tests against the real third-party clients, and the
 # fuzzers for a bounded time.  Every test is a program: exit 0 = pass,

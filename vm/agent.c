@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The guest agent's view and onlining (agent.h).  qemu-ga reports what
  * sysfs says: a vCPU or memory block QEMU plugged stays offline in guests
  * that do not online it themselves (no udev rule, memhp_default_state

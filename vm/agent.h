@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The guest's view through the QEMU guest agent (agent.c): online vCPUs
  * and memory, and onlining what QEMU plugged, for guests that run qemu-ga
  * (the alternative to the console status lines of guest.h). */

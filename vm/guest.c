@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The guest's own view, from its console log (guest.h). */
 #include <errno.h>
 #include <stdio.h>

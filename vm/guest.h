@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the guest says it sees: the last MORTAR-GUEST line on its console
  * (protocol: scripts/guest/README). */
 #ifndef MORTAR_VM_GUEST_H

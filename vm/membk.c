@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Memory backends (membk.h).  Huge pages are the one backend that can run
  * out: QEMU then fails with "unable to map backing store" (at start) or
  * refuses object-add with ENOMEM, neither saying how many pages were

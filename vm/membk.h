@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Memory backends of a VM's boot memory and DIMMs (membk.c): anonymous
  * RAM, memfd (shareable, e.g. with vhost-user), or huge pages from a
  * hugetlbfs mount, checked for room before QEMU is asked to map them. */

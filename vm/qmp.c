@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A QMP client (qmp.h).  QEMU speaks one JSON object per message over the
  * socket: a greeting, then replies (tagged with our "id") and
  * asynchronous events in any order.  Events that arrive while we wait for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A QMP client: one unix socket to one QEMU, commands and events. */
 #ifndef MORTAR_VM_QMP_H
 #define MORTAR_VM_QMP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Hotplug rules (rules.h).  QEMU accepts some requests that the guest
  * then refuses, and aborts on others; these checks come first so that the
  * answer is a sentence, not a dead VM. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The rules a hotplug request must follow, checked before QEMU sees it,
  * each refusal naming its rule (rules.c). */
 #ifndef MORTAR_VM_RULES_H

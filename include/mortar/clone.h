@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Copies that storage can make cheaply: clones, snapshots' building block,
  * and what a location's storage is able to do.
  *

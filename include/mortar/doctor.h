@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libmortar: checking a location end to end, step by step, so that the
  * first step that fails names the cause and its fix. */
 #ifndef MORTAR_DOCTOR_H

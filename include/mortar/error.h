@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libmortar: error reporting.
  *
  * Every call that can fail returns a negative errno for programs and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libmortar: images and asynchronous requests on them.
  *
  * An image is opened from a location on a loop.  Requests are submitted

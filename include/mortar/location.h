@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libmortar: locations, i.e. everything a user can type to name an image.
  *
  *   disk.img  /var/lib/images/disk.img          plain path (relative or absolute)

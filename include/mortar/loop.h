@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libmortar: the event loop that owns images and delivers completions.
  *
  * A loop belongs to one thread.  Every image is opened on a loop, and every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libmortar: VM disks on GlusterFS or local storage, behind one
  * asynchronous interface.  Include this header; link with pkg-config
  * "mortar". */

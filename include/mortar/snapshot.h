@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Named snapshots of an image, kept beside it.
  *
  * A snapshot of FOLDER/IMAGE is a read-only clone FOLDER/.IMAGE.snapshots/

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar bench --quick on a local file, so that the command cannot rot:
 # the JSON has every path this machine has (direct, mortar, qemu-nbd,
 # nbdkit, qsd) with numbers for both quick jobs, the ratios to direct are

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A block device (a loop device over a file): img info says "block" and
 # cannot resize; mortar io writes, zeroes and trims land in the backing
 # file (checked with qemu-io on that file); img resize and img create

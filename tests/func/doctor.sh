@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar doctor on local files: every step reported, the first failing
 # step named with its cause, exit 1 on failure, --write really writes
 # (and changes nothing), JSON that parses.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A sparse image on a full filesystem: a write that runs out of space fails
 # with exit 1 and "no space left", and what was written before stays.
 . "$(dirname "$0")/lib.sh"

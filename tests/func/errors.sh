@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Error messages and exit codes: a missing file, a directory, a character
 # device, unsupported and malformed locations (with a caret under the
 # offending character), and usage errors (exit 2).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared helpers for the functional tests; sourced after lib.sh by the tests
 # that need them.  (Not named *.sh, so tests/run.sh does not run it.)
 

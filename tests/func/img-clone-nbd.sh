@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar img clone into an NBD export served by qemu-nbd (a server nobody
 # here wrote): the export holds old data (0xff), so SRC's holes must
 # arrive as zeroes; data and holes byte for byte; what lies past SRC's

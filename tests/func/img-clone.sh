@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar img clone on real filesystems: on XFS made with reflink=1 a 1 GiB
 # image (256 MiB of data) clones by reflink — filefrag shows shared
 # extents, df barely moves, `img info` says offload_copy; on ext4 it falls

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar img convert: qcow2 and vmdk images written by qemu-io are read
 # through a qemu-nbd child and land as raw images equal to the source
 # (qemu-img compare) with their holes kept; raw sources are cloned; the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar img create / img info against qemu-img on the same files: sizes,
 # allocation, preallocation, overwrite protection, bad sizes, --help and
 # --version, unknown subcommands.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar img map against qemu-img map on the same raw files, for layouts
 # made with mortar io (writes, trims, zeroes at 4k- and 64k-aligned and
 # unaligned offsets) and with qemu-io, after a trim and after a resize.

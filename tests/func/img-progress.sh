@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The progress bar of `mortar img clone`, as a terminal shows it: run in a
 # tmux pane, everything written to the pane is logged (pipe-pane); the log
 # must hold bar redraws below 100% and end at 100%, and the screen must

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar img resize: grow by a delta and to an absolute size, shrink only
 # with --shrink, negative deltas with and without "--", data before the new
 # end kept -- every size checked with qemu-img info, data with qemu-io.

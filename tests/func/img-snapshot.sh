@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar img snapshot on XFS (reflink=1) and ext4:
 # - create/list/delete/revert, names checked, "full copy" said on ext4;
 # - consistency under load: a client writes numbered 64 KiB records one

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar io and qemu-io read each other's data on the same raw file:
 # buffered and --direct (unaligned offsets: read-modify-write must keep
 # the neighbours), FUA writes, zero with and without -u, trim, flush,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Sourced by every functional test.  Gives: a scratch dir removed at exit,
 # `requires TOOL...` (skip with 77 by hand, fail in CI), `fail MSG`,
 # `expect_eq WHAT GOT WANT`, `expect_fail_msg PATTERN CMD...`.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Every example in the man pages must be true.  Takes each line of the
 # form `$ mortar ...` from the EXAMPLES section of docs/*.scd and runs it,
 # with `mortar` replaced by $MORTAR, in order, in a fresh directory per

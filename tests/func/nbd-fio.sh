@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # fio's nbd engine (libnbd) against mortar serve: two jobs (two
 # connections) of 4 KiB random writes at queue depth 32 over 256 MiB each,
 # verified with crc32c through NBD; the same verification again from the

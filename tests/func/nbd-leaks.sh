@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The ASan+UBSan build of mortar serve, with clients that connect, work,
 # misbehave and vanish: no leak or error report at exit, and the open
 # file descriptors back to their baseline after every client left.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The life of a mortar serve process: the unix socket is 0600 and removed
 # at exit; TCP binds 127.0.0.1 unless told otherwise; the pidfile is
 # written and removed; daemon mode returns 0 once listening and keeps

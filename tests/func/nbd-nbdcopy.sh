@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # nbdcopy (libnbd) through mortar serve: a 256 MiB sparse image with random
 # data regions (aligned and not) copied out to a file and back into another
 # export whose holes were full of junk; cmp after every copy; the copy out

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar serve as nbdinfo (libnbd) sees it: --list shows every export with
 # its name and the description given by -D (and none without -D); the
 # default export is the first one under its canonical name; --map matches

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """mortar serve through libnbd's Python binding (run by nbd-protocol.sh).
 
   nbd-protocol.py prepare IMG            write the layout below into IMG

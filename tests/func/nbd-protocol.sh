@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The NBD protocol as libnbd's Python binding speaks it to mortar serve
 # (nbd-protocol.py does the checks): structured replies on and off,
 # base:allocation block status (and REQ_ONE) against a known layout, read

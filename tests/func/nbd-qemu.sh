@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar serve against QEMU's NBD client (qemu-img, qemu-io), over a unix
 # socket and over TCP: the virtual size, the data/zero layout (qemu-img map
 # through base:allocation vs mortar img map of the file itself), copies in

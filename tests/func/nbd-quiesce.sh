@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The control socket of mortar serve (nbd/control.c), spoken to directly:
 # while an export is quiesced, a write from an NBD client waits and reads
 # go on; the file does not change until "resume"; a client that vanishes

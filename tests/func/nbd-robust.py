@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """mortar serve against misbehaving clients, with raw sockets (run by
 nbd-robust.sh).
 

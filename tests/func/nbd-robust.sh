@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar serve against misbehaving clients (nbd-robust.py, raw sockets):
 # non-fixed newstyle and unknown client flags are dropped; the handshake
 # timeout (-t 1) drops silent and never-finishing clients but not idle

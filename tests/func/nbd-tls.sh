@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar serve --tls: STARTTLS with X.509 certificates (certtool) and
 # pre-shared keys (psktool), against real clients: nbdinfo and libnbd's
 # Python binding (GnuTLS), qemu-img and qemu-io (GnuTLS, QEMU's own code),

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Read-only access: `mortar io --read-only` refuses every modifying command
 # with EROFS and leaves the data alone; a file the user cannot write and a
 # filesystem remounted read-only give clear errors to writers, while

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target for the location parser and formatter.
  *
  * Whatever parses must format to a canonical text that parses again and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The GlusterFS backend on a real glusterd with a volume made here:
 # create/info/map/resize, data written by one process and read by another
 # (the process exits without glfs_fini: nothing may be lost by that), short

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar bench --quick on a GlusterFS volume made here: the paths are the
 # in-process libgfapi direct path (fio gfapi_async), the FUSE mount (which
 # bench mounts and unmounts itself), mortar serve, and QEMU's gluster

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # fio with verify=crc32c through `mortar serve gluster://...` (fio's nbd
 # engine, two jobs on two connections) on a replica-3 volume, while the
 # volume is hurt:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Clones and conversions with GlusterFS on either side, on real volumes:
 # a qcow2 image converted straight onto the volume (read through a
 # qemu-nbd child, written with libgfapi), a local file cloned onto it and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Faults that gfapi reports with one errno, each turned into its own line
 # by Mortar, produced for real:
 #  - replica quorum lost: replica 3 with two bricks killed (gfapi: EIO at

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar doctor against a real glusterd: each fault is caught at its own
 # step with its own cause, in about a second, where QEMU 7.2 prints one
 # identical "failed to connect" line for all of them.

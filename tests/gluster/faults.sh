@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Faults on a real replica-3 volume: a brick killed mid-use does not stop
 # I/O nor lose data; a volume that is stopped, or was never started, is
 # named as such (not "failed to connect, see the logs"); a served image

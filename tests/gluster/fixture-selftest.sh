@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The gluster fixture works: a single-brick and a replica-3 volume are
 # made, data written through a FUSE mount reads back, a replica volume with
 # one brick killed still serves old data and takes new data, delete removes

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Flush safety: when a write or an fsync fails (here: the only brick dies), the served
 # image refuses writes from then on with a message, even after the brick is
 # back, so that data lost in the client's caches is never silently

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The image functional tests again, with the images on a GlusterFS volume:
 # tests/func/img-create-info.sh, img-map.sh, img-resize.sh and io-data.sh
 # run unchanged, their scratch folder on a FUSE mount of a test volume and

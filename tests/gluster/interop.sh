@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Interop and plumbing on a real volume:
 # - an image written through Mortar reads back identically through QEMU's
 #   own gluster driver and through a FUSE mount, and the other way round;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
 # Sourced by the gluster tests after tests/func/lib.sh: a real glusterd
 # and volumes made for the test, removed at exit (scripts/gluster-fixture.sh

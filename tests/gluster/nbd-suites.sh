@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The NBD checks of tests/func/nbd-protocol.sh (libnbd's Python binding
 # against mortar serve) and tests/func/nbd-robust.sh (misbehaving clients
 # on raw sockets) again, with the exports on a GlusterFS volume: the same

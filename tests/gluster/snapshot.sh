@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Snapshots of images on real GlusterFS volumes: kept in the volume beside
 # the image (any client of the volume sees them, whatever volfile server it
 # names), a full sparse copy through the client on an ext4 brick (said

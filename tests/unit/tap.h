@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A tiny TAP producer for the unit tests: ok/not ok lines, a plan at the
  * end, and an exit code of 0 (all passed) or 1 (something failed). */
 #ifndef MORTAR_TEST_TAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The image API on the file backend: create, open errors, asynchronous
  * requests and where their callbacks run, range and mode checks, extents,
  * resize, and the capability bits' NBD values. */

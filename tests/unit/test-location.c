@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit test of the location parser and formatter (lib/location.c).
  *
  * Three tables: inputs that must parse (each checked field by field and

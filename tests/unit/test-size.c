@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar_parse_size: suffixes, fractions, overflow, garbage. */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Memory backend specs of mortar vm (vm/membk.c): what parses, what is
  * refused with which words, the QEMU arguments each one becomes, and the
  * hugetlbfs checks that need no pool (a path that is not hugetlbfs). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The hotplug rules of mortar vm (vm/rules.c) and the guest's status
  * lines (vm/guest.c): each refusal names its rule, each allowed request
  * passes. */

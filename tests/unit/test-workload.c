@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Data integrity: a randomized workload of writes, reads, trims, zeroes and
  * flushes through libmortar, checked against an in-memory model, buffered
  * and with O_DIRECT.  Requests go in batches of up to 8 in flight; requests

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The zeroing cascade of the file backend: punch hole (with may-trim),
  * then FALLOC_FL_ZERO_RANGE, then writing zeroes; fast zero fails rather
  * than write; a method that failed once is never tried again on that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Helpers shared by the unit tests: scratch folders on a real disk
  * filesystem (O_DIRECT needs one; /tmp may be tmpfs) and extent lists. */
 #ifndef MORTAR_TEST_UTIL_H

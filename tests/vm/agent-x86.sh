@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The QEMU guest agent: an x86 guest that neither onlines what is plugged
 # nor prints status lines (mortar.console=0, memhp_default_state=offline)
 # but runs qemu-ga.  Mortar must see it through the agent and online the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar vm on a real pseries guest under TCG (Debian's powerpc64le
 # kernel, QEMU's minimal firmware, the same busybox init as x86):
 #  - boot 1 of 4 vCPUs (cores), 512 MiB of 2 GiB, a data disk that is a

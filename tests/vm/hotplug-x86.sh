@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar vm on a real x86 q35 guest under TCG (Debian's cloud kernel, a
 # busybox init that reports what it sees on the console):
 #  - boot with 2 NUMA nodes, 1 of 4 vCPUs, 512 MiB of 2 GiB, a data disk

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Sourced by the VM tests: the guest kernel and initramfs (built from
 # Debian packages by scripts/guest-assets.sh, cached), a private VM
 # directory, and helpers that read what the guest itself reports.

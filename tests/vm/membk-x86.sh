@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Memory backends on a real x86 guest: boot memory and DIMMs from huge
 # pages (a hugetlbfs mounted here, a pool sized here and restored after),
 # counted before QEMU maps them; DIMMs from memfd and anonymous RAM beside

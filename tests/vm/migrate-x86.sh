@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar vm migrate: on KVM or QEMU >= 10 a 2-node guest with a Mortar
 # disk and a hot-plugged DIMM moves to a target QEMU started from
 # state.json (the DIMM cold-plugged with the same id), and the guest,

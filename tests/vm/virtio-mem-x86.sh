@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # virtio-mem on an x86 guest under TCG: `mortar vm mem NAME SIZE` grows
 # the guest from 512 MiB to 1 GiB and shrinks it to 640 MiB through one
 # virtio-mem device (QMP qom-set requested-size); the guest's own MemTotal

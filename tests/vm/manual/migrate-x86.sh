@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Run by hand (not by tests/run.sh): migration after hotplug with --force
 # on QEMU 7.2 under TCG, where it is not reliable.  A 2-node guest with 2
 # boot vCPUs gets a 256 MiB DIMM on node 1, is migrated to a target QEMU
