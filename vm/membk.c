@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/vfs.h>
 
 #include <linux/magic.h>
 
 #include "membk.h"
+#include "strv.h"
 
 int vm_membk_parse(const char *spec, struct vm_membk *b, char *why, size_t len)
 {
@@ -123,24 +125,31 @@ int vm_membk_check(const struct vm_membk *b, uint64_t size, char *why, size_t le
 	return 0;
 }
 
-void vm_membk_cmdline(const struct vm_membk *b, const char *id, uint64_t size, char *buf,
-		      size_t len)
+int vm_membk_cmdline(const struct vm_membk *b, const char *id, uint64_t size, char *buf,
+		     size_t len)
 {
+	char *path = NULL;
+	int n = -1;
+
 	switch (b->type) {
 	case VM_MEMBK_RAM:
-		snprintf(buf, len, "memory-backend-ram,id=%s,size=%" PRIu64, id, size);
+		n = snprintf(buf, len, "memory-backend-ram,id=%s,size=%" PRIu64, id, size);
 		break;
 	case VM_MEMBK_MEMFD:
-		snprintf(buf, len, "memory-backend-memfd,id=%s,size=%" PRIu64 ",share=on", id,
-			 size);
+		n = snprintf(buf, len, "memory-backend-memfd,id=%s,size=%" PRIu64 ",share=on",
+			     id, size);
 		break;
 	case VM_MEMBK_HUGETLBFS:
 		/* share=on: the pages are reserved when QEMU maps them, so a
 		 * shortage shows at once and not as a SIGBUS in the guest. */
-		snprintf(buf, len, "memory-backend-file,id=%s,size=%" PRIu64 ",mem-path=%s,"
-			 "share=on", id, size, b->path);
+		path = vm_qemu_escape(b->path);
+		if (path)
+			n = snprintf(buf, len, "memory-backend-file,id=%s,size=%" PRIu64
+				     ",mem-path=%s,share=on", id, size, path);
+		free(path);
 		break;
 	}
+	return n < 0 ? -ENOMEM : (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 json_object *vm_membk_qmp(const struct vm_membk *b, const char *id, uint64_t size)

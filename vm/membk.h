@@ -37,9 +37,11 @@ void vm_membk_spec(const struct vm_membk *b, char *buf, size_t len);
  * line that says what to do. */
 int vm_membk_check(const struct vm_membk *b, uint64_t size, char *why, size_t len);
 
-/* The -object argument for a backend object ID of SIZE bytes. */
-void vm_membk_cmdline(const struct vm_membk *b, const char *id, uint64_t size, char *buf,
-		      size_t len);
+/* The -object argument for a backend object ID of SIZE bytes (the path
+ * with its commas doubled, as QEMU's option syntax wants).  0, or
+ * -ENAMETOOLONG when BUF is too small. */
+int vm_membk_cmdline(const struct vm_membk *b, const char *id, uint64_t size, char *buf,
+		     size_t len);
 
 /* The same as object-add arguments (a new object). */
 json_object *vm_membk_qmp(const struct vm_membk *b, const char *id, uint64_t size);
