@@ -24,6 +24,7 @@
 #include <mortar/mortar.h>
 #include "bench.h"
 #include "cli.h"
+#include "commands.h"
 #include "error.h"
 
 static const struct bench_job jobs[] = {

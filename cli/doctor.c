@@ -9,6 +9,7 @@
 #include <mortar/doctor.h>
 #include <mortar/mortar.h>
 #include "cli.h"
+#include "commands.h"
 
 static const char doctor_usage[] =
 	"Usage: mortar doctor [--write] [--output=human|json] LOCATION\n"
@@ -57,7 +58,6 @@ int cmd_doctor(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, "hw", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': fputs(doctor_usage, stdout); return EXIT_OK;
@@ -66,9 +66,7 @@ int cmd_doctor(int argc, char **argv)
 			if (cli_parse_output("doctor", optarg, &o.output) < 0)
 				return EXIT_USAGE;
 			break;
-		default:
-			return cli_usage("doctor", "unknown or incomplete option '%s'",
-					 argv[optind - 1]);
+		default: return cli_bad_option("doctor", argv);
 		}
 	}
 	if (argc - optind != 1)

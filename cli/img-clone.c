@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include <mortar/mortar.h>
-#include "cli.h"
 #include "clone-nbd.h"
+#include "img.h"
 #include "progress.h"
 
 static const char clone_usage[] =
@@ -27,6 +27,31 @@ static const char clone_usage[] =
 	"  -q, --quiet        no progress bar\n"
 	"      --output=json  progress lines and the result as JSON on stdout\n";
 
+static void clone_print(const char *src, const char *dst, enum output_format out,
+			enum mortar_clone_method used, const struct cli_progress *prog)
+{
+	char size[32];
+
+	if (out == OUTPUT_JSON) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "source", json_object_new_string(src));
+		json_object_object_add(o, "destination", json_object_new_string(dst));
+		json_object_object_add(o, "method",
+				       json_object_new_string(mortar_clone_method_name(used)));
+		json_object_object_add(o, "shared",
+				       json_object_new_boolean(mortar_clone_method_shares(used)));
+		json_object_object_add(o, "size", json_object_new_uint64(prog->total));
+		json_object_object_add(o, "seconds",
+				       json_object_new_double(cli_progress_elapsed(prog)));
+		cli_print_json_line(o);
+		return;
+	}
+	printf("cloned %s to %s: %s (%s, %.2f s)%s\n", src, dst, mortar_clone_method_name(used),
+	       cli_human_size(prog->total, size, sizeof size), cli_progress_elapsed(prog),
+	       mortar_clone_method_shares(used) ? ", blocks shared until written" : "");
+}
+
 int cmd_img_clone(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -37,13 +62,12 @@ int cmd_img_clone(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmd = "img clone";
+	const char *cmd = "img clone", *src, *dst;
 	enum output_format out = OUTPUT_HUMAN;
 	enum mortar_clone_method used;
 	struct cli_progress prog;
 	unsigned flags = 0;
 	bool quiet = false;
-	char size[32];
 	int c, r;
 
 	optind = 1;
@@ -57,39 +81,23 @@ int cmd_img_clone(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'h': fputs(clone_usage, stdout); return EXIT_OK;
-		default: return cli_usage(cmd, "unknown option");
+		default: return cli_bad_option(cmd, argv);
 		}
 	}
 	if (argc - optind != 2)
 		return cli_usage(cmd, "expected SRC and DST");
+	src = argv[optind];
+	dst = argv[optind + 1];
 	cli_progress_init(&prog, "clone", out, quiet);
-	if (clone_dst_is_nbd(argv[optind + 1])) {
+	if (clone_dst_is_nbd(dst)) {
 		used = MORTAR_CLONE_SPARSE_COPY;
-		r = clone_to_nbd(argv[optind], argv[optind + 1], flags & MORTAR_CLONE_FORCE,
-				 cli_progress_update, &prog);
+		r = clone_to_nbd(src, dst, flags & MORTAR_CLONE_FORCE, cli_progress_update, &prog);
 	} else {
-		r = mortar_image_clone(argv[optind], argv[optind + 1], flags,
-				       cli_progress_update, &prog, &used);
+		r = mortar_image_clone(src, dst, flags, cli_progress_update, &prog, &used);
 	}
 	cli_progress_end(&prog, r == 0);
 	if (r < 0)
 		return cli_fail_lib(cmd);
-	if (out == OUTPUT_JSON) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "source", json_object_new_string(argv[optind]));
-		json_object_object_add(o, "destination", json_object_new_string(argv[optind + 1]));
-		json_object_object_add(o, "method",
-				       json_object_new_string(mortar_clone_method_name(used)));
-		json_object_object_add(o, "shared", json_object_new_boolean(mortar_clone_method_shares(used)));
-		json_object_object_add(o, "size", json_object_new_uint64(prog.total));
-		json_object_object_add(o, "seconds", json_object_new_double(cli_progress_elapsed(&prog)));
-		cli_print_json_line(o);
-	} else {
-		printf("cloned %s to %s: %s (%s, %.2f s)%s\n", argv[optind], argv[optind + 1],
-		       mortar_clone_method_name(used),
-		       cli_human_size(prog.total, size, sizeof size), cli_progress_elapsed(&prog),
-		       mortar_clone_method_shares(used) ? ", blocks shared until written" : "");
-	}
+	clone_print(src, dst, out, used, &prog);
 	return EXIT_OK;
 }

@@ -21,7 +21,7 @@
 
 #include <libnbd.h>
 #include <mortar/mortar.h>
-#include "cli.h"
+#include "img.h"
 #include "progress.h"
 #include "error.h"
 #include "zero.h"
@@ -87,14 +87,13 @@ static int detect_format(const char *cmd, const char *path, char *fmt, size_t le
 	int rc = run_capture(argv, out, sizeof out);
 
 	if (rc == 127 || rc < 0) {
-		fprintf(stderr, "%s %s: cannot run qemu-img to detect the format of %s; "
-			"install qemu-utils or pass -f FORMAT\n", progname, cmd, path);
+		cli_error(cmd, "cannot run qemu-img to detect the format of %s; "
+			"install qemu-utils or pass -f FORMAT", path);
 		return -1;
 	}
 	o = rc == 0 ? json_tokener_parse(out) : NULL;
 	if (!o || !json_object_object_get_ex(o, "format", &f)) {
-		fprintf(stderr, "%s %s: qemu-img cannot read %s (exit %d); is it an image?\n",
-			progname, cmd, path, rc);
+		cli_error(cmd, "qemu-img cannot read %s (exit %d); is it an image?", path, rc);
 		json_object_put(o);
 		return -1;
 	}
@@ -137,22 +136,21 @@ static int nbd_src_open(const char *cmd, struct nbd_src *s, const char *src,
 	snprintf(s->dir, sizeof s->dir, "/tmp/mortar-convert.XXXXXX");
 	if (!mkdtemp(s->dir)) {
 		s->dir[0] = '\0';
-		fprintf(stderr, "%s %s: cannot make a temporary directory: %m\n", progname, cmd);
+		cli_error(cmd, "cannot make a temporary directory: %m");
 		return -1;
 	}
 	snprintf(s->sock, sizeof s->sock, "%s/src.sock", s->dir);
 	snprintf(fmtarg, sizeof fmtarg, "--format=%s", fmt);
 	s->pid = fork();
 	if (s->pid < 0) {
-		fprintf(stderr, "%s %s: fork: %m\n", progname, cmd);
+		cli_error(cmd, "fork: %m");
 		return -1;
 	}
 	if (s->pid == 0) {
 		char *argv[] = { "qemu-nbd", "--read-only", "--persistent", fmtarg,
 				 "--socket", s->sock, "--", (char *)src, NULL };
 		execvp(argv[0], argv);
-		fprintf(stderr, "%s %s: cannot run qemu-nbd: %m; install qemu-utils\n",
-			progname, cmd);
+		cli_error(cmd, "cannot run qemu-nbd: %m; install qemu-utils");
 		_exit(127);
 	}
 	/* qemu-nbd makes its socket before it opens the image: a refused
@@ -163,14 +161,14 @@ static int nbd_src_open(const char *cmd, struct nbd_src *s, const char *src,
 
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
 			s->pid = 0;
-			fprintf(stderr, "%s %s: qemu-nbd could not open %s as %s (see its "
-				"message above)\n", progname, cmd, src, fmt);
+			cli_error(cmd, "qemu-nbd could not open %s as %s (see its "
+				"message above)", src, fmt);
 			return -1;
 		}
 		if (stat(s->sock, &st) == 0) {
 			s->h = nbd_create();
 			if (!s->h || nbd_add_meta_context(s->h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0) {
-				fprintf(stderr, "%s %s: %s\n", progname, cmd, nbd_get_error());
+				cli_error(cmd, "%s", nbd_get_error());
 				return -1;
 			}
 			if (nbd_connect_unix(s->h, s->sock) == 0)
@@ -180,8 +178,7 @@ static int nbd_src_open(const char *cmd, struct nbd_src *s, const char *src,
 		}
 		usleep(10000);
 	}
-	fprintf(stderr, "%s %s: qemu-nbd did not start serving %s within 10 s\n",
-		progname, cmd, src);
+	cli_error(cmd, "qemu-nbd did not start serving %s within 10 s", src);
 	return -1;
 }
 
@@ -285,14 +282,13 @@ static int convert_nbd(const char *cmd, const char *src, const char *dst, const 
 	c.h = s.h;
 	c.size = nbd_get_size(s.h);
 	if (c.size < 0) {
-		fprintf(stderr, "%s %s: %s\n", progname, cmd, nbd_get_error());
+		cli_error(cmd, "%s", nbd_get_error());
 		goto out;
 	}
 	r = mortar_image_create(dst, (uint64_t)c.size, MORTAR_PREALLOC_OFF,
 				force ? MORTAR_CREATE_FORCE : 0);
 	if (r == -EEXIST) {
-		fprintf(stderr, "%s %s: %s already exists; pass --force to replace it\n",
-			progname, cmd, dst);
+		cli_error(cmd, "%s already exists; pass --force to replace it", dst);
 		goto out;
 	}
 	if (r < 0 || mortar_loop_new(0, &loop) < 0 ||
@@ -302,7 +298,7 @@ static int convert_nbd(const char *cmd, const char *src, const char *dst, const 
 	}
 	c.buf = malloc(CHUNK);
 	if (!c.buf) {
-		fprintf(stderr, "%s %s: out of memory\n", progname, cmd);
+		cli_error(cmd, "out of memory");
 		goto out;
 	}
 	r = copy_all(&c);

@@ -14,7 +14,8 @@
 #include <time.h>
 
 #include <mortar/mortar.h>
-#include "cli.h"
+#include "command.h"
+#include "img.h"
 #include "progress.h"
 #include "../nbd/control.h"
 
@@ -35,8 +36,10 @@ struct snap_opts {
 	enum output_format out;
 };
 
+/* Options, then NARGS operands.  Sets *DONE when the command must return
+ * the exit status returned at once (after --help or a usage error). */
 static int snap_getopt(const char *cmd, int argc, char **argv, struct snap_opts *o,
-		       int nargs)
+		       int nargs, bool *done)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'F' },
@@ -48,6 +51,7 @@ static int snap_getopt(const char *cmd, int argc, char **argv, struct snap_opts 
 	int c;
 
 	*o = (struct snap_opts){ .out = OUTPUT_HUMAN };
+	*done = true;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "Fqo:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -55,17 +59,17 @@ static int snap_getopt(const char *cmd, int argc, char **argv, struct snap_opts 
 		case 'q': o->quiet = true; break;
 		case 'o':
 			if (cli_parse_output(cmd, optarg, &o->out) < 0)
-				return -1;
+				return EXIT_USAGE;
 			break;
-		case 'h': fputs(snapshot_usage, stdout); exit(EXIT_OK);
-		default: cli_usage(cmd, "unknown option"); return -1;
+		case 'h': fputs(snapshot_usage, stdout); return EXIT_OK;
+		default: return cli_bad_option(cmd, argv);
 		}
 	}
-	if (argc - optind != nargs) {
-		cli_usage(cmd, nargs == 1 ? "expected LOCATION" : "expected LOCATION and NAME");
-		return -1;
-	}
-	return 0;
+	if (argc - optind != nargs)
+		return cli_usage(cmd, nargs == 1 ? "expected LOCATION" :
+				 "expected LOCATION and NAME");
+	*done = false;
+	return EXIT_OK;
 }
 
 static json_object *snap_json(const struct mortar_snapshot *s)
@@ -101,10 +105,12 @@ static int snap_create(int argc, char **argv)
 	struct cli_progress prog;
 	struct snap_opts o;
 	char size[32];
+	bool done;
 	int n, r;
 
-	if (snap_getopt(cmd, argc, argv, &o, 2) < 0)
-		return EXIT_USAGE;
+	r = snap_getopt(cmd, argc, argv, &o, 2, &done);
+	if (done)
+		return r;
 	n = hold_writes(cmd, argv[optind], &q);
 	if (n < 0)
 		return EXIT_ERROR;
@@ -136,10 +142,13 @@ static int snap_list(int argc, char **argv)
 	const char *cmd = "img snapshot list";
 	struct mortar_snapshot *v;
 	struct snap_opts o;
+	bool done;
 	size_t n;
+	int r;
 
-	if (snap_getopt(cmd, argc, argv, &o, 1) < 0)
-		return EXIT_USAGE;
+	r = snap_getopt(cmd, argc, argv, &o, 1, &done);
+	if (done)
+		return r;
 	if (mortar_snapshot_list(argv[optind], &v, &n) < 0)
 		return cli_fail_lib(cmd);
 	if (o.out == OUTPUT_JSON) {
@@ -169,9 +178,12 @@ static int snap_delete(int argc, char **argv)
 {
 	const char *cmd = "img snapshot delete";
 	struct snap_opts o;
+	bool done;
+	int r;
 
-	if (snap_getopt(cmd, argc, argv, &o, 2) < 0)
-		return EXIT_USAGE;
+	r = snap_getopt(cmd, argc, argv, &o, 2, &done);
+	if (done)
+		return r;
 	if (mortar_snapshot_delete(argv[optind], argv[optind + 1]) < 0)
 		return cli_fail_lib(cmd);
 	if (!o.quiet)
@@ -185,19 +197,20 @@ static int snap_revert(int argc, char **argv)
 	struct serve_quiesce *q;
 	struct cli_progress prog;
 	struct snap_opts o;
+	bool done;
 	int n, r;
 
-	if (snap_getopt(cmd, argc, argv, &o, 2) < 0)
-		return EXIT_USAGE;
+	r = snap_getopt(cmd, argc, argv, &o, 2, &done);
+	if (done)
+		return r;
 	n = hold_writes(cmd, argv[optind], &q);
 	if (n < 0)
 		return EXIT_ERROR;
 	if (n > 0 && !o.force) {
 		serve_quiesce_end(q);
-		fprintf(stderr, "%s %s: %s is in use by %d running 'mortar serve'; stop it "
-			"first, or pass --force if its clients can take the disk changing "
-			"under them\n", progname, cmd, argv[optind], n);
-		return EXIT_ERROR;
+		return cli_error(cmd, "%s is in use by %d running 'mortar serve'; stop it "
+				 "first, or pass --force if its clients can take the disk "
+				 "changing under them", argv[optind], n);
 	}
 	cli_progress_init(&prog, "revert", o.out, o.quiet);
 	r = mortar_snapshot_revert(argv[optind], argv[optind + 1], cli_progress_update, &prog);
@@ -210,15 +223,19 @@ static int snap_revert(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static const struct cli_command snap_cmds[] = {
+	{ "create", "take a snapshot (the default: 'snapshot LOCATION NAME')",
+	  snap_create, NULL },
+	{ "list", "the snapshots of an image", snap_list, NULL },
+	{ "delete", "remove a snapshot", snap_delete, NULL },
+	{ "revert", "make the image what the snapshot holds", snap_revert, NULL },
+};
+
+static const struct cli_table snap_table = {
+	"img snapshot", snapshot_usage, snap_cmds, CLI_NCMDS(snap_cmds), snap_create,
+};
+
 int cmd_img_snapshot(int argc, char **argv)
 {
-	if (argc >= 2 && !strcmp(argv[1], "list"))
-		return snap_list(argc - 1, argv + 1);
-	if (argc >= 2 && !strcmp(argv[1], "delete"))
-		return snap_delete(argc - 1, argv + 1);
-	if (argc >= 2 && !strcmp(argv[1], "revert"))
-		return snap_revert(argc - 1, argv + 1);
-	if (argc >= 2 && !strcmp(argv[1], "create"))
-		return snap_create(argc - 1, argv + 1);
-	return snap_create(argc, argv);
+	return cli_dispatch(&snap_table, argc, argv);
 }

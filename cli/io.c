@@ -11,6 +11,7 @@
 
 #include <mortar/mortar.h>
 #include "cli.h"
+#include "commands.h"
 
 #define IO_CHUNK (8u << 20)
 #define IO_MAX_ARGS 16

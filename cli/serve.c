@@ -16,6 +16,7 @@
 
 #include <mortar/mortar.h>
 #include "cli.h"
+#include "commands.h"
 #include "../nbd/protocol.h"
 #include "../nbd/server.h"
 #include "../nbd/tls.h"
@@ -60,19 +61,6 @@ struct serve_opts {
 	const char *tls_certs, *tls_psk;
 	bool tls_verify_peer;
 };
-
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || !*s || v < lo || v > hi)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
 
 /* "NAME=LOCATION" only when NAME looks like a name: locations themselves
  * may contain '=' (gluster+unix://...?socket=...). */
@@ -239,7 +227,6 @@ int cmd_serve(int argc, char **argv)
 	pid_t child = -1;
 
 	optind = 1;
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, "hs:p:b:rfP:e:t:D:v", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': fputs(serve_usage, stdout); return EXIT_OK;
@@ -254,16 +241,18 @@ int cmd_serve(int argc, char **argv)
 		case 'R': o.run = optarg; break;
 		case 'v': o.verbose = true; break;
 		case 'e':
-			if (parse_uint(optarg, 1, 100000, &o.max_conns) < 0)
-				return cli_usage("serve", "--max-connections wants 1-100000");
+			if (cli_opt_uint("serve", "--max-connections", optarg, 1, 100000,
+					 &o.max_conns) < 0)
+				return EXIT_USAGE;
 			break;
 		case 't':
-			if (parse_uint(optarg, 1, 3600, &o.timeout_s) < 0)
-				return cli_usage("serve", "--handshake-timeout wants 1-3600 seconds");
+			if (cli_opt_seconds("serve", "--handshake-timeout", optarg, 1, 3600,
+					    &o.timeout_s) < 0)
+				return EXIT_USAGE;
 			break;
 		case 'T':
-			if (parse_uint(optarg, 1, 64, &o.threads) < 0)
-				return cli_usage("serve", "--threads wants 1-64");
+			if (cli_opt_uint("serve", "--threads", optarg, 1, 64, &o.threads) < 0)
+				return EXIT_USAGE;
 			break;
 		case 'L':
 			if (!strcmp(optarg, "off"))
@@ -280,16 +269,15 @@ int cmd_serve(int argc, char **argv)
 		case 0x102: o.tls_verify_peer = true; break;
 		case 0x103: o.snapshot = optarg; break;
 		default:
-			return cli_usage("serve", "unknown or incomplete option '%s'",
-					 argv[optind - 1]);
+			return cli_bad_option("serve", argv);
 		}
 	}
 	if (optind == argc)
 		return cli_usage("serve", "expected at least one LOCATION to export");
 	if (o.port) {
 		unsigned p;
-		if (parse_uint(o.port, 1, 65535, &p) < 0)
-			return cli_usage("serve", "--port wants 1-65535");
+		if (cli_opt_uint("serve", "--port", o.port, 1, 65535, &p) < 0)
+			return EXIT_USAGE;
 	}
 	if (o.bind && !o.port && !o.socket)
 		o.port = "10809";
@@ -362,7 +350,7 @@ int cmd_serve(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0) {
-		fprintf(stderr, "%s serve: signalfd: %m\n", progname);
+		cli_error("serve", "signalfd: %m");
 		return EXIT_ERROR;
 	}
 
@@ -373,7 +361,7 @@ int cmd_serve(int argc, char **argv)
 	if (l.nfds == 0) {
 		if (o.run && !o.socket && !o.port) {
 			if (!mkdtemp(tmpdir)) {
-				fprintf(stderr, "%s serve: mkdtemp: %m\n", progname);
+				cli_error("serve", "mkdtemp: %m");
 				goto out;
 			}
 			made_tmpdir = true;
@@ -403,12 +391,12 @@ int cmd_serve(int argc, char **argv)
 		char byte = 1;
 
 		if (pipe2(ready, O_CLOEXEC) < 0) {
-			fprintf(stderr, "%s serve: pipe: %m\n", progname);
+			cli_error("serve", "pipe: %m");
 			goto out;
 		}
 		pid = fork();
 		if (pid < 0) {
-			fprintf(stderr, "%s serve: fork: %m\n", progname);
+			cli_error("serve", "fork: %m");
 			goto out;
 		}
 		if (pid > 0) {
@@ -437,7 +425,7 @@ int cmd_serve(int argc, char **argv)
 	 * those say "ready", a snapshot must find the server to quiesce. */
 	nbd_control_start(&srv);
 	if (o.pidfile && (wrote_pidfile = write_pidfile(o.pidfile) == 0) == false) {
-		fprintf(stderr, "%s serve: cannot write pidfile %s: %m\n", progname, o.pidfile);
+		cli_error("serve", "cannot write pidfile %s: %m", o.pidfile);
 		nbd_control_stop(&srv);
 		nbd_workers_stop(&srv);
 		goto out;
@@ -453,7 +441,7 @@ int cmd_serve(int argc, char **argv)
 	if (o.run) {
 		child = spawn_run(o.run, &o, o.socket, &oldmask);
 		if (child < 0) {
-			fprintf(stderr, "%s serve: fork: %m\n", progname);
+			cli_error("serve", "fork: %m");
 			nbd_control_stop(&srv);
 			nbd_workers_stop(&srv);
 			goto out;

@@ -25,6 +25,7 @@
 
 #include <mortar/mortar.h>
 #include "cli.h"
+#include "commands.h"
 #include "error.h"
 #include "runtime.h"
 #include "guest.h"
