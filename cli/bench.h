@@ -11,6 +11,10 @@
 #include <sys/types.h>
 
 #include <mortar/mortar.h>
+#include "cli.h"
+
+#define BENCH_NJOBS 7
+#define BENCH_MAX_RUNS 64
 
 struct bench_job {
 	const char *name;
@@ -25,6 +29,7 @@ struct bench_ctx {
 	struct mortar_location *loc;
 	const char *mortar;		/* this binary, for `mortar serve` */
 	char tmpdir[64];
+	char when[32];			/* when it started, for the reports */
 	bool gluster;
 };
 
@@ -53,6 +58,56 @@ struct bench_path {
 
 extern const struct bench_path bench_paths[];
 extern const size_t bench_npaths;
+
+/* ---- bench.c: the command line ---- */
+
+struct bench_opts {
+	const char *location, *plot_dir;
+	const char *paths;		/* --paths: a comma-separated list, or NULL */
+	enum output_format out;
+	unsigned runs, runtime;		/* runs per job and path; seconds per job */
+	uint64_t size;
+	bool quick, force, keep;
+	bool sel[BENCH_NJOBS];		/* the jobs that run */
+};
+
+/* ---- bench-run.c: running fio through the paths ---- */
+
+extern const struct bench_job bench_jobs[BENCH_NJOBS];
+
+/* What one path measured; statistics over the runs of each job. */
+struct bench_result {
+	bool applies, available;
+	char why[256];			/* why not available, or why fio failed */
+	double iops[BENCH_NJOBS][BENCH_MAX_RUNS], mibs[BENCH_NJOBS][BENCH_MAX_RUNS];
+	double med[BENCH_NJOBS], lo[BENCH_NJOBS], hi[BENCH_NJOBS], mib[BENCH_NJOBS];
+	double rmed[BENCH_NJOBS], rlo[BENCH_NJOBS], rhi[BENCH_NJOBS];	/* / direct */
+};
+
+/* Create LOCATION's data: SIZE bytes of pseudo-random data, flushed.
+ * 0 or -errno with mortar_errmsg() set. */
+int bench_fill_image(const char *location, uint64_t size);
+/* Which paths apply to CTX and O (RES[i] for bench_paths[i]) and which of
+ * them can run here; returns the index of the direct path or -1. */
+int bench_select_paths(const struct bench_ctx *ctx, const struct bench_opts *o,
+		       struct bench_result *res);
+/* Run O's jobs through every available path, O->runs times, the order of
+ * the paths rotating from run to run.  False when a signal stopped it. */
+bool bench_run(const struct bench_ctx *ctx, const struct bench_opts *o,
+	       struct bench_result *res);
+/* Medians and spreads, and ratios to the path DIRECT (-1: none). */
+void bench_stats(const struct bench_opts *o, struct bench_result *res, int direct);
+
+/* ---- bench-report.c: the results ---- */
+
+/* The plot (PNG and SVG paths in PNG, SVG), or a note on stderr. */
+void bench_report_plot(const struct bench_ctx *ctx, const struct bench_opts *o,
+		       const struct bench_result *res, char *png, char *svg, size_t len);
+void bench_report_json(const struct bench_ctx *ctx, const struct bench_opts *o,
+		       const struct bench_result *res, const char *png, const char *svg);
+void bench_report_human(const struct bench_ctx *ctx, const struct bench_opts *o,
+			const struct bench_result *res, int direct, const char *png,
+			const char *svg);
 
 /* Is PROG in $PATH? */
 bool bench_have(const char *prog);
