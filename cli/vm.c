@@ -33,6 +33,8 @@
 #include "agent.h"
 #include "membk.h"
 #include "rules.h"
+#include "vm.h"
+#include "vm-internal.h"
 
 #define QMP_TIMEOUT_MS 10000
 #define MAX_DISKS 8
@@ -198,35 +200,6 @@ static pid_t qemu_pid(const char *dir)
 
 	path_in(p, sizeof p, dir, "qemu.pid");
 	return read_pid(p);
-}
-
-/* Stop the disk servers and remove the runtime files of a VM. */
-static void vm_cleanup(const char *dir, json_object *st)
-{
-	json_object *disks;
-	char p[PATH_MAX];
-	DIR *d;
-	struct dirent *de;
-
-	if (st && json_object_object_get_ex(st, "disks", &disks)) {
-		for (size_t i = 0; i < json_object_array_length(disks); i++) {
-			pid_t pid = (pid_t)jint(json_object_array_get_idx(disks, i), "server_pid");
-			if (pid > 0)
-				kill(pid, SIGTERM);
-		}
-	}
-	d = opendir(dir);
-	if (d) {
-		while ((de = readdir(d)))
-			if (de->d_name[0] != '.' || strlen(de->d_name) > 2) {
-				if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-					continue;
-				path_in(p, sizeof p, dir, de->d_name);
-				unlink(p);
-			}
-		closedir(d);
-	}
-	rmdir(dir);
 }
 
 /* ---- what the guest sees: its agent, else its console ---- */
@@ -489,510 +462,118 @@ static int vm_open(const char *cmd, const char *name, char *dir, size_t dlen,
 	return 0;
 }
 
-/* ---- start ---- */
-
-struct start_cfg {
-	enum vm_arch arch;
-	struct vm_membk membk;		/* boot memory (and default for DIMMs) */
-	unsigned cpus, max_cpus, slots, numa;
-	uint64_t mem, max_mem, vmem;	/* vmem: virtio-mem capacity */
-	const char *kernel, *initrd, *append, *accel;
-	const char *disks[MAX_DISKS];
-	unsigned ndisks;
-	bool wait;
-	int timeout_s;
-};
-
-static int cfg_set(const char *cmd, struct start_cfg *c, const char *key, const char *val)
-{
-	if (!strcmp(key, "cpus"))
-		c->cpus = (unsigned)atoi(val);
-	else if (!strcmp(key, "max-cpus"))
-		c->max_cpus = (unsigned)atoi(val);
-	else if (!strcmp(key, "slots"))
-		c->slots = (unsigned)atoi(val);
-	else if (!strcmp(key, "numa"))
-		c->numa = (unsigned)atoi(val);
-	else if (!strcmp(key, "memory") || !strcmp(key, "max-memory") ||
-		 !strcmp(key, "virtio-mem")) {
-		uint64_t v;
-		if (mortar_parse_size(val, &v) < 0)
-			return cli_usage(cmd, "--%s: %s", key, mortar_errmsg()), -1;
-		*(!strcmp(key, "memory") ? &c->mem : !strcmp(key, "max-memory") ?
-		  &c->max_mem : &c->vmem) = v;
-	} else if (!strcmp(key, "kernel"))
-		c->kernel = strdup(val);
-	else if (!strcmp(key, "initrd"))
-		c->initrd = strdup(val);
-	else if (!strcmp(key, "append"))
-		c->append = strdup(val);
-	else if (!strcmp(key, "accel"))
-		c->accel = strdup(val);
-	else if (!strcmp(key, "disk")) {
-		if (c->ndisks == MAX_DISKS)
-			return cli_usage(cmd, "at most %d disks", MAX_DISKS), -1;
-		c->disks[c->ndisks++] = strdup(val);
-	} else if (!strcmp(key, "mem-backend")) {
-		char why[PATH_MAX + 128];
-		if (vm_membk_parse(val, &c->membk, why, sizeof why) < 0)
-			return cli_usage(cmd, "--mem-backend: %s", why), -1;
-	} else if (!strcmp(key, "arch")) {
-		if (!strcmp(val, "x86_64"))
-			c->arch = VM_ARCH_X86_64;
-		else if (!strcmp(val, "ppc64") || !strcmp(val, "ppc64le"))
-			c->arch = VM_ARCH_PPC64;
-		else
-			return cli_usage(cmd, "--arch %s: x86_64 (q35) or ppc64 (pseries)", val), -1;
-	} else {
-		return cli_usage(cmd, "unknown setting '%s'", key), -1;
-	}
-	return 0;
-}
-
-static int cfg_file(const char *cmd, struct start_cfg *c, const char *path)
-{
-	char line[1024];
-	FILE *f = fopen(path, "r");
-	int n = 0;
-
-	if (!f)
-		return fprintf(stderr, "%s %s: %s: %m\n", progname, cmd, path), -1;
-	while (fgets(line, sizeof line, f)) {
-		char *k = line, *eq, *end;
-
-		n++;
-		while (*k == ' ' || *k == '\t')
-			k++;
-		if (*k == '#' || *k == '\n' || !*k)
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		eq = strchr(k, '=');
-		if (!eq) {
-			fprintf(stderr, "%s %s: %s:%d: expected key=value\n", progname, cmd, path, n);
-			fclose(f);
-			return -1;
-		}
-		for (end = eq; end > k && (end[-1] == ' ' || end[-1] == '\t'); end--)
-			;
-		*end = '\0';
-		eq++;
-		while (*eq == ' ' || *eq == '\t')
-			eq++;
-		if (cfg_set(cmd, c, k, eq) < 0) {
-			fclose(f);
-			return -1;
-		}
-	}
-	fclose(f);
-	return 0;
-}
-
-/* Serve DISK on SOCK with a daemonised `mortar serve`; its pid. */
-static pid_t serve_disk(const char *dir, unsigned i, const char *disk, char *sock, size_t len)
-{
-	char pidfile[PATH_MAX], exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	int status;
-	pid_t pid;
-
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	snprintf(sock, len, "%s/disk%u.sock", dir, i);
-	snprintf(pidfile, sizeof pidfile, "%s/disk%u.pid", dir, i);
-	pid = fork();
-	if (pid == 0) {
-		execl(exe, exe, "serve", "-s", sock, "-P", pidfile, disk, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
-		return -1;
-	return read_pid(pidfile);
-}
-
-/* Whether KVM can run an ordinary guest kernel here: /dev/kvm usable and
- * backed by hardware virtualization (kvm_intel or kvm_amd).  KVM on PVM
- * (kvm_pvm, nested KVM without hardware support) runs only kernels built
- * as PVM guests: a stock kernel hangs there without a word, so auto
- * choice takes TCG.  With SAY, tell why KVM is likely to fail. */
-static bool kvm_usable(const char *cmd, bool say)
-{
-	if (access("/dev/kvm", R_OK | W_OK) < 0) {
-		if (say)
-			fprintf(stderr, "%s %s: note: /dev/kvm: %m; QEMU will fail to start "
-				"under KVM (--accel tcg emulates)\n", progname, cmd);
-		return false;
-	}
-	if (access("/sys/module/kvm_intel", F_OK) == 0 ||
-	    access("/sys/module/kvm_amd", F_OK) == 0)
-		return true;
-	if (say)
-		fprintf(stderr, "%s %s: note: this KVM has no hardware virtualization "
-			"behind it (%s); stock guest kernels may hang under it (--accel "
-			"tcg emulates)\n", progname, cmd,
-			access("/sys/module/kvm_pvm", F_OK) == 0 ? "kvm_pvm: only PVM "
-			"guest kernels run" : "neither kvm_intel nor kvm_amd is loaded");
-	return false;
-}
-
 /* Run QEMU (which daemonizes) with its output in LOG; on failure, the
  * first line QEMU printed goes to MSG. */
 static int qemu_launch(char **qa, const char *log, char *msg, size_t len)
 {
-	pid_t pid = fork();
-	int status;
-
 	msg[0] = '\0';
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execvp(qa[0], qa);
-		fprintf(stderr, "cannot run %s: %m\n", qa[0]);
-		_exit(127);
+	if (vm_qemu_launch(qa, log) == 0)
+		return 0;
+	snprintf(msg, len, "%s", mortar_errmsg());
+	return -1;
+}
+
+/* A whole number for option OPT in [LO, HI], or a usage error. */
+static int vm_opt_uint(const char *cmd, const char *opt, const char *arg, unsigned lo,
+		       unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = arg[0] >= '0' && arg[0] <= '9' ? strtoul(arg, &end, 10) : 0;
+	if (arg[0] < '0' || arg[0] > '9' || *end || errno || v < lo || v > hi) {
+		cli_usage(cmd, "%s %s: not a whole number from %u to %u", opt, arg, lo, hi);
+		return -EINVAL;
 	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		FILE *f = fopen(log, "r");
-		if (f) {
-			if (!fgets(msg, (int)len, f))
-				msg[0] = '\0';
-			fclose(f);
-		}
-		msg[strcspn(msg, "\n")] = '\0';
-		if (!msg[0])
-			snprintf(msg, len, "(no message; see %s)", log);
-		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static void vm_note(void *opaque, const char *text)
+{
+	fprintf(stderr, "%s %s: note: %s\n", progname, (const char *)opaque, text);
+}
+
+/* The options of start that are settings: long name = config key. */
+static const struct option start_opts[] = {
+	{ "arch", required_argument, NULL, 's' },
+	{ "cpus", required_argument, NULL, 's' },
+	{ "max-cpus", required_argument, NULL, 's' },
+	{ "memory", required_argument, NULL, 's' },
+	{ "max-memory", required_argument, NULL, 's' },
+	{ "slots", required_argument, NULL, 's' },
+	{ "numa", required_argument, NULL, 's' },
+	{ "disk", required_argument, NULL, 's' },
+	{ "kernel", required_argument, NULL, 's' },
+	{ "initrd", required_argument, NULL, 's' },
+	{ "append", required_argument, NULL, 's' },
+	{ "accel", required_argument, NULL, 's' },
+	{ "virtio-mem", required_argument, NULL, 's' },
+	{ "mem-backend", required_argument, NULL, 's' },
+	{ "config", required_argument, NULL, 'c' },
+	{ "wait", no_argument, NULL, 'w' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The settings, --wait and --timeout of start into C, *WAIT_S. */
+static int start_parse(const char *cmd, int argc, char **argv, struct mortar_vm_config *c,
+		       unsigned *wait_s)
+{
+	unsigned timeout_s = 60;
+	bool wait = false;
+	int ch, i;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:wt:h", start_opts, &i)) != -1) {
+		if ((ch == 'c' && mortar_vm_config_file(c, optarg) < 0) ||
+		    (ch == 's' && mortar_vm_config_set(c, start_opts[i].name, optarg) < 0))
+			return cli_usage(cmd, "%s", mortar_errmsg());
+		if (ch == 'w')
+			wait = true;
+		if (ch == 't' && vm_opt_uint(cmd, "--timeout", optarg, 1, 86400, &timeout_s) < 0)
+			return EXIT_USAGE;
+		if (ch == 'h')
+			return fputs(vm_usage, stdout), -1;
+		if (ch == '?')
+			return cli_usage(cmd, "unknown option");
 	}
+	if (argc - optind != 1)
+		return cli_usage(cmd, "expected the VM's NAME");
+	if (!c->kernel || !c->initrd)
+		return cli_usage(cmd, "give --kernel and --initrd (scripts/guest-assets.sh %s "
+				 "makes a small test guest)", c->arch == VM_ARCH_PPC64 ?
+				 "ppc64" : "x86_64");
+	*wait_s = wait ? timeout_s : 0;
 	return 0;
 }
 
 static int vm_start(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "arch", required_argument, NULL, 0x100 },
-		{ "cpus", required_argument, NULL, 0x101 },
-		{ "max-cpus", required_argument, NULL, 0x102 },
-		{ "memory", required_argument, NULL, 0x103 },
-		{ "max-memory", required_argument, NULL, 0x104 },
-		{ "slots", required_argument, NULL, 0x105 },
-		{ "numa", required_argument, NULL, 0x106 },
-		{ "disk", required_argument, NULL, 0x107 },
-		{ "kernel", required_argument, NULL, 0x108 },
-		{ "initrd", required_argument, NULL, 0x109 },
-		{ "append", required_argument, NULL, 0x10a },
-		{ "accel", required_argument, NULL, 0x10b },
-		{ "virtio-mem", required_argument, NULL, 0x10c },
-		{ "mem-backend", required_argument, NULL, 0x10d },
-		{ "wait", no_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char *keys[] = { "arch", "cpus", "max-cpus", "memory", "max-memory",
-				      "slots", "numa", "disk", "kernel", "initrd", "append",
-				      "accel", "virtio-mem", "mem-backend" };
-	const char *cmd = "vm start", *name;
-	struct start_cfg c = { .cpus = 1, .mem = 512u << 20, .timeout_s = 60 };
-	char dir[VM_DIR_MAX], why[PATH_MAX + 512], p[PATH_MAX], msg[300], spec[PATH_MAX + 16];
-	char *qa[128];
-	char bufs[40][PATH_MAX + 64];
-	unsigned na = 0, nb = 0, accel_arg, cpu_arg;
-	json_object *st, *old;
-	int ch, r = 0, rc = EXIT_ERROR;
-	bool accel_auto, ppc;
+	const char *cmd = "vm start";
+	struct mortar_vm_config c;
+	const struct vm_state *st;
+	struct mortar_vm *vm;
+	unsigned wait_s = 0;
+	int rc;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:wt:h", opts, NULL)) != -1) {
-		if (ch == 'c') {
-			if (cfg_file(cmd, &c, optarg) < 0)
-				return EXIT_USAGE;
-		} else if (ch == 'w') {
-			c.wait = true;
-		} else if (ch == 't') {
-			c.timeout_s = atoi(optarg);
-		} else if (ch == 'h') {
-			fputs(vm_usage, stdout);
-			return EXIT_OK;
-		} else if (ch >= 0x100 && ch <= 0x10d) {
-			if (cfg_set(cmd, &c, keys[ch - 0x100], optarg) < 0)
-				return EXIT_USAGE;
-		} else {
-			return cli_usage(cmd, "unknown option");
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage(cmd, "expected the VM's NAME");
-	name = argv[optind];
-	if (!c.max_cpus)
-		c.max_cpus = c.cpus;
-	if (!c.max_mem)
-		c.max_mem = c.mem;
-	if (c.max_mem > c.mem && !c.slots)
-		c.slots = 8;
-	if (!c.numa)
-		c.numa = 1;
-	ppc = c.arch == VM_ARCH_PPC64;
-	if (!c.kernel || !c.initrd)
-		return cli_usage(cmd, "give --kernel and --initrd (scripts/guest-assets.sh "
-				 "%s makes a small test guest)", ppc ? "ppc64" : "x86_64");
-	if (c.vmem && ppc) {
-		fprintf(stderr, "%s %s: --virtio-mem: pseries has no virtio-mem in QEMU; "
-			"give it DIMM slots (--slots) and use 'mortar vm mem add'\n", progname,
-			cmd);
-		return EXIT_ERROR;
-	}
-	if (c.vmem && (c.vmem % VM_X86_BLOCK || c.mem + c.vmem > c.max_mem)) {
-		fprintf(stderr, "%s %s: --virtio-mem %" PRIu64 " MiB must be a multiple of 128 "
-			"MiB and fit between --memory and --max-memory (%" PRIu64 " MiB free)\n",
-			progname, cmd, c.vmem >> 20, (c.max_mem - c.mem) >> 20);
-		return EXIT_ERROR;
-	}
-	if (vm_rule_start(c.arch, c.cpus, c.max_cpus, c.mem, c.max_mem, c.slots, c.numa, why,
-			  sizeof why) < 0 ||
-	    vm_membk_check(&c.membk, c.mem, why, sizeof why) < 0) {
-		fprintf(stderr, "%s %s: %s\n", progname, cmd, why);
-		return EXIT_ERROR;
-	}
-	accel_auto = !c.accel;
-	/* (KVM runs guests of the host's own architecture only) */
-	if (!c.accel)
-		c.accel = !ppc && kvm_usable(cmd, false) ? "kvm" : "tcg";
-	else if (!strcmp(c.accel, "kvm"))
-		kvm_usable(cmd, true);
-	if (vm_dir(name, dir, sizeof dir) < 0)
-		return cli_fail_lib(cmd);
-	old = state_load(dir);
-	if (old) {
-		if (pid_alive(qemu_pid(dir))) {
-			fprintf(stderr, "%s %s: VM '%s' is already running (pid %d)\n", progname,
-				cmd, name, (int)qemu_pid(dir));
-			json_object_put(old);
-			return EXIT_ERROR;
-		}
-		vm_cleanup(dir, old);	/* what a dead VM left: never blocks a restart */
-		json_object_put(old);
-	}
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		fprintf(stderr, "%s %s: %s: %m\n", progname, cmd, dir);
-		return EXIT_ERROR;
-	}
-
-	st = json_object_new_object();
-	json_object_object_add(st, "name", json_object_new_string(name));
-	json_object_object_add(st, "arch", json_object_new_string(ppc ? "ppc64" : "x86_64"));
-	json_object_object_add(st, "accel", json_object_new_string(c.accel));
-	json_object_object_add(st, "boot_cpus", json_object_new_int((int)c.cpus));
-	json_object_object_add(st, "max_cpus", json_object_new_int((int)c.max_cpus));
-	json_object_object_add(st, "memory", json_object_new_int64((int64_t)c.mem));
-	json_object_object_add(st, "max_memory", json_object_new_int64((int64_t)c.max_mem));
-	json_object_object_add(st, "slots", json_object_new_int((int)c.slots));
-	json_object_object_add(st, "numa", json_object_new_int((int)c.numa));
-	json_object_object_add(st, "virtio_mem", json_object_new_int64((int64_t)c.vmem));
-	vm_membk_spec(&c.membk, spec, sizeof spec);
-	json_object_object_add(st, "mem_backend", json_object_new_string(spec));
-	json_object_object_add(st, "cpu_plugs", json_object_new_int(0));
-	json_object_object_add(st, "cpu_unplugged", json_object_new_boolean(false));
-	jarr(st, "cpus");
-	jarr(st, "dimms");
-
-#define ARG(...) (snprintf(bufs[nb], sizeof bufs[nb], __VA_ARGS__), qa[na++] = bufs[nb++])
-	qa[na++] = ppc ? "qemu-system-ppc64" : "qemu-system-x86_64";
-	qa[na++] = "-M";
-	/* pseries: QEMU's minimal firmware (VOF) boots in 3 s instead of
-	 * SLOF's 7; under TCG the speculation capabilities it cannot
-	 * emulate are declared broken instead of warned about. */
-	qa[na++] = !ppc ? "q35" : !strcmp(c.accel, "tcg") ?
-		"pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,"
-		"cap-ccf-assist=off" : "pseries,x-vof=on";
-	qa[na++] = "-accel";
-	/* TCG: multi-threaded, since thread=single aborts on CPU unplug. */
-	accel_arg = na;
-	ARG("%s", !strcmp(c.accel, "tcg") ? "tcg,thread=multi" : c.accel);
-	cpu_arg = 0;
-	if (!ppc) {		/* pseries: the machine's default CPU */
-		qa[na++] = "-cpu";
-		cpu_arg = na;
-		qa[na++] = !strcmp(c.accel, "kvm") ? "host" : "qemu64";
-	}
-	/* One vCPU per hotplug unit: a socket on q35 (NUMA nodes are whole
-	 * sockets: a first hot-added CPU of a node sharing a socket with
-	 * another node can take 30 s to come online), a core on pseries. */
-	qa[na++] = "-smp";
-	if (ppc)
-		ARG("%u,maxcpus=%u,sockets=1,cores=%u,threads=1", c.cpus, c.max_cpus, c.max_cpus);
-	else
-		ARG("%u,maxcpus=%u,sockets=%u,cores=1,threads=1", c.cpus, c.max_cpus, c.max_cpus);
-	qa[na++] = "-m";
-	if (c.slots)
-		ARG("%" PRIu64 "M,slots=%u,maxmem=%" PRIu64 "M", c.mem >> 20, c.slots,
-		    c.max_mem >> 20);
-	else
-		ARG("%" PRIu64 "M", c.mem >> 20);
-	if (c.numa > 1) {
-		unsigned per = c.max_cpus / c.numa;
-		for (unsigned i = 0; i < c.numa; i++) {
-			char id[16];
-
-			snprintf(id, sizeof id, "numa%u", i);
-			qa[na++] = "-object";
-			vm_membk_cmdline(&c.membk, id, c.mem / c.numa, bufs[nb], sizeof bufs[nb]);
-			qa[na++] = bufs[nb++];
-			qa[na++] = "-numa";
-			ARG("node,nodeid=%u,cpus=%u-%u,memdev=numa%u", i, i * per, i * per + per - 1, i);
-		}
-	}
-	if (c.numa <= 1 && c.membk.type != VM_MEMBK_RAM) {
-		/* one backend object for the boot memory */
-		qa[na++] = "-object";
-		vm_membk_cmdline(&c.membk, "ram0", c.mem, bufs[nb], sizeof bufs[nb]);
-		qa[na++] = bufs[nb++];
-		qa[na++] = "-machine";
-		qa[na++] = "memory-backend=ram0";
-	}
-	if (c.vmem) {
-		/* virtio-mem: one device whose plugged size moves in 2 MiB
-		 * steps; the x86 guest onlines it in 128 MiB blocks. */
-		qa[na++] = "-object";
-		ARG("memory-backend-ram,id=vmem0,size=%" PRIu64 "M", c.vmem >> 20);
-		qa[na++] = "-device";
-		ARG("virtio-mem-pci,id=vmem,memdev=vmem0,node=0,requested-size=0");
-	}
-	qa[na++] = "-kernel"; qa[na++] = (char *)c.kernel;
-	qa[na++] = "-initrd"; qa[na++] = (char *)c.initrd;
-	qa[na++] = "-append";
-	ARG("console=%s memhp_default_state=online_movable panic=-1 quiet %s",
-	    ppc ? "hvc0" : "ttyS0", c.append ? c.append : "");
-	for (unsigned i = 0; i < c.ndisks; i++) {
-		char sock[VM_DIR_MAX + 32];
-		pid_t spid = serve_disk(dir, i, c.disks[i], sock, sizeof sock);
-		json_object *d;
-
-		if (spid <= 0) {
-			fprintf(stderr, "%s %s: cannot serve disk %s (try 'mortar serve %s' to "
-				"see why)\n", progname, cmd, c.disks[i], c.disks[i]);
-			goto fail;
-		}
-		d = json_object_new_object();
-		json_object_object_add(d, "location", json_object_new_string(c.disks[i]));
-		json_object_object_add(d, "socket", json_object_new_string(sock));
-		json_object_object_add(d, "server_pid", json_object_new_int(spid));
-		json_object_array_add(jarr(st, "disks"), d);
-		qa[na++] = "-blockdev";
-		ARG("driver=nbd,node-name=disk%u,server.type=unix,server.path=%s,"
-		    "cache.direct=on", i, sock);
-		qa[na++] = "-device";
-		ARG("virtio-blk-pci,drive=disk%u,id=vd%u", i, i);
-	}
-	/* The QEMU guest agent's port, used when the guest runs qemu-ga. */
-	qa[na++] = "-device"; qa[na++] = "virtio-serial-pci,id=vser0";
-	qa[na++] = "-chardev";
-	path_in(p, sizeof p, dir, "qga.sock");
-	ARG("socket,id=qga0,path=%s,server=on,wait=off", p);
-	qa[na++] = "-device";
-	qa[na++] = "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0";
-	qa[na++] = "-display"; qa[na++] = "none";
-	qa[na++] = "-nodefaults";
-	qa[na++] = "-no-user-config";
-	qa[na++] = "-no-reboot";
-	qa[na++] = "-chardev";
-	path_in(p, sizeof p, dir, "serial.log");
-	ARG("file,id=console,path=%s", p);
-	qa[na++] = "-serial"; qa[na++] = "chardev:console";
-	qa[na++] = "-qmp";
-	path_in(p, sizeof p, dir, "qmp.sock");
-	ARG("unix:%s,server=on,wait=off", p);
-	qa[na++] = "-pidfile";
-	path_in(p, sizeof p, dir, "qemu.pid");
-	ARG("%s", p);
-	qa[na++] = "-daemonize";
-	qa[na] = NULL;
-#undef ARG
-	state_save(dir, st);
-
-	path_in(p, sizeof p, dir, "qemu.log");
-	if (qemu_launch(qa, p, msg, sizeof msg) < 0 && !strcmp(c.accel, "kvm") && cpu_arg &&
-	    strstr(msg, "MSR 0x10a")) {
-		/* Nested KVM may advertise IA32_ARCH_CAPABILITIES and then
-		 * refuse QEMU's write of it (QEMU 7.2 aborts): the host
-		 * model without that MSR starts, and the guest only loses
-		 * the hint that it need not mitigate some CPU bugs. */
-		fprintf(stderr, "%s %s: note: KVM refused the host CPU's "
-			"IA32_ARCH_CAPABILITIES MSR (nested virtualization?); using "
-			"-cpu host,-arch-capabilities\n", progname, cmd);
-		qa[cpu_arg] = "host,-arch-capabilities";
-		qemu_launch(qa, p, msg, sizeof msg);
-	}
-	if (msg[0] && accel_auto && !strcmp(c.accel, "kvm") && cpu_arg) {
-		fprintf(stderr, "%s %s: note: QEMU failed under KVM (%s); using TCG "
-			"instead (--accel kvm insists on KVM)\n", progname, cmd, msg);
-		c.accel = "tcg";
-		qa[accel_arg] = "tcg,thread=multi";
-		qa[cpu_arg] = "qemu64";
-		json_object_object_add(st, "accel", json_object_new_string(c.accel));
-		qemu_launch(qa, p, msg, sizeof msg);
-	}
-	if (msg[0]) {
-		fprintf(stderr, "%s %s: QEMU did not start: %s\n", progname, cmd, msg);
-		goto fail;
-	}
-	{
-		json_object *a = json_object_new_array();
-		for (unsigned i = 0; i < na; i++)
-			json_object_array_add(a, json_object_new_string(qa[i]));
-		json_object_object_add(st, "qemu_argv", a);
-	}
-	{
-		struct qmp *q;
-		char sock[PATH_MAX];
-
-		path_in(sock, sizeof sock, dir, "qmp.sock");
-		if (qmp_connect(sock, QMP_TIMEOUT_MS, &q) < 0) {
-			cli_fail_lib(cmd);
-			goto fail;
-		}
-		json_object_object_add(st, "qemu_version", json_object_new_int(qmp_version(q)));
-		state_save(dir, st);
-		if (c.wait) {
-			struct vm_guest g;
-
-			/* (QMP stays open: it tells when the guest's agent is up) */
-			agent_use(q);
-			r = guest_wait(dir, -1, -1, -1, c.timeout_s, &g);
-			agent_drop();
-		}
-		qmp_close(q);
-		if (r < 0) {
-			/* (QEMU stays up, as with virsh: the console log may tell
-			 * why the guest did not report) */
-			char msg2[600];
-
-			snprintf(msg2, sizeof msg2, "%s", mortar_errmsg());
-			mortar_set_error(mortar_errno(), "%s; the VM keeps running (see %s/serial.log, "
-					 "'mortar vm stop %s')", msg2, dir, name);
-			rc = cli_fail_lib(cmd);
-			goto out;
-		}
-	}
+	mortar_vm_config_init(&c);
+	c.note = vm_note;
+	c.opaque = (void *)cmd;
+	rc = start_parse(cmd, argc, argv, &c, &wait_s);
+	if (rc == 0 && mortar_vm_start(argv[optind], &c, (int)wait_s, &vm) < 0)
+		rc = cli_fail_lib(cmd);
+	mortar_vm_config_free(&c);
+	if (rc)
+		return rc < 0 ? EXIT_OK : rc;
+	st = mortar_vm_state(vm);
 	printf("VM '%s' started (pid %d, %s, %u/%u vCPUs, %" PRIu64 "/%" PRIu64 " MiB)\n",
-	       name, (int)qemu_pid(dir), c.accel, c.cpus, c.max_cpus, c.mem >> 20,
-	       c.max_mem >> 20);
-	rc = EXIT_OK;
-	goto out;
-fail:
-	{
-		pid_t qp = qemu_pid(dir);
-		if (pid_alive(qp))
-			kill(qp, SIGKILL);
-	}
-	vm_cleanup(dir, st);
-out:
-	json_object_put(st);
-	return rc;
+	       st->name, (int)mortar_vm_pid(vm), st->accel, st->boot_cpus, st->max_cpus,
+	       st->memory >> 20, st->max_memory >> 20);
+	mortar_vm_close(vm);
+	return EXIT_OK;
 }
 
 /* ---- stop, list, status ---- */
@@ -1001,199 +582,33 @@ static int vm_stop(int argc, char **argv)
 {
 	const char *cmd = "vm stop";
 	struct vm_opts o;
-	char dir[VM_DIR_MAX], sock[PATH_MAX];
-	json_object *st;
-	struct qmp *q;
-	pid_t pid;
 
 	if (vm_getopt(cmd, argc, argv, &o) < 0)
 		return EXIT_USAGE;
 	if (argc - optind != 1)
 		return cli_usage(cmd, "expected the VM's NAME");
-	if (!strcmp(argv[optind], "--help"))
-		return EXIT_OK;
-	if (vm_dir(argv[optind], dir, sizeof dir) < 0)
+	if (mortar_vm_stop(argv[optind], o.force, o.timeout_s) < 0)
 		return cli_fail_lib(cmd);
-	st = state_load(dir);
-	if (!st) {
-		fprintf(stderr, "%s %s: no VM named '%s'\n", progname, cmd, argv[optind]);
-		return EXIT_ERROR;
-	}
-	pid = qemu_pid(dir);
-	path_in(sock, sizeof sock, dir, "qmp.sock");
-	if (pid_alive(pid) && qmp_connect(sock, QMP_TIMEOUT_MS, &q) == 0) {
-		/* Ask the guest first; QEMU quits if it does not power off. */
-		if (!o.force) {
-			qmp_execute(q, "system_powerdown", NULL, NULL);
-			for (int i = 0; i < o.timeout_s * 10 && pid_alive(pid); i++)
-				usleep(100000);
-		}
-		if (pid_alive(pid))
-			qmp_execute(q, "quit", NULL, NULL);
-		qmp_close(q);
-	}
-	for (int i = 0; i < 50 && pid_alive(pid); i++)
-		usleep(100000);
-	if (pid_alive(pid))
-		kill(pid, SIGKILL);
-	vm_cleanup(dir, st);
-	json_object_put(st);
 	printf("VM '%s' stopped\n", argv[optind]);
 	return EXIT_OK;
 }
 
-static json_object *vm_describe(const char *name, const char *dir, json_object *st)
+static const char *jstr_or(json_object *o, const char *key, const char *dflt)
 {
-	json_object *o = json_object_new_object(), *cpus, *mem, *slots, *devs, *jg, *disks, *numa;
-	pid_t pid = qemu_pid(dir);
-	bool alive = pid_alive(pid);
-	struct qmp *q = NULL;
-	struct vm_guest g;
-	char sock[PATH_MAX];
-	uint64_t plugged = 0;
-	int present = -1;
+	json_object *v;
 
-	path_in(sock, sizeof sock, dir, "qmp.sock");
-	if (alive && qmp_connect(sock, QMP_TIMEOUT_MS, &q) < 0)
-		q = NULL;
-	agent_use(q);
-	guest_read(dir, false, &g);
-	json_object_object_add(o, "name", json_object_new_string(name));
-	json_object_object_add(o, "state", json_object_new_string(!alive ? "dead" : q ? "running" :
-								  "unreachable"));
-	json_object_object_add(o, "pid", json_object_new_int(pid));
-	json_object_object_add(o, "arch", json_object_new_string(jstr(st, "arch")));
-	json_object_object_add(o, "accel", json_object_new_string(jstr(st, "accel")));
-
-	cpus = json_object_new_object();
-	json_object_object_add(cpus, "boot", json_object_new_int((int)jint(st, "boot_cpus")));
-	json_object_object_add(cpus, "max", json_object_new_int((int)jint(st, "max_cpus")));
-	slots = json_object_new_array();
-	if (q) {
-		json_object *r;
-		if (qmp_execute(q, "query-cpus-fast", NULL, &r) == 0) {
-			present = (int)json_object_array_length(r);
-			json_object_put(r);
-		}
-		if (qmp_execute(q, "query-hotpluggable-cpus", NULL, &r) == 0) {
-			for (size_t i = 0; i < json_object_array_length(r); i++) {
-				json_object *e = json_object_array_get_idx(r, i), *s, *v;
-				s = json_object_new_object();
-				if (json_object_object_get_ex(e, "props", &v))
-					json_object_object_add(s, "props", json_object_get(v));
-				json_object_object_add(s, "plugged", json_object_new_boolean(
-					json_object_object_get_ex(e, "qom-path", &v)));
-				if (json_object_object_get_ex(e, "qom-path", &v))
-					json_object_object_add(s, "qom-path", json_object_get(v));
-				json_object_array_add(slots, s);
-			}
-			json_object_put(r);
-		}
-	}
-	json_object_object_add(cpus, "present", present >= 0 ? json_object_new_int(present) : NULL);
-	json_object_object_add(cpus, "guest_online", g.valid ? json_object_new_int((int)g.cpus) : NULL);
-	json_object_object_add(cpus, "plugs_over_life", json_object_new_int((int)jint(st, "cpu_plugs")));
-	json_object_object_add(cpus, "slots", slots);
-	json_object_object_add(o, "cpus", cpus);
-
-	mem = json_object_new_object();
-	json_object_object_add(mem, "backend", json_object_new_string(
-		jstr(st, "mem_backend")[0] ? jstr(st, "mem_backend") : "ram"));
-	devs = json_object_new_array();
-	{
-		json_object *dimms = jarr(st, "dimms");
-		for (size_t i = 0; i < json_object_array_length(dimms); i++) {
-			json_object *d = json_object_array_get_idx(dimms, i), *e = json_object_new_object();
-			json_object_object_add(e, "id", json_object_new_string(jstr(d, "id")));
-			json_object_object_add(e, "type", json_object_new_string("dimm"));
-			json_object_object_add(e, "size", json_object_new_int64(jint(d, "size")));
-			json_object_object_add(e, "node", json_object_new_int((int)jint(d, "node")));
-			json_object_object_add(e, "backend", json_object_new_string(
-				jstr(d, "backend")[0] ? jstr(d, "backend") : "ram"));
-			plugged += (uint64_t)jint(d, "size");
-			json_object_array_add(devs, e);
-		}
-	}
-	if (jint(st, "virtio_mem") > 0) {
-		json_object *e = json_object_new_object();
-		json_object_object_add(e, "id", json_object_new_string("vmem"));
-		json_object_object_add(e, "type", json_object_new_string("virtio-mem"));
-		json_object_object_add(e, "size", json_object_new_int64(jint(st, "virtio_mem")));
-		json_object_object_add(e, "requested_size",
-				       json_object_new_int64(jint(st, "virtio_mem_requested")));
-		json_object_object_add(e, "node", json_object_new_int(0));
-		plugged += (uint64_t)jint(st, "virtio_mem_requested");
-		json_object_array_add(devs, e);
-	}
-	json_object_object_add(mem, "boot", json_object_new_int64(jint(st, "memory")));
-	json_object_object_add(mem, "max", json_object_new_int64(jint(st, "max_memory")));
-	json_object_object_add(mem, "slots", json_object_new_int((int)jint(st, "slots")));
-	json_object_object_add(mem, "plugged", json_object_new_int64((int64_t)plugged));
-	json_object_object_add(mem, "guest_total", g.valid ?
-			       json_object_new_int64((int64_t)g.mem_kib * 1024) : NULL);
-	json_object_object_add(mem, "devices", devs);
-	json_object_object_add(o, "memory", mem);
-
-	numa = json_object_new_array();
-	{
-		unsigned nodes = (unsigned)jint(st, "numa"), maxc = (unsigned)jint(st, "max_cpus");
-		if (!nodes)
-			nodes = 1;
-		for (unsigned i = 0; i < nodes; i++) {
-			json_object *n = json_object_new_object(), *cl = json_object_new_array();
-			for (unsigned c = i * (maxc / nodes); c < (i + 1) * (maxc / nodes); c++)
-				json_object_array_add(cl, json_object_new_int((int)c));
-			json_object_object_add(n, "node", json_object_new_int((int)i));
-			json_object_object_add(n, "cpus", cl);
-			json_object_object_add(n, "memory", json_object_new_int64(jint(st, "memory") / nodes));
-			json_object_object_add(n, "guest_memory", g.valid && i < g.nnodes ?
-				json_object_new_int64((int64_t)g.node_kib[i] * 1024) : NULL);
-			json_object_array_add(numa, n);
-		}
-	}
-	json_object_object_add(o, "numa", numa);
-	disks = json_object_new_array();
-	{
-		json_object *d = jarr(st, "disks");
-		for (size_t i = 0; i < json_object_array_length(d); i++) {
-			json_object *e = json_object_array_get_idx(d, i), *x = json_object_new_object();
-			json_object_object_add(x, "location", json_object_new_string(jstr(e, "location")));
-			json_object_object_add(x, "socket", json_object_new_string(jstr(e, "socket")));
-			json_object_array_add(disks, x);
-		}
-	}
-	json_object_object_add(o, "disks", disks);
-	if (g.valid) {
-		json_object *n = json_object_new_array();
-		jg = json_object_new_object();
-		json_object_object_add(jg, "source", json_object_new_string(g.from_agent ? "agent" :
-									      "console"));
-		json_object_object_add(jg, "seq", json_object_new_int((int)g.seq));
-		json_object_object_add(jg, "cpus", json_object_new_int((int)g.cpus));
-		json_object_object_add(jg, "cpu_list", json_object_new_string(g.cpu_list));
-		json_object_object_add(jg, "mem_kib", json_object_new_int64((int64_t)g.mem_kib));
-		for (unsigned i = 0; i < g.nnodes; i++)
-			json_object_array_add(n, json_object_new_int64((int64_t)g.node_kib[i]));
-		json_object_object_add(jg, "nodes", n);
-		json_object_object_add(o, "guest", jg);
-	} else {
-		json_object_object_add(o, "guest", NULL);
-	}
-	agent_drop();
-	qmp_close(q);
-	return o;
+	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : dflt;
 }
 
 static void print_status(json_object *o)
 {
-	json_object *c, *m, *g, *v;
+	json_object *c, *m, *g;
 
 	json_object_object_get_ex(o, "cpus", &c);
 	json_object_object_get_ex(o, "memory", &m);
 	printf("%s: %s (pid %d, %s)\n", jstr(o, "name"), jstr(o, "state"), (int)jint(o, "pid"),
 	       jstr(o, "accel"));
-	printf("  vCPUs: %s present of %d max (%d at boot)\n",
-	       json_object_object_get_ex(c, "present", &v) && v ? json_object_get_string(v) : "?",
+	printf("  vCPUs: %s present of %d max (%d at boot)\n", jstr_or(c, "present", "?"),
 	       (int)jint(c, "max"), (int)jint(c, "boot"));
 	printf("  memory: %" PRId64 " MiB at boot + %" PRId64 " MiB plugged, max %" PRId64
 	       " MiB, %d slots\n", jint(m, "boot") >> 20, jint(m, "plugged") >> 20,
@@ -1209,28 +624,23 @@ static int vm_status(int argc, char **argv)
 {
 	const char *cmd = "vm status";
 	struct vm_opts o;
-	char dir[VM_DIR_MAX];
-	json_object *st, *d;
+	struct mortar_vm *vm;
+	json_object *d;
 
 	if (vm_getopt(cmd, argc, argv, &o) < 0)
 		return EXIT_USAGE;
 	if (argc - optind != 1)
 		return cli_usage(cmd, "expected the VM's NAME");
-	if (vm_dir(argv[optind], dir, sizeof dir) < 0)
+	if (mortar_vm_load(argv[optind], &vm) < 0)
 		return cli_fail_lib(cmd);
-	st = state_load(dir);
-	if (!st) {
-		fprintf(stderr, "%s %s: no VM named '%s' (see 'mortar vm list')\n", progname,
-			cmd, argv[optind]);
-		return EXIT_ERROR;
-	}
-	d = vm_describe(argv[optind], dir, st);
+	d = mortar_vm_describe(vm);
+	mortar_vm_close(vm);
 	if (o.out == OUTPUT_JSON)
-		cli_print_json(json_object_get(d));
+		cli_print_json(d);
 	else
 		print_status(d);
-	json_object_put(d);
-	json_object_put(st);
+	if (o.out != OUTPUT_JSON)
+		json_object_put(d);
 	return EXIT_OK;
 }
 
@@ -1238,40 +648,21 @@ static int vm_list(int argc, char **argv)
 {
 	const char *cmd = "vm list";
 	struct vm_opts o;
-	char base[VM_DIR_MAX], dir[VM_DIR_MAX + 256];
-	json_object *arr = json_object_new_array();
-	struct dirent *de;
-	DIR *dp;
+	json_object *arr;
 
 	if (vm_getopt(cmd, argc, argv, &o) < 0)
 		return EXIT_USAGE;
-	if (vm_dir("x", base, sizeof base) < 0)
-		return cli_fail_lib(cmd);
-	base[strlen(base) - 2] = '\0';
-	dp = opendir(base);
-	while (dp && (de = readdir(dp))) {
-		json_object *st;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(dir, sizeof dir, "%s/%s", base, de->d_name);
-		st = state_load(dir);
-		if (!st)
-			continue;
-		json_object_array_add(arr, vm_describe(de->d_name, dir, st));
-		json_object_put(st);
-	}
-	if (dp)
-		closedir(dp);
+	arr = mortar_vm_list();
 	if (o.out == OUTPUT_JSON) {
 		cli_print_json(arr);
 		return EXIT_OK;
 	}
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		json_object *v = json_object_array_get_idx(arr, i), *c;
+
 		json_object_object_get_ex(v, "cpus", &c);
 		printf("%-20s %-8s pid %-8d %s vCPUs\n", jstr(v, "name"), jstr(v, "state"),
-		       (int)jint(v, "pid"), jstr(c, "present"));
+		       (int)jint(v, "pid"), jstr_or(c, "present", "?"));
 	}
 	json_object_put(arr);
 	return EXIT_OK;

@@ -55,6 +55,14 @@ void vm_membk_spec(const struct vm_membk *b, char *buf, size_t len)
 	}
 }
 
+void vm_membk_put(json_object *o, const char *key, const struct vm_membk *b)
+{
+	char spec[PATH_MAX + 16];
+
+	vm_membk_spec(b, spec, sizeof spec);
+	json_object_object_add(o, key, json_object_new_string(spec));
+}
+
 static long long read_count(const char *dir, const char *file)
 {
 	char p[256];

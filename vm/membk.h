@@ -31,6 +31,9 @@ int vm_membk_parse(const char *spec, struct vm_membk *b, char *why, size_t len);
 /* The spec that parses back into B ("hugetlbfs:/dev/hugepages"). */
 void vm_membk_spec(const struct vm_membk *b, char *buf, size_t len);
 
+/* Add the spec of B to the JSON object O as KEY. */
+void vm_membk_put(json_object *o, const char *key, const struct vm_membk *b);
+
 /* Whether SIZE more bytes can come from B now: for hugetlbfs, PATH must
  * be a hugetlbfs mount, SIZE a multiple of its page size, and that many
  * pages free and unreserved.  0, or a negative errno with WHY set to one

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "guest.h"
+#include "json.h"
 #include "state.h"
 
 /* ---- reading: a damaged value stops the load, the first one is named ---- */
@@ -272,34 +273,16 @@ int vm_state_load(const char *dir, struct vm_state *st)
 
 /* ---- writing ---- */
 
-static void put_str(json_object *o, const char *key, const char *s)
-{
-	json_object_object_add(o, key, json_object_new_string(s));
-}
-
-static void put_int(json_object *o, const char *key, int64_t n)
-{
-	json_object_object_add(o, key, json_object_new_int64(n));
-}
-
-static void put_membk(json_object *o, const char *key, const struct vm_membk *b)
-{
-	char spec[PATH_MAX + 16];
-
-	vm_membk_spec(b, spec, sizeof spec);
-	put_str(o, key, spec);
-}
-
 static json_object *cpu_json(const struct vm_cpu *c)
 {
 	json_object *o = json_object_new_object(), *props = json_object_new_object();
 
-	put_int(o, "slot", c->slot);
-	put_str(o, "id", c->id);
+	vm_json_put_int(o, "slot", c->slot);
+	vm_json_put_str(o, "id", c->id);
 	for (unsigned i = 0; i < c->nprops; i++)
-		put_int(props, c->props[i].name, c->props[i].value);
+		vm_json_put_int(props, c->props[i].name, c->props[i].value);
 	json_object_object_add(o, "props", props);
-	put_str(o, "driver", c->driver);
+	vm_json_put_str(o, "driver", c->driver);
 	return o;
 }
 
@@ -307,11 +290,11 @@ static json_object *dimm_json(const struct vm_dimm *d)
 {
 	json_object *o = json_object_new_object();
 
-	put_str(o, "id", d->id);
-	put_str(o, "memdev", d->memdev);
-	put_int(o, "size", (int64_t)d->size);
-	put_int(o, "node", d->node);
-	put_membk(o, "backend", &d->backend);
+	vm_json_put_str(o, "id", d->id);
+	vm_json_put_str(o, "memdev", d->memdev);
+	vm_json_put_int(o, "size", (int64_t)d->size);
+	vm_json_put_int(o, "node", d->node);
+	vm_membk_put(o, "backend", &d->backend);
 	return o;
 }
 
@@ -319,9 +302,9 @@ static json_object *disk_json(const struct vm_disk *d)
 {
 	json_object *o = json_object_new_object();
 
-	put_str(o, "location", d->location ? d->location : "");
-	put_str(o, "socket", d->socket);
-	put_int(o, "server_pid", d->server_pid);
+	vm_json_put_str(o, "location", d->location ? d->location : "");
+	vm_json_put_str(o, "socket", d->socket);
+	vm_json_put_int(o, "server_pid", d->server_pid);
 	return o;
 }
 
@@ -329,28 +312,28 @@ static json_object *state_json(const struct vm_state *st)
 {
 	json_object *o = json_object_new_object(), *a;
 
-	put_str(o, "name", st->name);
-	put_str(o, "arch", st->arch == VM_ARCH_PPC64 ? "ppc64" : "x86_64");
-	put_str(o, "accel", st->accel);
-	put_str(o, "cpu_model", st->cpu_model);
-	put_str(o, "kernel", st->kernel ? st->kernel : "");
-	put_str(o, "initrd", st->initrd ? st->initrd : "");
+	vm_json_put_str(o, "name", st->name);
+	vm_json_put_str(o, "arch", st->arch == VM_ARCH_PPC64 ? "ppc64" : "x86_64");
+	vm_json_put_str(o, "accel", st->accel);
+	vm_json_put_str(o, "cpu_model", st->cpu_model);
+	vm_json_put_str(o, "kernel", st->kernel ? st->kernel : "");
+	vm_json_put_str(o, "initrd", st->initrd ? st->initrd : "");
 	if (st->append)
-		put_str(o, "append", st->append);
-	put_int(o, "boot_cpus", st->boot_cpus);
-	put_int(o, "max_cpus", st->max_cpus);
-	put_int(o, "memory", (int64_t)st->memory);
-	put_int(o, "max_memory", (int64_t)st->max_memory);
-	put_int(o, "slots", st->slots);
-	put_int(o, "numa", st->numa);
-	put_int(o, "virtio_mem", (int64_t)st->virtio_mem);
-	put_int(o, "virtio_mem_requested", (int64_t)st->virtio_mem_requested);
-	put_membk(o, "mem_backend", &st->membk);
-	put_int(o, "qemu_version", st->qemu_version);
-	put_int(o, "cpu_plugs", st->cpu_plugs);
+		vm_json_put_str(o, "append", st->append);
+	vm_json_put_int(o, "boot_cpus", st->boot_cpus);
+	vm_json_put_int(o, "max_cpus", st->max_cpus);
+	vm_json_put_int(o, "memory", (int64_t)st->memory);
+	vm_json_put_int(o, "max_memory", (int64_t)st->max_memory);
+	vm_json_put_int(o, "slots", st->slots);
+	vm_json_put_int(o, "numa", st->numa);
+	vm_json_put_int(o, "virtio_mem", (int64_t)st->virtio_mem);
+	vm_json_put_int(o, "virtio_mem_requested", (int64_t)st->virtio_mem_requested);
+	vm_membk_put(o, "mem_backend", &st->membk);
+	vm_json_put_int(o, "qemu_version", st->qemu_version);
+	vm_json_put_int(o, "cpu_plugs", st->cpu_plugs);
 	json_object_object_add(o, "cpu_unplugged", json_object_new_boolean(st->cpu_unplugged));
-	put_int(o, "dimm_seq", st->dimm_seq);
-	put_int(o, "migrated", st->migrated);
+	vm_json_put_int(o, "dimm_seq", st->dimm_seq);
+	vm_json_put_int(o, "migrated", st->migrated);
 	a = json_object_new_array();
 	for (size_t i = 0; i < st->ncpus; i++)
 		json_object_array_add(a, cpu_json(&st->cpus[i]));

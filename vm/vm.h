@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The VM library behind `mortar vm`: a struct mortar_vm is one VM, its
+ * runtime directory, its recorded state (state.h), its QMP connection
+ * and this process's view of its guest (view.h).  Every call returns 0
+ * or a negative errno with a sentence in mortar_errmsg() that names the
+ * cause and the fix; nothing here prints (notes go to a callback).
+ *
+ * A VM outlives the process: each command opens it, acts, records the
+ * new state and closes it.  Requests are checked against the hotplug
+ * rules (rules.h) before QEMU sees them, so that a refusal is a sentence
+ * and the VM stays as it was. */
+#ifndef MORTAR_VM_VM_H
+#define MORTAR_VM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#include "guest.h"
+#include "membk.h"
+#include "rules.h"
+#include "state.h"
+
+struct mortar_vm;
+
+/* ---- starting: the settings of `mortar vm start` (config.c) ---- */
+
+#define MORTAR_VM_MAX_DISKS 8
+
+struct mortar_vm_config {
+	enum vm_arch arch;
+	struct vm_membk membk;		/* boot memory, and DIMMs by default */
+	unsigned cpus, max_cpus, slots, numa;	/* 0: the default */
+	uint64_t mem, max_mem, vmem;	/* vmem: virtio-mem capacity, 0: none */
+	char *kernel, *initrd, *append;
+	char *accel;			/* NULL: kvm when usable, else tcg */
+	char *disks[MORTAR_VM_MAX_DISKS];
+	unsigned ndisks;
+	/* Called with notes for the user (a fallback taken, a likely
+	 * failure), without a prefix; may be NULL. */
+	void (*note)(void *opaque, const char *text);
+	void *opaque;
+};
+
+/* Defaults: 1 vCPU, 512 MiB, x86_64, anonymous RAM. */
+void mortar_vm_config_init(struct mortar_vm_config *c);
+/* One setting, KEY being a long option of `mortar vm start` without its
+ * dashes ("max-cpus", "disk"...).  0, or -EINVAL with a message. */
+int mortar_vm_config_set(struct mortar_vm_config *c, const char *key, const char *value);
+/* Settings from a file of key=value lines ('#' starts a comment). */
+int mortar_vm_config_file(struct mortar_vm_config *c, const char *path);
+void mortar_vm_config_free(struct mortar_vm_config *c);
+
+/* Start VM NAME as C says (a name whose QEMU died is cleaned up and
+ * reused): its disks served, QEMU launched (daemonised), the state
+ * recorded.  With WAIT_S > 0, wait that long for the guest to report
+ * in; if it does not, QEMU keeps running and the error says where to
+ * look.  *OUT (optional) is the open VM on success. */
+int mortar_vm_start(const char *name, const struct mortar_vm_config *c, int wait_s,
+		    struct mortar_vm **out);
+
+/* ---- opening, stopping, describing (vm.c, status.c) ---- */
+
+/* A running VM: its state and QMP.  -ENOENT: no such VM; -ESRCH: its
+ * QEMU is gone. */
+int mortar_vm_open(const char *name, struct mortar_vm **out);
+/* A VM's state only, running or not (for status and stop). */
+int mortar_vm_load(const char *name, struct mortar_vm **out);
+void mortar_vm_close(struct mortar_vm *vm);
+
+/* Ask the guest to power off, quit QEMU after TIMEOUT_S (FORCE: at
+ * once), stop the disk servers, remove the runtime directory. */
+int mortar_vm_stop(const char *name, bool force, int timeout_s);
+
+/* The VM as `mortar vm status --output=json` prints it (mortar-vm(1),
+ * STATUS): a new object. */
+json_object *mortar_vm_describe(struct mortar_vm *vm);
+/* Every VM with a runtime directory, described: a new array. */
+json_object *mortar_vm_list(void);
+
+const struct vm_state *mortar_vm_state(const struct mortar_vm *vm);
+const char *mortar_vm_dir(const struct mortar_vm *vm);
+/* QEMU's pid (from its pid file), 0 when unknown. */
+pid_t mortar_vm_pid(const struct mortar_vm *vm);
+
+#endif
