@@ -117,7 +117,18 @@ static int snap_create(int argc, char **argv)
 	cli_progress_init(&prog, "snapshot", o.out, o.quiet);
 	r = mortar_snapshot_create(argv[optind], argv[optind + 1], cli_progress_update,
 				   &prog, &s);
-	serve_quiesce_end(q);
+	if (serve_quiesce_end(q) < 0 && r == 0) {
+		/* Writes resumed during the copy: do not keep a snapshot that
+		 * may be inconsistent. */
+		char why[512];
+
+		snprintf(why, sizeof why, "%s", mortar_errmsg());
+		mortar_snapshot_delete(argv[optind], argv[optind + 1]);
+		free(s.location);
+		cli_progress_end(&prog, false);
+		fprintf(stderr, "%s %s: %s; the snapshot was removed\n", progname, cmd, why);
+		return EXIT_ERROR;
+	}
 	cli_progress_end(&prog, r == 0);
 	if (r < 0)
 		return cli_fail_lib(cmd);

@@ -38,6 +38,7 @@ static const char serve_usage[] =
 	"  -e, --max-connections N    at most N connections at once (default 64)\n"
 	"  -t, --handshake-timeout S  drop clients that have not negotiated in S seconds (10)\n"
 	"      --threads N            worker threads (default: one per CPU)\n"
+	"      --quiesce-timeout S    a snapshot may hold writes at most S seconds (60)\n"
 	"  -D, --description TEXT     description of the exports (NBD_INFO_DESCRIPTION)\n"
 	"      --tls=off|on|require   TLS: off (default); on: offered, clear text allowed;\n"
 	"                             require: clients must negotiate TLS first\n"
@@ -55,7 +56,7 @@ static const char serve_usage[] =
 struct serve_opts {
 	const char *socket, *port, *bind, *pidfile, *run, *description, *snapshot;
 	bool read_only, foreground, direct, verbose;
-	unsigned max_conns, timeout_s, threads;
+	unsigned max_conns, timeout_s, threads, quiesce_s;
 	/* TLS */
 	int tls;			/* 0 off, 1 on, 2 require */
 	const char *tls_certs, *tls_psk;
@@ -133,23 +134,48 @@ static int prepare_exports(struct nbd_server *srv, const struct serve_opts *o)
 	return r;
 }
 
+/* Write our pid to PATH without following a symlink planted by another
+ * user (a root server would write through it to any file): the pid goes
+ * into a new file with a random name, created exclusively, which then
+ * replaces PATH (rename replaces a symlink, never its target).  A reader
+ * never sees a half-written file. */
 static int write_pidfile(const char *path)
 {
-	char tmp[4096];
-	FILE *f;
+	char tmp[4096], line[32];
+	int fd, n;
 
-	/* Write then rename: a reader never sees a half-written file. */
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+	if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
+		errno = ENAMETOOLONG;
 		return -1;
-	f = fopen(tmp, "we");
-	if (!f)
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	fprintf(f, "%d\n", (int)getpid());
-	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+	n = snprintf(line, sizeof line, "%d\n", (int)getpid());
+	if (fchmod(fd, 0644) < 0 || write(fd, line, (size_t)n) != n ||
+	    close(fd) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
 		unlink(tmp);
+		errno = e;
 		return -1;
 	}
 	return 0;
+}
+
+/* Remove PATH if it still holds our pid (not someone else's file). */
+static void remove_pidfile(const char *path)
+{
+	char buf[32] = "", want[32];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	snprintf(want, sizeof want, "%d\n", (int)getpid());
+	if (n > 0 && !strcmp(buf, want))
+		unlink(path);
 }
 
 static pid_t spawn_run(const char *cmd, const struct serve_opts *o, const char *sock,
@@ -215,9 +241,10 @@ int cmd_serve(int argc, char **argv)
 		{ "run", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "snapshot", required_argument, NULL, 0x103 },
+		{ "quiesce-timeout", required_argument, NULL, 0x104 },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct serve_opts o = { .max_conns = 64, .timeout_s = 10 };
+	struct serve_opts o = { .max_conns = 64, .timeout_s = 10, .quiesce_s = 60 };
 	struct nbd_server srv = { 0 };
 	struct nbd_listen l = { 0 };
 	char tmpdir[] = "/tmp/mortar-serve.XXXXXX", autosock[64];
@@ -268,12 +295,19 @@ int cmd_serve(int argc, char **argv)
 		case 0x101: o.tls_psk = optarg; break;
 		case 0x102: o.tls_verify_peer = true; break;
 		case 0x103: o.snapshot = optarg; break;
+		case 0x104:
+			if (parse_uint(optarg, 1, 86400, &o.quiesce_s) < 0)
+				return cli_usage("serve", "--quiesce-timeout wants 1-86400 seconds");
+			break;
 		default:
 			return cli_bad_option("serve", argv);
 		}
 	}
 	if (optind == argc)
 		return cli_usage("serve", "expected at least one LOCATION to export");
+	if (o.description && strlen(o.description) > NBD_MAX_STRING)
+		return cli_usage("serve", "--description of %zu bytes: NBD allows at most %d",
+				 strlen(o.description), NBD_MAX_STRING);
 	if (o.port) {
 		unsigned p;
 		if (cli_opt_uint("serve", "--port", o.port, 1, 65535, &p) < 0)
@@ -312,6 +346,15 @@ int cmd_serve(int argc, char **argv)
 		} else {
 			srv.exports[i].location = strdup(location);
 		}
+		if (!srv.exports[i].name || strlen(srv.exports[i].name) > NBD_MAX_STRING) {
+			rc = srv.exports[i].name ?
+				cli_usage("serve", "export name of %zu bytes: NBD allows at "
+					  "most %d; give a shorter one with NAME=LOCATION",
+					  strlen(srv.exports[i].name), NBD_MAX_STRING) :
+				cli_fail_lib("serve");
+			free_exports(&srv);
+			return rc;
+		}
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(srv.exports[j].name, srv.exports[i].name)) {
 				rc = cli_usage("serve", "two exports are named '%s'; "
@@ -324,6 +367,7 @@ int cmd_serve(int argc, char **argv)
 	srv.open_flags = o.direct ? MORTAR_OPEN_DIRECT : 0;
 	srv.max_connections = o.max_conns;
 	srv.handshake_timeout_ms = o.timeout_s * 1000;
+	srv.quiesce_timeout_s = o.quiesce_s;
 	srv.verbose = o.verbose;
 	srv.nworkers = o.threads ? o.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (srv.nworkers < 1)
@@ -423,7 +467,11 @@ int cmd_serve(int argc, char **argv)
 	}
 	/* The control socket before the pidfile and the daemon's exit: once
 	 * those say "ready", a snapshot must find the server to quiesce. */
-	nbd_control_start(&srv);
+	if (nbd_control_start(&srv) < 0) {
+		rc = cli_fail_lib("serve");
+		nbd_workers_stop(&srv);
+		goto out;
+	}
 	if (o.pidfile && (wrote_pidfile = write_pidfile(o.pidfile) == 0) == false) {
 		cli_error("serve", "cannot write pidfile %s: %m", o.pidfile);
 		nbd_control_stop(&srv);
@@ -469,7 +517,7 @@ int cmd_serve(int argc, char **argv)
 out:
 	nbd_listen_close(&l);
 	if (wrote_pidfile)
-		unlink(o.pidfile);
+		remove_pidfile(o.pidfile);
 	if (made_tmpdir)
 		rmdir(tmpdir);
 	if (ready[1] >= 0) {

@@ -16,8 +16,14 @@
  * was already inside the image has completed, and each worker's handle on
  * the image was flushed, so the storage holds everything acknowledged.
  * The server resumes on "resume", when the client goes away (a crashed
- * snapshot never leaves the export frozen) or after QUIESCE_MAX_S.
+ * snapshot never leaves the export frozen) or after the server's quiesce
+ * timeout; then it says "expired" first, so that the client knows that
+ * what it copied may not be consistent and fails instead of keeping it.
  * Requests are served one client at a time: snapshots are rare and short.
+ *
+ * Only the server's own user (and root) may talk to it: the directory is
+ * private, and each client's credentials (SO_PEERCRED) are checked too,
+ * in case the socket is ever reached another way.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -41,7 +47,6 @@
 #include "runtime.h"
 #include "server.h"
 
-#define QUIESCE_MAX_S 60	/* a quiesce never lasts longer */
 #define DRAIN_MAX_MS 30000	/* writes in flight must finish by then */
 #define LINE_MAX_LEN 4096
 
@@ -288,15 +293,35 @@ static void ctl_serve_client(struct nbd_control *ctl, int fd)
 
 		/* Any line, EOF, the server stopping or the time limit: all
 		 * end the quiesce. */
-		if (poll(p, 2, QUIESCE_MAX_S * 1000) == 0)
-			nbd_log(srv, "a snapshot kept the export quiesced for %d s; "
-				"resuming", QUIESCE_MAX_S);
-		else if (p[0].revents && recv_line(fd, line, sizeof line, 1000) == 0)
+		if (poll(p, 2, (int)srv->quiesce_timeout_s * 1000) == 0) {
+			nbd_log(srv, "a snapshot kept the export quiesced for %u s "
+				"(--quiesce-timeout); resuming, and telling it that "
+				"its copy is not consistent", srv->quiesce_timeout_s);
+			send_line(fd, "expired");
+		} else if (p[0].revents && recv_line(fd, line, sizeof line, 1000) == 0) {
 			send_line(fd, "resumed");
+		}
 	}
 	ctl_resume(srv, match);
 	nbd_debug(srv, "resumed %zu export(s)", n);
 	free(match);
+}
+
+/* The server's own user or root; anybody else is refused. */
+static bool ctl_peer_allowed(struct nbd_control *ctl, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	    (cred.uid == 0 || cred.uid == geteuid()))
+		return true;
+	nbd_log(ctl->srv, "control socket: refused a client of user %ld (pid %ld): "
+		"only user %ld and root may quiesce this server's exports",
+		len == sizeof cred ? (long)cred.uid : -1L,
+		len == sizeof cred ? (long)cred.pid : -1L, (long)geteuid());
+	send_line(fd, "error permission denied");
+	return false;
 }
 
 static void *ctl_main(void *arg)
@@ -323,7 +348,8 @@ static void *ctl_main(void *arg)
 		fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		ctl_serve_client(ctl, fd);
+		if (ctl_peer_allowed(ctl, fd))
+			ctl_serve_client(ctl, fd);
 		close(fd);
 	}
 	return NULL;
@@ -371,12 +397,12 @@ static int ctl_listen(struct nbd_control *ctl)
 	return 0;
 }
 
-void nbd_control_start(struct nbd_server *srv)
+int nbd_control_start(struct nbd_server *srv)
 {
 	struct nbd_control *ctl = calloc(1, sizeof *ctl);
 
 	if (!ctl)
-		return;
+		return mortar_set_error(ENOMEM, "out of memory");
 	ctl->srv = srv;
 	ctl->lfd = ctl->wake[0] = ctl->wake[1] = -1;
 	ctl->locs = calloc(srv->nexports, sizeof *ctl->locs);
@@ -384,7 +410,7 @@ void nbd_control_start(struct nbd_server *srv)
 	ctl->is_file = calloc(srv->nexports, sizeof *ctl->is_file);
 	if (!ctl->locs || !ctl->st || !ctl->is_file || pipe2(ctl->wake, O_CLOEXEC) < 0) {
 		ctl_free(ctl);
-		return;
+		return mortar_set_error(errno ? errno : ENOMEM, "control socket: %m");
 	}
 	for (size_t i = 0; i < srv->nexports; i++) {
 		if (mortar_location_parse(srv->exports[i].location, &ctl->locs[i], NULL) < 0)
@@ -393,22 +419,23 @@ void nbd_control_start(struct nbd_server *srv)
 		    stat(ctl->locs[i]->path, &ctl->st[i]) == 0)
 			ctl->is_file[i] = true;
 	}
+	/* Without it a snapshot would copy a live image unquiesced, and a
+	 * revert would replace an exported one: refuse to serve instead. */
 	if (ctl_listen(ctl) < 0) {
-		/* Serving matters more than snapshots: go on without. */
-		nbd_log(srv, "no control socket (snapshots cannot quiesce this "
-			"server): %s", mortar_errmsg());
 		ctl->path[0] = '\0';
 		ctl_free(ctl);
-		return;
+		mortar_error_prefix("no control socket, so snapshots could not quiesce "
+				    "this server");
+		return -mortar_errno();
 	}
 	if (pthread_create(&ctl->tid, NULL, ctl_main, ctl) != 0) {
-		nbd_log(srv, "no control socket: cannot start its thread");
 		unlink(ctl->path);
 		ctl_free(ctl);
-		return;
+		return mortar_set_error(EAGAIN, "cannot start the control socket's thread");
 	}
 	nbd_debug(srv, "control socket %s", ctl->path);
 	srv->control = ctl;
+	return 0;
 }
 
 void nbd_control_stop(struct nbd_server *srv)
@@ -434,19 +461,29 @@ struct serve_quiesce {
 	size_t n;
 };
 
-void serve_quiesce_end(struct serve_quiesce *q)
+int serve_quiesce_end(struct serve_quiesce *q)
 {
 	char line[64];
+	int r = 0;
 
 	if (!q)
-		return;
+		return 0;
 	for (size_t i = 0; i < q->n; i++) {
-		if (send_line(q->fds[i], "resume") == 0)
-			recv_line(q->fds[i], line, sizeof line, 5000);
+		/* "expired" may already wait in the socket: a server that
+		 * gave up the quiesce before we were done. */
+		if (send_line(q->fds[i], "resume") == 0 &&
+		    recv_line(q->fds[i], line, sizeof line, 5000) == 0 &&
+		    !strcmp(line, "expired") && r == 0)
+			r = mortar_set_error(ETIMEDOUT, "a mortar serve process resumed "
+					     "writes before the copy was done (its "
+					     "--quiesce-timeout passed), so the copy may "
+					     "not be consistent; raise the timeout and "
+					     "try again");
 		close(q->fds[i]);
 	}
 	free(q->fds);
 	free(q);
+	return r;
 }
 
 /* The request line for LOCATION, or NULL with the message set. */
@@ -519,11 +556,15 @@ int serve_quiesce_begin(const char *location, struct serve_quiesce **out)
 		free(req);
 		return mortar_set_error(ENOMEM, "out of memory");
 	}
-	if (mortar_runtime_dir("serve", dir, sizeof dir) < 0 || !(d = opendir(dir))) {
-		/* No directory: no server of ours runs. */
+	/* An unusable runtime directory is an error, never "no server":
+	 * copying a live image unquiesced is what this call prevents. */
+	r = mortar_runtime_dir("serve", dir, sizeof dir);
+	if (r == 0 && !(d = opendir(dir)))
+		r = mortar_set_error(errno, "%s: %m", dir);
+	if (r < 0) {
 		free(req);
-		*out = q;
-		return 0;
+		free(q);
+		return r;
 	}
 	while ((de = readdir(d)) && r == 0) {
 		int fd = ctl_connect(dir, de->d_name), *fds;

@@ -6,14 +6,18 @@
 
 struct serve_quiesce;
 
+struct nbd_server;
+
 /* Finds every `mortar serve` of this user that exports LOCATION (any
  * spelling that parses to the same location) and asks each to quiesce it:
  * new requests wait, requests in flight finish, the image is flushed.
  * Returns the number of servers now quiesced (0 when none serves it) and
  * sets *Q, or a negative errno with mortar_errmsg() set (nothing stays
- * quiesced then).  The servers resume on serve_quiesce_end(), when this
- * process dies, or after a safety timeout of 60 s. */
+ * quiesced then; an unusable runtime directory is such an error).  The
+ * servers resume on serve_quiesce_end(), when this process dies, or after
+ * their quiesce timeout: serve_quiesce_end() then returns -ETIMEDOUT with
+ * the message set, since what was copied meanwhile may be inconsistent. */
 int serve_quiesce_begin(const char *location, struct serve_quiesce **q);
-void serve_quiesce_end(struct serve_quiesce *q);
+int serve_quiesce_end(struct serve_quiesce *q);
 
 #endif

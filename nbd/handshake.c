@@ -282,7 +282,9 @@ static int hs_opt_info_go(struct hs *h, uint32_t opt, const uint8_t *data, uint3
 		return -1;
 	if (want_name) {
 		uint8_t buf[2 + NBD_MAX_STRING];
-		size_t n = strlen(e->name);
+		/* The server refuses longer names at startup; bounded here
+		 * too, since the buffer is on the stack. */
+		size_t n = strnlen(e->name, NBD_MAX_STRING);
 		nbd_put16(buf, NBD_INFO_NAME);
 		memcpy(buf + 2, e->name, n);
 		if (hs_reply(h, opt, NBD_REP_INFO, buf, (uint32_t)(2 + n)) < 0)
@@ -327,7 +329,7 @@ static int hs_opt_list(struct hs *h, uint32_t opt, uint32_t len)
 		return hs_error(h, opt, NBD_REP_ERR_INVALID, "LIST takes no data");
 	for (size_t i = 0; i < h->srv->nexports; i++) {
 		const struct nbd_export *e = &h->srv->exports[i];
-		size_t n = strlen(e->name), d = e->description ?
+		size_t n = strnlen(e->name, NBD_MAX_STRING), d = e->description ?
 			strnlen(e->description, NBD_MAX_STRING) : 0;
 		uint8_t *buf = malloc(4 + n + d);
 		int r;

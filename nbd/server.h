@@ -58,6 +58,7 @@ struct nbd_server {
 	unsigned open_flags;		/* MORTAR_OPEN_DIRECT, ... */
 	unsigned max_connections;
 	unsigned handshake_timeout_ms;
+	unsigned quiesce_timeout_s;	/* a snapshot holds writes at most this long */
 	unsigned nworkers;
 	bool verbose;
 	bool tls_required;
@@ -99,8 +100,9 @@ int nbd_workers_flush(struct nbd_server *srv, size_t export_index, int timeout_m
 void nbd_workers_resume(struct nbd_server *srv, size_t export_index);
 
 /* The control socket (control.c): started by the caller before it says
- * the server is ready, stopped by nbd_server_run() on its way out. */
-void nbd_control_start(struct nbd_server *srv);
+ * the server is ready (0, or -errno with the message set: the server must
+ * not run without it), stopped by nbd_server_run() on its way out. */
+int nbd_control_start(struct nbd_server *srv);
 void nbd_control_stop(struct nbd_server *srv);
 
 /* Listening sockets. */
