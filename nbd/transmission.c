@@ -706,6 +706,9 @@ static void conn_recv_done(struct mortar_op *op, int res)
 	struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, recv_op));
 
 	c->recv_active = false;
+	/* Answering a refused write below can drop the last reply of a
+	 * connection whose sends failed: hold C until conn_process. */
+	c->guard++;
 	if (res <= 0) {
 		bool partial = c->rreq || c->rend > c->rstart;
 
@@ -721,12 +724,14 @@ static void conn_recv_done(struct mortar_op *op, int res)
 				"request", c->s.peer);
 		conn_close_read(c, res == 0 ? "client closed the connection" :
 				"receive failed");
+		c->guard--;
 		conn_maybe_free(c);
 		return;
 	}
 	if (c->rreq) {
 		c->rgot += (uint32_t)res;
 		if (c->rgot < c->rneed) {
+			c->guard--;
 			conn_recv_more(c);
 			return;
 		}
@@ -734,7 +739,8 @@ static void conn_recv_done(struct mortar_op *op, int res)
 	} else {
 		c->rend += (uint32_t)res;
 	}
-	conn_process(c);
+	c->guard--;
+	conn_process(c);	/* frees C if it is closing and done */
 }
 
 /* ---- sending ---- */
