@@ -6,6 +6,10 @@
  * unix socket and read over NBD with libnbd, asking base:allocation which
  * ranges hold data, so holes and unallocated clusters stay holes in the
  * raw destination.  A raw source is simply cloned.
+ *
+ * A format that was probed, not given with -f, is never trusted to name
+ * other files (convert-probe.c): such a source is refused, and qemu-nbd
+ * opens a probed one with its backing chain cut.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +25,7 @@
 
 #include <libnbd.h>
 #include <mortar/mortar.h>
+#include "convert-probe.h"
 #include "img.h"
 #include "progress.h"
 #include "error.h"
@@ -37,70 +42,94 @@ static const char convert_usage[] =
 	"into the raw image DST, keeping holes.  Non-raw sources are read through a\n"
 	"qemu-nbd child process.\n"
 	"\n"
-	"  -f, --format=FMT   format of SRC (default: detected with qemu-img info)\n"
+	"  -f, --format=FMT   format of SRC (default: detected with qemu-img info; a\n"
+	"                     detected format may not name other files: a backing\n"
+	"                     file, data file or extent is only read with -f)\n"
 	"  -F, --force        replace DST if it exists\n"
 	"  -q, --quiet        no progress bar\n"
 	"      --output=json  progress lines and the result as JSON on stdout\n";
 
-/* Run ARGV with stdout captured (at most LEN-1 bytes); exit status or -1. */
-static int run_capture(char *const argv[], char *buf, size_t len)
-{
-	int pfd[2], status;
-	size_t n = 0;
-	pid_t pid;
+/* ---- the source, as qemu-nbd is to open it ---- */
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		dup2(pfd[1], STDOUT_FILENO);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		ssize_t r = read(pfd[0], buf + n, len - 1 - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		if (n == len - 1)
-			break;
-	}
-	buf[n] = '\0';
-	close(pfd[0]);
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+struct convert_src {
+	const char *text;		/* as typed, for messages */
+	char format[32];
+	char fmtopt[48];		/* "--format=FMT", or "" when NAME says it */
+	char *name;			/* the file name qemu-nbd gets (malloc'd) */
+};
+
+/* Refuse a probed source that names other files: see convert-probe.c. */
+static int convert_refuse(const char *cmd, const char *src, const struct convert_probe *p)
+{
+	return cli_error(cmd, "%s is a %s image that names a%s %s (%s); a guest can write "
+			 "such a header into its disk, so Mortar reads no file an image "
+			 "names unless -f gives the format: pass -f raw if %s is a raw "
+			 "disk, or -f %s if you trust it and want that file read", src,
+			 p->format, strchr("aeiou", p->ref_kind[0]) ? "n" : "", p->ref_kind,
+			 p->ref, src, p->format);
 }
 
-/* The format of the local file PATH, as qemu-img sees it. */
-static int detect_format(const char *cmd, const char *path, char *fmt, size_t len)
+/* A probed format, with the backing chain cut: should the image change
+ * after the probe (a guest still writing it), qemu-nbd still follows no
+ * backing file.  JSON, so that any file name passes as it is. */
+static char *convert_spec(const char *format, const char *path)
 {
-	char *argv[] = { "qemu-img", "info", "--output=json", "--", (char *)path, NULL };
-	char out[65536];
-	json_object *o, *f;
-	int rc = run_capture(argv, out, sizeof out);
+	json_object *o = json_object_new_object(), *file = json_object_new_object();
+	char *spec;
 
-	if (rc == 127 || rc < 0) {
-		cli_error(cmd, "cannot run qemu-img to detect the format of %s; "
-			"install qemu-utils or pass -f FORMAT", path);
-		return -1;
-	}
-	o = rc == 0 ? json_tokener_parse(out) : NULL;
-	if (!o || !json_object_object_get_ex(o, "format", &f)) {
-		cli_error(cmd, "qemu-img cannot read %s (exit %d); is it an image?", path, rc);
-		json_object_put(o);
-		return -1;
-	}
-	snprintf(fmt, len, "%s", json_object_get_string(f));
+	json_object_object_add(o, "driver", json_object_new_string(format));
+	json_object_object_add(o, "backing", NULL);
+	json_object_object_add(file, "driver", json_object_new_string("file"));
+	json_object_object_add(file, "filename", json_object_new_string(path));
+	json_object_object_add(o, "file", file);
+	if (asprintf(&spec, "json:%s", json_object_to_json_string_ext(o,
+		     JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+		spec = NULL;
 	json_object_put(o);
-	return 0;
+	return spec;
 }
+
+/* How to read SRC (location LOC), in format FMT when -f gave one.
+ * EXIT_OK, or EXIT_ERROR once reported. */
+static int convert_source(const char *cmd, const char *src, const char *fmt,
+			  const struct mortar_location *loc, struct convert_src *cs)
+{
+	struct convert_probe p;
+	int rc;
+
+	cs->text = src;
+	if (loc->scheme != MORTAR_SCHEME_FILE) {
+		/* Not probed: raw unless -f says otherwise; qemu-nbd takes
+		 * QEMU's own URIs. */
+		snprintf(cs->format, sizeof cs->format, "%s", fmt ? fmt : "raw");
+		cs->name = strdup(src);
+	} else if (asprintf(&cs->name, "%s%s", loc->path[0] == '/' ? "" : "./",
+			    loc->path) < 0) {
+		/* "./": QEMU would read "x:y.img" as protocol "x". */
+		cs->name = NULL;
+	} else if (fmt) {
+		snprintf(cs->format, sizeof cs->format, "%s", fmt);
+	} else {
+		if ((rc = convert_probe(cmd, cs->name, &p)) != EXIT_OK)
+			return rc;
+		if (p.ref[0])
+			return convert_refuse(cmd, src, &p);
+		snprintf(cs->format, sizeof cs->format, "%s", p.format);
+		if (strcmp(p.format, "raw")) {
+			char *spec = convert_spec(p.format, cs->name);
+
+			free(cs->name);
+			cs->name = spec;
+			return spec ? EXIT_OK : cli_error(cmd, "out of memory");
+		}
+	}
+	if (!cs->name)
+		return cli_error(cmd, "out of memory");
+	snprintf(cs->fmtopt, sizeof cs->fmtopt, "--format=%s", cs->format);
+	return EXIT_OK;
+}
+
+/* ---- qemu-nbd ---- */
 
 struct nbd_src {
 	char dir[64];
@@ -127,12 +156,9 @@ static void nbd_src_close(struct nbd_src *s)
 		rmdir(s->dir);
 }
 
-/* Start qemu-nbd on SRC and connect to it. */
-static int nbd_src_open(const char *cmd, struct nbd_src *s, const char *src,
-			const char *fmt)
+/* Start qemu-nbd on the source CS and connect to it. */
+static int nbd_src_open(const char *cmd, struct nbd_src *s, const struct convert_src *cs)
 {
-	char fmtarg[96];
-
 	snprintf(s->dir, sizeof s->dir, "/tmp/mortar-convert.XXXXXX");
 	if (!mkdtemp(s->dir)) {
 		s->dir[0] = '\0';
@@ -140,15 +166,20 @@ static int nbd_src_open(const char *cmd, struct nbd_src *s, const char *src,
 		return -1;
 	}
 	snprintf(s->sock, sizeof s->sock, "%s/src.sock", s->dir);
-	snprintf(fmtarg, sizeof fmtarg, "--format=%s", fmt);
 	s->pid = fork();
 	if (s->pid < 0) {
 		cli_error(cmd, "fork: %m");
 		return -1;
 	}
 	if (s->pid == 0) {
-		char *argv[] = { "qemu-nbd", "--read-only", "--persistent", fmtarg,
-				 "--socket", s->sock, "--", (char *)src, NULL };
+		char *argv[] = { "qemu-nbd", "--read-only", "--persistent", "--socket",
+				 s->sock, "--", cs->name, NULL, NULL };
+
+		if (cs->fmtopt[0]) {
+			/* ...--socket SOCK --format=FMT -- NAME */
+			memmove(&argv[6], &argv[5], 2 * sizeof *argv);
+			argv[5] = (char *)cs->fmtopt;
+		}
 		execvp(argv[0], argv);
 		cli_error(cmd, "cannot run qemu-nbd: %m; install qemu-utils");
 		_exit(127);
@@ -162,7 +193,7 @@ static int nbd_src_open(const char *cmd, struct nbd_src *s, const char *src,
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
 			s->pid = 0;
 			cli_error(cmd, "qemu-nbd could not open %s as %s (see its "
-				"message above)", src, fmt);
+				  "message above)", cs->text, cs->format);
 			return -1;
 		}
 		if (stat(s->sock, &st) == 0) {
@@ -178,9 +209,11 @@ static int nbd_src_open(const char *cmd, struct nbd_src *s, const char *src,
 		}
 		usleep(10000);
 	}
-	cli_error(cmd, "qemu-nbd did not start serving %s within 10 s", src);
+	cli_error(cmd, "qemu-nbd did not start serving %s within 10 s", cs->text);
 	return -1;
 }
+
+/* ---- the copy ---- */
 
 struct copy {
 	struct nbd_handle *h;
@@ -269,7 +302,7 @@ static int copy_all(struct copy *c)
 	return 0;
 }
 
-static int convert_nbd(const char *cmd, const char *src, const char *dst, const char *fmt,
+static int convert_nbd(const char *cmd, const struct convert_src *cs, const char *dst,
 		       bool force, struct cli_progress *prog)
 {
 	struct nbd_src s = { 0 };
@@ -277,7 +310,7 @@ static int convert_nbd(const char *cmd, const char *src, const char *dst, const 
 	struct copy c = { .prog = prog };
 	int rc = EXIT_ERROR, r;
 
-	if (nbd_src_open(cmd, &s, src, fmt) < 0)
+	if (nbd_src_open(cmd, &s, cs) < 0)
 		goto out;
 	c.h = s.h;
 	c.size = nbd_get_size(s.h);
@@ -316,6 +349,27 @@ out:
 	return rc;
 }
 
+static void convert_print(const struct convert_src *cs, const char *dst,
+			  enum output_format out, const struct cli_progress *prog)
+{
+	char size[32];
+
+	if (out == OUTPUT_JSON) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "source", json_object_new_string(cs->text));
+		json_object_object_add(o, "source-format", json_object_new_string(cs->format));
+		json_object_object_add(o, "destination", json_object_new_string(dst));
+		json_object_object_add(o, "size", json_object_new_uint64(prog->total));
+		json_object_object_add(o, "seconds",
+				       json_object_new_double(cli_progress_elapsed(prog)));
+		cli_print_json_line(o);
+		return;
+	}
+	printf("converted %s (%s) to %s (raw, %s, %.2f s)\n", cs->text, cs->format, dst,
+	       cli_human_size(prog->total, size, sizeof size), cli_progress_elapsed(prog));
+}
+
 int cmd_img_convert(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -329,9 +383,9 @@ int cmd_img_convert(int argc, char **argv)
 	const char *cmd = "img convert", *src, *dst, *fmt = NULL;
 	enum output_format out = OUTPUT_HUMAN;
 	struct mortar_location *loc = NULL;
+	struct convert_src cs = { 0 };
 	struct cli_progress prog;
 	bool force = false, quiet = false;
-	char detected[64], size[32];
 	int c, rc;
 
 	optind = 1;
@@ -345,7 +399,7 @@ int cmd_img_convert(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'h': fputs(convert_usage, stdout); return EXIT_OK;
-		default: return cli_usage(cmd, "unknown option");
+		default: return cli_bad_option(cmd, argv);
 		}
 	}
 	if (argc - optind != 2)
@@ -354,42 +408,20 @@ int cmd_img_convert(int argc, char **argv)
 	dst = argv[optind + 1];
 	if (mortar_location_parse(src, &loc, NULL) < 0)
 		return cli_fail_lib(cmd);
-	if (!fmt) {
-		if (loc->scheme != MORTAR_SCHEME_FILE) {
-			fmt = "raw";	/* say -f for other formats on remote storage */
-		} else if (detect_format(cmd, loc->path, detected, sizeof detected) < 0) {
-			mortar_location_free(loc);
-			return EXIT_ERROR;
-		} else {
-			fmt = detected;
-		}
-	}
-	cli_progress_init(&prog, "convert", out, quiet);
-	if (!strcmp(fmt, "raw")) {
-		rc = mortar_image_clone(src, dst, force ? MORTAR_CLONE_FORCE : 0,
-					cli_progress_update, &prog, NULL) < 0 ?
-			cli_fail_lib(cmd) : EXIT_OK;
-	} else {
-		/* qemu-nbd takes paths and QEMU's own URIs. */
-		rc = convert_nbd(cmd, loc->scheme == MORTAR_SCHEME_FILE ? loc->path : src,
-				 dst, fmt, force, &prog);
-	}
-	cli_progress_end(&prog, rc == EXIT_OK);
+	rc = convert_source(cmd, src, fmt, loc, &cs);
 	mortar_location_free(loc);
-	if (rc != EXIT_OK)
-		return rc;
-	if (out == OUTPUT_JSON) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "source", json_object_new_string(src));
-		json_object_object_add(o, "source-format", json_object_new_string(fmt));
-		json_object_object_add(o, "destination", json_object_new_string(dst));
-		json_object_object_add(o, "size", json_object_new_uint64(prog.total));
-		json_object_object_add(o, "seconds", json_object_new_double(cli_progress_elapsed(&prog)));
-		cli_print_json_line(o);
-	} else {
-		printf("converted %s (%s) to %s (raw, %s, %.2f s)\n", src, fmt, dst,
-		       cli_human_size(prog.total, size, sizeof size), cli_progress_elapsed(&prog));
+	if (rc == EXIT_OK) {
+		cli_progress_init(&prog, "convert", out, quiet);
+		if (!strcmp(cs.format, "raw"))
+			rc = mortar_image_clone(src, dst, force ? MORTAR_CLONE_FORCE : 0,
+						cli_progress_update, &prog, NULL) < 0 ?
+			     cli_fail_lib(cmd) : EXIT_OK;
+		else
+			rc = convert_nbd(cmd, &cs, dst, force, &prog);
+		cli_progress_end(&prog, rc == EXIT_OK);
 	}
-	return EXIT_OK;
+	if (rc == EXIT_OK)
+		convert_print(&cs, dst, out, &prog);
+	free(cs.name);
+	return rc;
 }
