@@ -296,8 +296,9 @@ int cmd_serve(int argc, char **argv)
 		case 0x102: o.tls_verify_peer = true; break;
 		case 0x103: o.snapshot = optarg; break;
 		case 0x104:
-			if (parse_uint(optarg, 1, 86400, &o.quiesce_s) < 0)
-				return cli_usage("serve", "--quiesce-timeout wants 1-86400 seconds");
+			if (cli_opt_seconds("serve", "--quiesce-timeout", optarg, 1, 86400,
+					    &o.quiesce_s) < 0)
+				return EXIT_USAGE;
 			break;
 		default:
 			return cli_bad_option("serve", argv);
