@@ -16,9 +16,10 @@ static const char doctor_usage[] =
 	"\n"
 	"Check LOCATION step by step: its syntax; for GlusterFS, that the\n"
 	"server names resolve and glusterd answers; that the volume and image\n"
-	"open; that the first block reads; with --write, that it can be written\n"
-	"(its own bytes are written back). The first failing step names the\n"
-	"cause and the fix. Exit status 0 when every step passed, 1 otherwise.\n"
+	"open; that the first block reads; with --write, that it opens read-write\n"
+	"and that a scratch file beside it can be written (the image itself is\n"
+	"never written).  The first failing step names the cause and the fix.\n"
+	"Exit status 0 when every step passed, 1 otherwise.\n"
 	"See mortar-doctor(1).\n";
 
 struct doctor_out {

@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Diagnoses: probes of the network under a location, and mortar_doctor(),
- * which walks a location from its syntax to a write, step by step. */
+ * which walks a location from its syntax to a write, step by step.
+ *
+ * The write step never writes the image: a guest may be using it (through
+ * mortar serve, qemu-nbd or QEMU itself), and rewriting even its own bytes
+ * would undo a write the guest made in between.  It opens the image
+ * read-write (the permission) and writes, syncs, reads back and removes a
+ * scratch file beside it (the storage: space, quota, a read-only or
+ * failing volume). */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -16,6 +24,7 @@
 #include <mortar/mortar.h>
 #include "diag.h"
 #include "error.h"
+#include "fs.h"
 
 /* Can we reach glusterd at S?  0 if a TCP connection opens within 1 s,
  * else a negative errno: -EHOSTUNREACH for a name that does not resolve. */
@@ -143,6 +152,136 @@ static bool doc_gluster_net(struct doc *d, const struct mortar_location *loc)
 	return reached;
 }
 
+/* ---- the write step: a scratch file beside the image ---- */
+
+#define SCRATCH_LEN 65536
+
+/* Text, so that the namespace's get (NUL-terminated) reads it back whole;
+ * not zeroes, which some storage would not write at all. */
+static void scratch_fill(char *buf, size_t len, const char *tag)
+{
+	size_t n = 0;
+
+	while (n < len) {
+		int k = snprintf(buf + n, len - n + 1, "mortar doctor write probe %s at %zu\n",
+				 tag, n);
+		if (k < 0)
+			break;
+		n += (size_t)k;
+	}
+	buf[len] = '\0';
+}
+
+/* Create, fill, sync, read back and remove D->buf's scratch PATH in FS:
+ * 0, or a negative errno with the step's sentence in D->buf. */
+static int scratch_probe(struct doc *d, struct mortar_fs *fs, const char *path,
+			 const char *tag)
+{
+	char *want = malloc(SCRATCH_LEN + 1), *got = NULL;
+	int r = want ? 0 : -ENOMEM;
+
+	if (r == 0) {
+		scratch_fill(want, SCRATCH_LEN, tag);
+		r = fs->ops->put(fs->ctx, path, want, SCRATCH_LEN, true);
+	}
+	if (r < 0) {
+		snprintf(d->buf, sizeof d->buf, "writing %d KiB to %.600s beside the image "
+			 "failed: %s%s", SCRATCH_LEN / 1024, path, strerror(-r),
+			 r == -ENOSPC ? "; the storage is full: free or add space, or "
+			 "the guest's writes to new blocks fail the same way" :
+			 r == -EDQUOT ? "; a quota is exhausted: raise it or free space" :
+			 r == -EROFS ? "; the storage is read-only: remount it (or the "
+			 "volume) read-write" : "");
+	} else if ((r = fs->ops->get(fs->ctx, path, &got, SCRATCH_LEN)) < 0 ||
+		   strcmp(got, want)) {
+		snprintf(d->buf, sizeof d->buf, "%.600s beside the image %s: %s", path,
+			 r < 0 ? "could not be read back" : "read back different bytes",
+			 r < 0 ? strerror(-r) : "the storage does not return what was written");
+		r = r < 0 ? r : -EIO;
+	}
+	if (fs->ops->unlink(fs->ctx, path) < 0 && r == 0)
+		snprintf(d->buf, sizeof d->buf, "could not remove the scratch file %.600s", path);
+	free(want);
+	free(got);
+	return r;
+}
+
+static void doc_write(struct doc *d, struct mortar_image *img)
+{
+	const struct mortar_location *loc = mortar_image_location(img);
+	char dir[PATH_MAX], path[PATH_MAX + 96], prefix[PATH_MAX], tag[300];
+	struct mortar_fs *fs = NULL;
+	const char *base;
+	char *text = mortar_location_format(loc);
+	int r;
+
+	if (!strcmp(mortar_image_backend(img), "block")) {
+		doc_report(d, "write", MORTAR_CHECK_SKIPPED, 0, "a block device opens "
+			   "read-write, but has no folder beside it for a scratch file, and "
+			   "Mortar does not write a disk a guest may be using");
+		free(text);
+		return;
+	}
+	r = text ? mortar_fs_open(text, &fs) : -ENOMEM;
+	if (r == 0 && (mortar_fs_split(loc->path, dir, sizeof dir, &base) < 0 ||
+		       mortar_tmp_tag(tag, sizeof tag) < 0 ||
+		       snprintf(prefix, sizeof prefix, ".%s.doctor.tmp-", base) >= (int)sizeof prefix))
+		r = mortar_set_error(ENAMETOOLONG, "the image's path is too long for a "
+				     "scratch file beside it");
+	free(text);
+	if (r < 0) {
+		doc_report(d, "write", MORTAR_CHECK_FAILED, r, mortar_errmsg());
+		mortar_fs_close(fs);
+		return;
+	}
+	/* Those of a doctor that died before removing its own. */
+	mortar_fs_remove_stale(fs, dir, prefix);
+	r = snprintf(path, sizeof path, "%s/%s%s", dir, prefix, tag) >= (int)sizeof path ?
+	    -ENAMETOOLONG : scratch_probe(d, fs, path, tag);
+	if (r == -ENAMETOOLONG)
+		snprintf(d->buf, sizeof d->buf, "the image's path is too long for a "
+			 "scratch file beside it");
+	if (r == -EACCES || r == -EPERM)
+		doc_report(d, "write", MORTAR_CHECK_SKIPPED, 0, "the image opens read-write, "
+			   "but this user may not create a scratch file beside it to test "
+			   "the storage; nothing was written");
+	else if (r < 0)
+		doc_report(d, "write", MORTAR_CHECK_FAILED, r, d->buf);
+	else
+		doc_report(d, "write", MORTAR_CHECK_OK, 0, "wrote, synced, read back and "
+			   "removed 64 KiB in a scratch file beside the image (the image "
+			   "itself is opened read-write, never written)");
+	mortar_fs_close(fs);
+}
+
+/* Read the first block; then, if asked, the write step. */
+static void doc_read(struct doc *d, struct mortar_image *img, unsigned flags)
+{
+	size_t len = mortar_image_size(img) < 65536 ? mortar_image_size(img) : 65536;
+	void *buf = NULL;
+	int r;
+
+	if (len && posix_memalign(&buf, 4096, len)) {
+		doc_report(d, "read", MORTAR_CHECK_FAILED, -ENOMEM, "out of memory");
+		doc_skip(d, "write");
+		return;
+	}
+	r = len ? mortar_image_pread_sync(img, buf, len, 0) : 0;
+	free(buf);
+	if (r < 0) {
+		doc_report(d, "read", MORTAR_CHECK_FAILED, r, mortar_errmsg());
+		doc_skip(d, "write");
+		return;
+	}
+	snprintf(d->buf, sizeof d->buf, "read %zu bytes at offset 0", len);
+	doc_report(d, "read", MORTAR_CHECK_OK, 0, d->buf);
+	if (flags & MORTAR_DOCTOR_WRITE)
+		doc_write(d, img);
+	else
+		doc_report(d, "write", MORTAR_CHECK_SKIPPED, 0, "not asked for (--write "
+			   "writes a scratch file beside the image)");
+}
+
 int mortar_doctor(const char *location, unsigned flags, mortar_check_fn fn, void *opaque)
 {
 	struct doc d = { .fn = fn, .opaque = opaque };
@@ -214,34 +353,7 @@ int mortar_doctor(const char *location, unsigned flags, mortar_check_fn fn, void
 	}
 
 	if (ok) {
-		/* Read the first block, then (if asked) write the same bytes
-		 * back durably: a write probe that changes nothing. */
-		size_t len = mortar_image_size(img) < 65536 ? mortar_image_size(img) : 65536;
-		void *buf = NULL;
-
-		if (len && posix_memalign(&buf, 4096, len)) {
-			doc_report(&d, "read", MORTAR_CHECK_FAILED, -ENOMEM, "out of memory");
-			ok = false;
-		} else if (len && (r = mortar_image_pread_sync(img, buf, len, 0)) < 0) {
-			doc_report(&d, "read", MORTAR_CHECK_FAILED, r, mortar_errmsg());
-			ok = false;
-		} else {
-			snprintf(d.buf, sizeof d.buf, "read %zu bytes at offset 0", len);
-			doc_report(&d, "read", MORTAR_CHECK_OK, 0, d.buf);
-		}
-		if (!ok)
-			doc_skip(&d, "write");
-		else if (!(flags & MORTAR_DOCTOR_WRITE))
-			doc_report(&d, "write", MORTAR_CHECK_SKIPPED, 0,
-				   "not asked for (--write rewrites the first block "
-				   "with its own bytes)");
-		else if (len && (r = mortar_image_pwrite_sync(img, buf, len, 0,
-							      MORTAR_REQ_FUA)) < 0)
-			doc_report(&d, "write", MORTAR_CHECK_FAILED, r, mortar_errmsg());
-		else
-			doc_report(&d, "write", MORTAR_CHECK_OK, 0,
-				   "rewrote the first block with its own bytes, durably");
-		free(buf);
+		doc_read(&d, img, flags);
 	} else {
 		doc_skip(&d, "read");
 		doc_skip(&d, "write");
