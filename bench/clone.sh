@@ -11,8 +11,9 @@
 #   cp --reflink=never --sparse=always
 #   qemu-img convert -O raw
 # Then, when glusterd is installed, the same image on a GlusterFS volume
-# whose brick is on that XFS, then on that ext4 (a throw-away glusterd
-# and volumes from scripts/gluster-fixture.sh), copied within the volume by:
+# whose brick is on that XFS, then on that ext4 (a throw-away pool of
+# three glusterd nodes from scripts/gluster-pool.sh, volumes from
+# scripts/gluster-fixture.sh), copied within the volume by:
 #   mortar img clone               (the bricks copy: copy_file_range)
 #   mortar img clone --no-reflink  (through the client, holes kept)
 #   gfapi-copy                     (glfs_copy_file_range in-process, bare)
@@ -43,12 +44,13 @@ ram)  tmp=$(mktemp -d /dev/shm/mortar-clone-bench.XXXXXX); loopopt= ;;
 esac
 mounts=() loops=()
 fixture=$here/../scripts/gluster-fixture.sh
+pool=$here/../scripts/gluster-pool.sh
 export MORTAR_GLUSTER_OWNER=$$
 vols=()
 cleanup() {
 	umount -l "$tmp/fuse" 2>/dev/null || true
 	for v in "${vols[@]}"; do "$fixture" delete "$v" >/dev/null 2>&1 || true; done
-	((${#vols[@]})) && { "$fixture" stop >/dev/null 2>&1 || true; }
+	[[ -z ${MORTAR_GLUSTER_POOL:-} ]] || "$pool" release >/dev/null 2>&1 || true
 	for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
 	for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null || true; done
 	rm -rf "$tmp"
@@ -140,7 +142,8 @@ if [[ ${GLUSTER:-1} == 0 ]] || ! command -v glusterd >/dev/null; then
 	exit 0
 fi
 gcopy=$build/bench/gfapi-copy
-eval "$("$fixture" env)"
+eval "$(MORTAR_GLUSTER_POOL= "$pool" up)"
+export MORTAR_GLUSTER_POOL
 qemu_gluster=false
 qemu-img --help 2>/dev/null | grep -qw gluster && qemu_gluster=true
 # GlusterFS 10.3's bricks keep the target of a copy_file_range open: a
@@ -154,8 +157,8 @@ unpin() {
 	# (stop and start, not a killed brick started again with force: the
 	# brick then restarted twice, and the FUSE mount failed in between)
 	umount "$tmp/fuse"
-	gluster --mode=script volume stop "$v" >/dev/null
-	gluster --mode=script volume start "$v" >/dev/null
+	"$pool" cli volume stop "$v" >/dev/null
+	"$pool" cli volume start "$v" >/dev/null
 	for ((i = 0; i < 30; i++)); do
 		"$fixture" brick-pid "$v" 1 >/dev/null 2>&1 && break
 		sleep 1
@@ -165,7 +168,13 @@ unpin() {
 for fs in xfs ext4; do
 	v=mortar-cb-$fs-$$
 	vols+=("$v")
-	MORTAR_GLUSTER_BRICKS=$tmp/$fs "$fixture" create "$v" >/dev/null
+	# The nodes see file systems mounted below the pool's shared bricks
+	# folder: mount this one there too (the same file system again).
+	bfs=$GLUSTER_BRICKS/bench-$$-$fs
+	mkdir -p "$bfs"
+	mount "$(findmnt -n -o SOURCE "$tmp/$fs")" "$bfs"
+	mounts+=("$bfs")
+	MORTAR_GLUSTER_BRICKS=$bfs "$fixture" create "$v" >/dev/null
 	g=gluster://$GLUSTER_HOST/$v
 	"$mortar" img clone -q "$tmp/$fs/src.img" "$g/src.img" >/dev/null
 	rm -f "$tmp/$fs/src.img" "$tmp/$fs/dst.img"

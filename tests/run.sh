@@ -6,6 +6,10 @@
 # 77 = skip, anything else = fail.  The last line is the summary that CI
 # reads: "N passed, N failed, N skipped".
 #
+# The GlusterFS tests share one pool of three glusterd nodes
+# (scripts/gluster-pool.sh), made before the first of them and taken down
+# after the last; each test makes and removes its own volumes.
+#
 # Environment: BUILD (default build), ASAN_BUILD (build-asan, optional),
 # FUZZ_BUILD (build-fuzz, optional), FUZZ_SECONDS (20), TESTS (a grep
 # pattern to run a subset), CI=true makes a missing tool a failure.
@@ -27,6 +31,7 @@ run_one() {
 	if [[ -n ${TESTS:-} ]] && ! grep -qE -- "$TESTS" <<<"$name"; then
 		return
 	fi
+	[[ $name != gluster/* ]] || gluster_pool_up
 	local log=$LOGDIR/${name//\//_}.log
 	local start=$SECONDS rc
 	"$@" >"$log" 2>&1 </dev/null
@@ -40,6 +45,24 @@ run_one() {
 	   printf 'FAIL %-45s %3ds (exit %d)\n' "$name" "$took" "$rc"
 	   sed 's/^/    | /' "$log" | tail -n 40 ;;
 	esac
+}
+
+# Once, before the first gluster test.  If the pool cannot be made here,
+# each test tries on its own and reports why.
+gluster_pool_tried=false
+gluster_pool_up() {
+	$gluster_pool_tried && return 0
+	gluster_pool_tried=true
+	[[ -z ${MORTAR_GLUSTER_POOL:-} && $(id -u) == 0 ]] && command -v glusterd >/dev/null || return 0
+	local env start=$SECONDS
+	if env=$(MORTAR_GLUSTER_OWNER=$$ scripts/gluster-pool.sh up 2>"$LOGDIR/gluster-pool.log"); then
+		eval "$env"
+		export MORTAR_GLUSTER_POOL
+		trap 'MORTAR_GLUSTER_OWNER=$$ scripts/gluster-pool.sh release' EXIT
+		printf '%-50s %3ds\n' "(GlusterFS pool $MORTAR_GLUSTER_POOL up)" $((SECONDS - start))
+	else
+		echo "GlusterFS pool: not made here ($(tail -1 "$LOGDIR/gluster-pool.log"))"
+	fi
 }
 
 # Build directories may be given relative to the source tree or absolute.
@@ -68,6 +91,12 @@ for t in tests/func/*.sh tests/gluster/*.sh tests/vm/*.sh; do
 	[[ -f $t && $(basename "$t") != lib.sh ]] || continue
 	run_one "$(basename "$(dirname "$t")")/$(basename "$t" .sh)" bash "$t"
 done
+
+if [[ -n ${MORTAR_GLUSTER_POOL:-} ]] && $gluster_pool_tried; then
+	MORTAR_GLUSTER_OWNER=$$ scripts/gluster-pool.sh release
+	trap - EXIT
+	unset MORTAR_GLUSTER_POOL
+fi
 
 if [[ -d $FUZZ_BUILD/tests ]]; then
 	for f in "$FUZZ_BUILD"/tests/fuzz-*; do

@@ -45,15 +45,15 @@ kill -9 "$(gluster_brick_pid "$vol" 2)"
 wait "$fpid" || fail "fio failed with one brick of three down: $(tail -5 onebrick.err)"
 fio_ok onebrick
 
-# 2. glusterd dies and comes back while fio writes (and, starting, brings
-#    the dead brick back)
-gd=$(cat /run/mortar-gluster/glusterd.pid)
+# 2. the glusterd of brick 2's node dies and comes back while fio writes
+#    (and, starting, brings the dead brick back)
+node=$(gluster_brick_node "$vol" 2)
 run_fio glusterd 64M &
 fpid=$!
 sleep 1
-kill -9 "$gd"
+gluster_pool kill-glusterd "$node" || fail "cannot kill the glusterd of node $node"
 sleep 1
-gluster_fixture start || fail "glusterd did not come back"
+gluster_pool start-glusterd "$node" || fail "glusterd of node $node did not come back"
 wait "$fpid" || fail "fio failed across a glusterd restart: $(tail -5 glusterd.err)"
 fio_ok glusterd
 

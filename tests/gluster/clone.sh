@@ -37,7 +37,7 @@ OUT=$("$MORTAR" img clone --output=json "$g/up.img" "$g/within.img" | tail -1)
 expect_eq "within the volume, ext4 bricks" "$(json_get "$OUT" method)" "sparse copy"
 "$MORTAR" img clone -q "$g/within.img" down.img >/dev/null
 cmp local.img down.img || fail "file -> gluster -> gluster -> file differs"
-brick=${MORTAR_GLUSTER_BRICKS:-/var/tmp/mortar-gluster}/$vol/brick1
+brick=$GLUSTER_BRICKS/$vol/brick1
 [[ -f $brick/within.img ]] || fail "no within.img on the brick $brick"
 alloc=$(du -k "$brick/within.img" | cut -f1)
 (( alloc < 8 * 1024 )) || fail "the clone on the brick allocates $alloc KiB: not sparse"
@@ -71,7 +71,7 @@ echo "ok: 4 img info calls probed the bricks once ($((fds1 - fds0)) descriptor, 
 
 # --- a brick on XFS with reflink=1: the bricks' copy is a reflink ---
 requires filefrag
-xfs=$SCRATCH/xfs
+xfs=$GLUSTER_FS_DIR/xfs
 mount_loop_fs xfs 2G "$xfs" -m reflink=1
 vx=mortar-clx$$
 MORTAR_GLUSTER_BRICKS=$xfs gluster_volume "$vx"

@@ -27,8 +27,7 @@ vol=mortar-dq$$
 gluster_volume "$vol" replica 3
 uri=gluster://$GLUSTER_HOST/$vol/q.img
 "$MORTAR" img create "$uri" 16M >/dev/null
-kill "$(gluster_brick_pid "$vol" 2)" "$(gluster_brick_pid "$vol" 3)"
-sleep 1
+gluster_kill_brick "$vol" 2 3
 expect_error_line "replica quorum lost: only 1 of the 3 bricks of volume '$vol' run.*gluster volume start $vol force" \
 	"$MORTAR" img info "$uri"
 OUT=$("$MORTAR" doctor "$uri" 2>&1) && fail "doctor passed with quorum lost: $OUT"
@@ -41,7 +40,7 @@ gluster_volume "$vol2"
 uri2=gluster://$GLUSTER_HOST/$vol2/p.img
 "$MORTAR" img create "$uri2" 16M >/dev/null
 "$MORTAR" io "$uri2" -c 'write -P 0x42 0 64k' >/dev/null
-brick=${MORTAR_GLUSTER_BRICKS:-/var/tmp/mortar-gluster}/$vol2/brick1
+brick=$GLUSTER_BRICKS/$vol2/brick1
 chmod 600 "$brick/p.img"
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env -u XDG_RUNTIME_DIR "$@"; }
 expect_error_line "permission denied reading 'p.img' \(the volume's open-behind" \
@@ -54,7 +53,7 @@ nobody "$MORTAR" io --read-only "$uri2" -c 'read -P 0x42 0 64k' >/dev/null ||
 echo "ok: a readable image reads once the mode allows it"
 
 # --- volume full ---
-small=$SCRATCH/smallfs
+small=$GLUSTER_FS_DIR/small
 mount_loop_fs ext4 64M "$small" -F
 vol3=mortar-df$$
 MORTAR_GLUSTER_BRICKS=$small gluster_volume "$vol3"
@@ -93,7 +92,7 @@ vol5=mortar-dr$$
 gluster_volume "$vol5"
 uri5=gluster://$GLUSTER_HOST/$vol5/r.img
 "$MORTAR" img create "$uri5" 16M >/dev/null
-_gl volume set "$vol5" auth.reject "$GLUSTER_HOST" >/dev/null
+_gl volume set "$vol5" auth.reject "$GLUSTER_CLIENT_ADDR" >/dev/null
 expect_error_line "bricks of volume '$vol5' refuse this client at login: the volume's auth.allow or auth.reject" \
 	timeout 60 "$MORTAR" img info "$uri5"
 OUT=$(timeout 60 "$MORTAR" doctor "$uri5" 2>&1) && fail "doctor passed a refused client: $OUT"

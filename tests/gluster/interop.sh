@@ -14,7 +14,7 @@ requires qemu-img qemu-io
 vol=mortar-io$$
 gluster_volume "$vol"
 base=gluster://$GLUSTER_HOST/$vol
-brick=${MORTAR_GLUSTER_BRICKS:-/var/tmp/mortar-gluster}/$vol/brick1
+brick=$GLUSTER_BRICKS/$vol/brick1
 
 # Mortar writes, QEMU's driver reads (and compares with a local copy).
 "$MORTAR" img create "$base/a.img" 32M

@@ -1,46 +1,75 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
-# Sourced by the gluster tests after tests/func/lib.sh: a real glusterd
-# and volumes made for the test, removed at exit (scripts/gluster-fixture.sh
-# does the work; see its header).
-#   gluster_volume NAME [distribute N | replica N] [--stopped] [KEY=VALUE...]
+# Sourced by the gluster tests after tests/func/lib.sh: a pool of three
+# glusterd nodes in network namespaces of their own (scripts/gluster-pool.sh)
+# and volumes made for the test, removed at exit (scripts/gluster-fixture.sh).
+# Under tests/run.sh the pool is the run's (MORTAR_GLUSTER_POOL), made once
+# and taken down at the end of the run; a test run alone makes its own and
+# takes it down at exit.  Either way the test starts on a healthy pool:
+# links up, every glusterd running, peers connected.
+#   gluster_volume NAME [distribute N | replica N | replica DxN] [--stopped] [KEY=VALUE...]
 #       create (and start, unless --stopped) NAME, bricks online; NAME
 #       starts with mortar-; deleted at exit
-#   gluster_brick_pid NAME N    pid of brick N (from 1), for fault tests
-#   gluster_fixture ARGS...     the fixture itself (e.g. delete NAME)
-#   _gl ARGS...                 the gluster CLI, script mode, bounded
-#   GLUSTER_HOST                host for clients: gluster://$GLUSTER_HOST/NAME/path
-#   GLUSTER_BRICK_HOST          host part of brick names (for hand-made volumes)
-# glusterd is started when it is not running, and stopped at exit if the
-# fixture started it and no other test still has a volume on it.
-requires glusterd gluster
+#   gluster_brick_pid NAME I    pid of brick I (from 1), for fault tests
+#   gluster_brick_node NAME I   the node (1-3) that holds brick I
+#   gluster_fixture ARGS...     the fixture itself (e.g. delete NAME, wait-heal NAME)
+#   gluster_pool ARGS...        the pool itself (stop N, start N, cut N, join N...)
+#   _gl ARGS...                 the gluster CLI on the pool, script mode, bounded
+#   GLUSTER_HOST                node 1, for clients: gluster://$GLUSTER_HOST/NAME/path
+#   GLUSTER_HOSTS               the three nodes' addresses
+#   GLUSTER_CLIENT_ADDR         this (the clients') namespace's address
+#   GLUSTER_BRICKS              the bricks' folder: brick I of NAME is
+#                               $GLUSTER_BRICKS/NAME/brickI
+#   GLUSTER_FS_DIR              where a test mounts a file system that is to
+#                               hold bricks (the nodes see mounts below it)
+requires glusterd gluster nsenter unshare ip
 requires_root
 
 GLUSTER_FIXTURE=$MORTAR_SRC/scripts/gluster-fixture.sh
-[[ -x $GLUSTER_FIXTURE ]] || fail "$GLUSTER_FIXTURE is missing"
-# Volumes belong to this test's shell: a parallel test's stop keeps them.
+GLUSTER_POOL=$MORTAR_SRC/scripts/gluster-pool.sh
+[[ -x $GLUSTER_FIXTURE && -x $GLUSTER_POOL ]] || fail "$GLUSTER_FIXTURE or $GLUSTER_POOL is missing"
+# Volumes (and a pool made here) belong to this test's shell.
 export MORTAR_GLUSTER_OWNER=$$
 
 gluster_fixture() { "$GLUSTER_FIXTURE" "$@"; }
-_gl() { timeout -k 5 60 gluster --mode=script "$@"; }
+gluster_pool() { "$GLUSTER_POOL" "$@"; }
+_gl() { gluster_pool cli "$@"; }
 
-eval "$(gluster_fixture env)" || fail "gluster-fixture env failed"
-export GLUSTER_HOST GLUSTER_BRICK_HOST
+[[ -n ${MORTAR_GLUSTER_POOL:-} ]] || on_exit 'gluster_pool release'
+_gluster_env=$(gluster_pool up) || fail "the GlusterFS pool is not ready: $_gluster_env"
+eval "$_gluster_env"
+export MORTAR_GLUSTER_POOL GLUSTER_HOST GLUSTER_HOSTS GLUSTER_CLIENT_ADDR GLUSTER_BRICKS
+GLUSTER_FS_DIR=$GLUSTER_BRICKS/fs-$$
+mkdir -p "$GLUSTER_FS_DIR"
+on_exit "rmdir '$GLUSTER_FS_DIR/'* '$GLUSTER_FS_DIR' 2>/dev/null"
 
-_gluster_stop_registered=false
 gluster_volume() {
 	local name=$1
 	[[ $name == mortar-* ]] || fail "gluster test volumes must be named mortar-*"
-	if ! $_gluster_stop_registered; then
-		# Registered first, so it runs after every volume's delete.
-		on_exit 'gluster_fixture stop'
-		_gluster_stop_registered=true
-	fi
 	# Registered before the create, so a half-made volume is removed too.
 	on_exit "gluster_fixture delete $name"
 	gluster_fixture create "$@" || fail "cannot create gluster volume $name"
 }
 
-gluster_brick_pid() {
-	gluster_fixture brick-pid "$1" "$2"
+gluster_brick_pid() { gluster_fixture brick-pid "$1" "$2"; }
+gluster_brick_node() { gluster_fixture brick-node "$1" "$2"; }
+
+# gluster_kill_brick NAME I...: SIGKILL bricks I... of NAME and wait until
+# glusterd shows them offline (clients then learn at once that they are
+# down, instead of reaching a port that is closing).
+gluster_kill_brick() {
+	local name=$1 i p pids=()
+	shift
+	for i in "$@"; do
+		p=$(gluster_brick_pid "$name" "$i") || fail "brick $i of $name is not online"
+		pids+=("$p")
+	done
+	kill -KILL "${pids[@]}"
+	for i in "$@"; do
+		for _ in $(seq 100); do
+			gluster_brick_pid "$name" "$i" >/dev/null 2>&1 || continue 2
+			sleep 0.1
+		done
+		fail "brick $i of $name still shown online 10 s after SIGKILL"
+	done
 }

@@ -18,7 +18,7 @@
 vol=mortar-np$$
 gluster_volume "$vol" performance.write-behind=off performance.quick-read=off \
 	performance.io-cache=off performance.read-ahead=off performance.open-behind=off
-brick=${MORTAR_GLUSTER_BRICKS:-/var/tmp/mortar-gluster}/$vol/brick1
+brick=$GLUSTER_BRICKS/$vol/brick1
 export MORTAR_TEST_GLUSTER="gluster://$GLUSTER_HOST/$vol,$brick"
 bash "$MORTAR_SRC/tests/func/nbd-protocol.sh" || fail "the NBD protocol checks failed on GlusterFS"
 bash "$MORTAR_SRC/tests/func/nbd-robust.sh" || fail "the misbehaving-client checks failed on GlusterFS"

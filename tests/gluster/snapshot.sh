@@ -19,7 +19,7 @@ requires_root
 vol=mortar-sn$$
 gluster_volume "$vol"
 g=gluster://$GLUSTER_HOST/$vol
-brick=${MORTAR_GLUSTER_BRICKS:-/var/tmp/mortar-gluster}/$vol/brick1
+brick=$GLUSTER_BRICKS/$vol/brick1
 cd "$SCRATCH"
 
 "$MORTAR" img create a.img 64M >/dev/null
@@ -51,7 +51,7 @@ cmp -s -i 1M:1M a.img s2.raw || fail "s2 differs from the image past the write"
 echo "ok: snapshot taken while exported holds the acknowledged write"
 
 # --- seen by any client of the volume ---
-other=gluster+tcp://localhost:24007/$vol/disk.img
+other=gluster+tcp://${GLUSTER_HOSTS##* }:24007/$vol/disk.img # node 3
 names=$("$MORTAR" img snapshot list --output=json "$other" | jq -r 'map(.name) | join(",")')
 expect_eq "snapshots seen through another volfile server" "$names" "s1,s2"
 info=$("$MORTAR" img info --output=json "$g/disk.img")
@@ -118,7 +118,7 @@ echo "ok: a crashed snapshot's leftovers are removed, another host's kept"
 
 # --- bricks on XFS with reflink=1: snapshots share blocks ---
 requires filefrag
-xfs=$SCRATCH/xfs
+xfs=$GLUSTER_FS_DIR/xfs
 mount_loop_fs xfs 2G "$xfs" -m reflink=1
 vx=mortar-snx$$
 MORTAR_GLUSTER_BRICKS=$xfs gluster_volume "$vx"
