@@ -14,7 +14,7 @@
 
 #include "error.h"
 #include "guest.h"
-#include "json.h"
+#include "vm-json.h"
 #include "state.h"
 
 /* ---- reading: a damaged value stops the load, the first one is named ---- */

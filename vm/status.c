@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "json.h"
+#include "vm-json.h"
 #include "vm-internal.h"
 
 /* QEMU's hot-pluggable vCPU slots, and how many vCPUs it has (-1:

@@ -13,6 +13,7 @@
 #define MORTAR_VM_VM_H
 
 #include <stdbool.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -79,6 +80,54 @@ int mortar_vm_stop(const char *name, bool force, int timeout_s);
 json_object *mortar_vm_describe(struct mortar_vm *vm);
 /* Every VM with a runtime directory, described: a new array. */
 json_object *mortar_vm_list(void);
+
+/* ---- hotplug (hotplug-cpu.c, hotplug-mem.c) ---- */
+
+/* How a plug or unplug is done.  Each call records the VM's new state,
+ * also when it fails halfway (some vCPUs of several plugged). */
+struct mortar_vm_plug {
+	int node;			/* NUMA node; -1: any (vCPUs), 0 (DIMMs) */
+	int slot;			/* cpu add: the slot; -1: the lowest free */
+	const char *id;			/* the new device's id; NULL: a default */
+	const char *backend;		/* a DIMM's memory backend; NULL: the VM's */
+	int timeout_s;			/* for an unplug to complete, and to wait */
+	bool wait;			/* return once the guest shows the change */
+	char id_out[VM_ID_MAX];		/* the id the new device got */
+};
+
+#define MORTAR_VM_PLUG_INIT { .node = -1, .slot = -1, .timeout_s = 30 }
+
+/* Plug or unplug vCPUs (the newest first) until N are present. */
+int mortar_vm_cpus(struct mortar_vm *vm, unsigned n, struct mortar_vm_plug *p);
+/* Plug one vCPU into p->slot (or the lowest free one, on p->node). */
+int mortar_vm_cpu_add(struct mortar_vm *vm, struct mortar_vm_plug *p);
+/* Unplug the hot-plugged vCPU ID. */
+int mortar_vm_cpu_remove(struct mortar_vm *vm, const char *id, struct mortar_vm_plug *p);
+/* Plug a DIMM of SIZE bytes with its own memory backend object. */
+int mortar_vm_dimm_add(struct mortar_vm *vm, uint64_t size, struct mortar_vm_plug *p);
+/* Unplug DIMM ID and free its backend object. */
+int mortar_vm_dimm_remove(struct mortar_vm *vm, const char *id, struct mortar_vm_plug *p);
+/* Set the guest's total memory to TOTAL bytes through its virtio-mem
+ * device (its requested size). */
+int mortar_vm_mem_set(struct mortar_vm *vm, uint64_t total, struct mortar_vm_plug *p);
+
+/* ---- migration (migrate.c) ---- */
+
+struct mortar_vm_migration {
+	const char *to;			/* unix:PATH or tcp:HOST:PORT; NULL: a
+					 * socket in the runtime directory */
+	bool force;			/* also where migration is known to break */
+	int timeout_s;			/* for the migration to complete */
+	bool wait;			/* for the guest to report on the target */
+	char uri[PATH_MAX + 16];	/* where it went */
+};
+
+#define MORTAR_VM_MIGRATION_INIT { .timeout_s = 120 }
+
+/* Move VM to a new QEMU on this host started with its topology as it is
+ * now (every plugged vCPU and DIMM cold-plugged under the same id),
+ * then quit the old one; the new one takes over the VM's files. */
+int mortar_vm_migrate(struct mortar_vm *vm, struct mortar_vm_migration *m);
 
 const struct vm_state *mortar_vm_state(const struct mortar_vm *vm);
 const char *mortar_vm_dir(const struct mortar_vm *vm);

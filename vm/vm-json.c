@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* JSON helpers (json.h). */
-#include "json.h"
+/* JSON helpers (vm-json.h). */
+#include "vm-json.h"
 
 void vm_json_put_str(json_object *o, const char *key, const char *s)
 {

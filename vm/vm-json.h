@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* JSON helpers of the VM library (json.c).  The getters take whatever
+/* JSON helpers of the VM library (vm-json.c).  The getters take whatever
  * QEMU, the guest agent or a state file sent: a key that is missing or
  * of another type gives the default, never json-c's assertion on a
  * wrong type (json_object_array_length of an object aborts). */
-#ifndef MORTAR_VM_JSON_H
-#define MORTAR_VM_JSON_H
+#ifndef MORTAR_VM_VM_JSON_H
+#define MORTAR_VM_VM_JSON_H
 
 #include <stdbool.h>
 #include <stddef.h>
