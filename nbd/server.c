@@ -83,7 +83,16 @@ void nbd_debug(const struct nbd_server *srv, const char *fmt, ...)
 
 /* ---- workers ---- */
 
-void nbd_worker_conn_gone(struct nbd_worker_ctx *ctx, struct nbd_conn *c)
+void nbd_session_close(struct nbd_session *s)
+{
+	nbd_tls_close(s->tls, false);
+	s->tls = NULL;
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+static void worker_conn_gone(struct nbd_worker_ctx *ctx, struct nbd_conn *c)
 {
 	struct nbd_worker *w = (struct nbd_worker *)ctx;
 
@@ -299,16 +308,13 @@ static void worker_efd_done(struct mortar_op *op, int res)
 		struct nbd_conn *c;
 
 		list = s->next;
-		if (w->stopping) {
-			close(s->fd);
-			atomic_fetch_sub(&w->srv->nconns, 1);
-			free(s);
-			continue;
-		}
-		c = nbd_conn_start(&w->ctx, w->srv, s, w->imgs[s->export_index]);
+		c = w->stopping ? NULL :
+			nbd_conn_start(&w->ctx, w->srv, s, w->imgs[s->export_index]);
 		if (!c) {
-			nbd_log(w->srv, "%s: out of memory starting a connection", s->peer);
-			close(s->fd);
+			if (!w->stopping)
+				nbd_log(w->srv, "%s: out of memory starting a connection",
+					s->peer);
+			nbd_session_close(s);
 			atomic_fetch_sub(&w->srv->nconns, 1);
 		} else {
 			nbd_conn_set_next(c, w->conns);
@@ -347,6 +353,9 @@ static void *worker_main(void *arg)
 			break;
 		}
 	}
+	/* Transports may still be saying goodbye (TLS close_notify). */
+	for (int i = 0; i < 100 && mortar_loop_in_flight(w->ctx.loop) > 0; i++)
+		mortar_loop_run_once(w->ctx.loop, 10);
 	for (size_t i = 0; i < w->srv->nexports; i++) {
 		if (mortar_image_close(w->imgs[i]) < 0)
 			nbd_log(w->srv, "closing export '%s': %s", w->srv->exports[i].name,
@@ -370,6 +379,7 @@ int nbd_workers_start(struct nbd_server *srv)
 		int r;
 
 		w->srv = srv;
+		w->ctx.conn_gone = worker_conn_gone;
 		pthread_mutex_init(&w->lock, NULL);
 		w->efd = eventfd(0, EFD_CLOEXEC);
 		w->imgs = calloc(srv->nexports, sizeof *w->imgs);
@@ -467,15 +477,10 @@ static void *handshake_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	free(job);
 	r = nbd_handshake(srv, s->fd, s);
-	if (r == 1 && s->tls) {
-		/* TLS: workers cannot decrypt; serve it here (nbd/tls.h). */
-		nbd_tls_transmission(srv, s);
-		r = 0;
-	}
 	if (r == 1 && !atomic_load(&srv->stopping)) {
-		nbd_worker_hand_over(srv, s);
+		nbd_worker_hand_over(srv, s);	/* TLS sessions too */
 	} else {
-		close(s->fd);
+		nbd_session_close(s);
 		free(s);
 		atomic_fetch_sub(&srv->nconns, 1);
 	}

@@ -83,6 +83,9 @@ struct nbd_session {
 	struct nbd_tls_conn *tls;	/* set when STARTTLS succeeded (nbd/tls.h) */
 };
 
+/* Close what S still holds (its TLS session, its socket). */
+void nbd_session_close(struct nbd_session *s);
+
 /* Negotiate on FD.  Returns 1 when the client entered transmission
  * (SESSION filled), 0 when it left politely, -1 on error (logged). */
 int nbd_handshake(struct nbd_server *srv, int fd, struct nbd_session *session);

@@ -1,15 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* TLS for the NBD server (GnuTLS): credentials, the STARTTLS session on a
- * socket, and the transmission phase of TLS sessions.
+/* TLS for the NBD server (GnuTLS): credentials, and the STARTTLS session
+ * on a socket during the handshake.
  *
- *   tls.c               credentials, the TLS handshake, record I/O
- *   tls-transmission.c  requests and replies of a TLS session, served
- *                       synchronously on the connection's own thread
+ *   tls.c            credentials, the TLS handshake, blocking record I/O
+ *                    for the rest of the negotiation
+ *   transport-tls.c  the session in transmission, on a worker's loop
  *
- * Workers read and write raw sockets through io_uring, so sessions that
- * negotiated TLS never go to a worker: they stay on their handshake
- * thread until the client leaves.  Nothing here exposes GnuTLS types, so
- * that the command line need not see its headers.
+ * Nothing here exposes GnuTLS types, so that the command line need not
+ * see its headers (tls-conn.h does, for the two files above).
  */
 #ifndef MORTAR_NBD_TLS_H
 #define MORTAR_NBD_TLS_H
@@ -51,11 +49,5 @@ ssize_t nbd_tls_send(struct nbd_tls_conn *c, const void *buf, size_t len,
 /* End the session: with POLITE, send close_notify (bounded to a second);
  * then free.  The socket stays open: its owner closes it.  NULL is fine. */
 void nbd_tls_close(struct nbd_tls_conn *c, bool polite);
-
-/* Serve the transmission phase of S (whose S->tls is up) on the calling
- * thread until the client disconnects, the connection fails or the
- * server stops (after the request in hand).  Ends the TLS session and
- * sets S->tls to NULL; the caller closes S->fd. */
-void nbd_tls_transmission(struct nbd_server *srv, struct nbd_session *s);
 
 #endif

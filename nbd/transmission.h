@@ -24,20 +24,29 @@ struct nbd_bufpool {
 struct nbd_worker_ctx {
 	struct mortar_loop *loop;
 	struct nbd_bufpool pool;
+	/* Called by a connection as it frees itself. */
+	void (*conn_gone)(struct nbd_worker_ctx *w, struct nbd_conn *c);
 };
 
 void nbd_bufpool_clear(struct nbd_bufpool *p);
 
-/* Take over SESSION's socket on W's loop and start reading requests. */
+/* Take over SESSION's socket (and TLS session) on W's loop and start
+ * reading requests.  On success S->fd and S->tls belong to the
+ * connection and are cleared in S; on failure (NULL) what is still set in
+ * S is the caller's to close. */
 struct nbd_conn *nbd_conn_start(struct nbd_worker_ctx *w, struct nbd_server *srv,
-				const struct nbd_session *s, struct mortar_image *img);
+				struct nbd_session *s, struct mortar_image *img);
+/* The same over a transport made by the caller (tests), which the
+ * connection then owns; NULL without memory (X is still the caller's). */
+struct nbd_xprt;
+struct nbd_conn *nbd_conn_start_xprt(struct nbd_worker_ctx *w, struct nbd_server *srv,
+				     const struct nbd_session *s, struct mortar_image *img,
+				     struct nbd_xprt *x);
 /* Dispatch the requests held while the export was quiesced (may free C
  * if it was closing and nothing else is left). */
 void nbd_conn_resume(struct nbd_conn *c);
 /* Stop reading; finish and answer what is in flight; then close. */
 void nbd_conn_shutdown(struct nbd_conn *c);
-/* Called by the connection as it frees itself. */
-void nbd_worker_conn_gone(struct nbd_worker_ctx *w, struct nbd_conn *c);
 
 void *nbd_conn_next(struct nbd_conn *c);
 void nbd_conn_set_next(struct nbd_conn *c, struct nbd_conn *next);

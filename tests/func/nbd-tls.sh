@@ -542,9 +542,38 @@ while h.aio_in_flight() > 0:
     h.poll(-1)
 for b in bufs:
     assert b.to_bytearray() == bytes(65536)
+# TLS shares the clear-text path: 64 writes of distinct patterns in flight
+# at once, then 64 reads of them in flight, replies in any order
+import random
+slots = list(range(64))
+random.shuffle(slots)
+for i in slots:
+    h.aio_pwrite(nbd.Buffer.from_bytearray(bytearray([i]) * 65536), 16 * M + i * 65536)
+while h.aio_in_flight() > 0:
+    h.poll(-1)
+bufs = {}
+for i in slots:
+    bufs[i] = nbd.Buffer(65536)
+    h.aio_pread(bufs[i], 16 * M + i * 65536)
+while h.aio_in_flight() > 0:
+    h.poll(-1)
+for i, b in bufs.items():
+    assert b.to_bytearray() == bytearray([i]) * 65536, f"slot {i}"
+# ...and sparse reads: a read over a hole arrives as hole chunks
+kinds = []
+h.pread_structured(M, 40 * M, lambda buf, off, status, err: kinds.append(status) or 0)
+assert nbd.READ_HOLE in kinds and nbd.READ_DATA not in kinds, kinds
 h.shutdown()
-print("ok: libnbd over TLS (X.509): write, read, flush, cache, block status, zero, trim, errors")
+print("ok: libnbd over TLS (X.509): write, read, flush, cache, block status, zero, trim, "
+      "errors, 64 writes and 64 reads in flight, hole chunks")
 PY
+# nbdcopy over TLS, 64 requests in flight on each of 2 connections: the
+# copy equals the image
+nbdcopy --requests=64 --connections=2 \
+	"nbds+unix:///?socket=$req_sock&tls-certificates=$cli" "$SCRATCH/tlscopy.img" ||
+	fail "nbdcopy over TLS"
+cmp "$img" "$SCRATCH/tlscopy.img" || fail "the copy made over TLS differs from the image"
+echo "ok: nbdcopy over TLS (64 requests in flight per connection) copies the image exactly"
 # and PSK, reading what the X.509 session wrote
 nbdpy "$req_sock" "psk:$psk/keys.psk:alice" <<'PY' || fail "nbdsh over TLS (PSK)"
 assert h.get_tls_negotiated()
