@@ -255,7 +255,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	open_flags = MORTAR_OPEN_RDONLY | (direct ? MORTAR_OPEN_DIRECT : 0);
-	r = mortar_image_open(loop, path, open_flags, &b.img);
+	r = mortar_image_open_text(loop, path, open_flags, &b.img);
 	if (r < 0) {
 		fprintf(stderr, "mortar-bench: %s\n", mortar_errmsg());
 		goto out;

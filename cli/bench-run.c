@@ -54,7 +54,7 @@ int bench_fill_image(const char *location, uint64_t size)
 		return -ENOMEM;
 	r = mortar_loop_new(0, &loop);
 	if (r == 0)
-		r = mortar_image_open(loop, location, 0, &img);
+		r = mortar_image_open_text(loop, location, 0, &img);
 	/* Data everywhere, none of it zero: reads of holes would flatter. */
 	for (uint64_t off = 0; r == 0 && off < size; off += FILL_CHUNK) {
 		size_t n = size - off < FILL_CHUNK ? (size_t)(size - off) : FILL_CHUNK;

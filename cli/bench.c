@@ -132,7 +132,7 @@ static int bench_make_image(const struct bench_opts *o, bool *created)
 	char size[32];
 	int r;
 
-	if (mortar_image_create(o->location, o->size, MORTAR_PREALLOC_OFF,
+	if (mortar_image_create_text(o->location, o->size, MORTAR_PREALLOC_OFF,
 				o->force ? MORTAR_CREATE_FORCE : 0) < 0) {
 		if (mortar_errno() == EEXIST)
 			return cli_error("bench", "%s exists; the benchmark writes over its "
@@ -202,7 +202,7 @@ int cmd_bench(int argc, char **argv)
 		bench_report_human(&ctx, &o, res, direct, png, svg);
 out:
 	bench_cleanup(&ctx);
-	if (created && !o.keep && mortar_image_remove(o.location) < 0)
+	if (created && !o.keep && mortar_image_remove_text(o.location) < 0)
 		cli_error("bench", "could not remove %s: %s", o.location, mortar_errmsg());
 	free(res);
 	return rc;

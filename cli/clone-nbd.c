@@ -103,7 +103,7 @@ int clone_to_nbd(const char *src, const char *uri, bool force, mortar_progress_f
 	r = mortar_loop_new(0, &loop);
 	if (r < 0)
 		return r;
-	r = mortar_image_open(loop, src, MORTAR_OPEN_RDONLY, &d.in);
+	r = mortar_image_open_text(loop, src, MORTAR_OPEN_RDONLY, &d.in);
 	if (r < 0)
 		goto out;
 	d.size = mortar_image_size(d.in);

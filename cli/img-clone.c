@@ -93,7 +93,15 @@ int cmd_img_clone(int argc, char **argv)
 		used = MORTAR_CLONE_SPARSE_COPY;
 		r = clone_to_nbd(src, dst, flags & MORTAR_CLONE_FORCE, cli_progress_update, &prog);
 	} else {
-		r = mortar_image_clone(src, dst, flags, cli_progress_update, &prog, &used);
+		struct mortar_location *ls = NULL, *ld = NULL;
+
+		r = mortar_location_parse(src, &ls, NULL);
+		if (r == 0)
+			r = mortar_location_parse(dst, &ld, NULL);
+		if (r == 0)
+			r = mortar_image_clone(ls, ld, flags, cli_progress_update, &prog, &used);
+		mortar_location_free(ls);
+		mortar_location_free(ld);
 	}
 	cli_progress_end(&prog, r == 0);
 	if (r < 0)

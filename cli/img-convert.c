@@ -29,7 +29,7 @@
 #include "img.h"
 #include "progress.h"
 #include "error.h"
-#include "zero.h"
+#include "sparse.h"
 
 #define CHUNK (4u << 20)
 #define STATUS_SPAN (256u << 20)	/* block status asked per request */
@@ -318,14 +318,14 @@ static int convert_nbd(const char *cmd, const struct convert_src *cs, const char
 		cli_error(cmd, "%s", nbd_get_error());
 		goto out;
 	}
-	r = mortar_image_create(dst, (uint64_t)c.size, MORTAR_PREALLOC_OFF,
+	r = mortar_image_create_text(dst, (uint64_t)c.size, MORTAR_PREALLOC_OFF,
 				force ? MORTAR_CREATE_FORCE : 0);
 	if (r == -EEXIST) {
 		cli_error(cmd, "%s already exists; pass --force to replace it", dst);
 		goto out;
 	}
 	if (r < 0 || mortar_loop_new(0, &loop) < 0 ||
-	    mortar_image_open(loop, dst, 0, &c.out) < 0) {
+	    mortar_image_open_text(loop, dst, 0, &c.out) < 0) {
 		rc = cli_fail_lib(cmd);
 		goto out;
 	}
@@ -342,7 +342,7 @@ out:
 	if (c.out && mortar_image_close(c.out) < 0 && rc == EXIT_OK)
 		rc = cli_fail_lib(cmd);
 	if (c.out && rc != EXIT_OK)
-		mortar_image_remove(dst);	/* no half-converted image */
+		mortar_image_remove_text(dst);	/* no half-converted image */
 	mortar_loop_free(loop);
 	free(c.buf);
 	nbd_src_close(&s);
@@ -368,6 +368,20 @@ static void convert_print(const struct convert_src *cs, const char *dst,
 	}
 	printf("converted %s (%s) to %s (raw, %s, %.2f s)\n", cs->text, cs->format, dst,
 	       cli_human_size(prog->total, size, sizeof size), cli_progress_elapsed(prog));
+}
+
+/* A raw source: a clone of the image, however the storage copies best. */
+static int convert_raw(const char *cmd, const struct mortar_location *src, const char *dst,
+		       bool force, struct cli_progress *prog)
+{
+	struct mortar_location *ld;
+	int r = mortar_location_parse(dst, &ld, NULL);
+
+	if (r == 0)
+		r = mortar_image_clone(src, ld, force ? MORTAR_CLONE_FORCE : 0,
+				       cli_progress_update, prog, NULL);
+	mortar_location_free(ld);
+	return r < 0 ? cli_fail_lib(cmd) : EXIT_OK;
 }
 
 int cmd_img_convert(int argc, char **argv)
@@ -409,17 +423,15 @@ int cmd_img_convert(int argc, char **argv)
 	if (mortar_location_parse(src, &loc, NULL) < 0)
 		return cli_fail_lib(cmd);
 	rc = convert_source(cmd, src, fmt, loc, &cs);
-	mortar_location_free(loc);
 	if (rc == EXIT_OK) {
 		cli_progress_init(&prog, "convert", out, quiet);
 		if (!strcmp(cs.format, "raw"))
-			rc = mortar_image_clone(src, dst, force ? MORTAR_CLONE_FORCE : 0,
-						cli_progress_update, &prog, NULL) < 0 ?
-			     cli_fail_lib(cmd) : EXIT_OK;
+			rc = convert_raw(cmd, loc, dst, force, &prog);
 		else
 			rc = convert_nbd(cmd, &cs, dst, force, &prog);
 		cli_progress_end(&prog, rc == EXIT_OK);
 	}
+	mortar_location_free(loc);
 	if (rc == EXIT_OK)
 		convert_print(&cs, dst, out, &prog);
 	free(cs.name);

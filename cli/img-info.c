@@ -66,8 +66,8 @@ static int info_gather(const char *cmd, const char *location, struct img_facts *
 	f->canon = mortar_location_format(mortar_image_location(img));
 	/* What the storage underneath can do for clones and snapshots,
 	 * probed beside the image. */
-	mortar_storage_caps(location, &f->storage);
-	if (mortar_snapshot_list(location, &f->snaps, &f->nsnaps) < 0)
+	mortar_storage_caps(mortar_image_location(img), &f->storage);
+	if (mortar_snapshot_list(mortar_image_location(img), &f->snaps, &f->nsnaps) < 0)
 		f->nsnaps = 0;
 	return img_close(cmd, loop, img, EXIT_OK);
 }

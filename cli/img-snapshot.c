@@ -86,7 +86,8 @@ static json_object *snap_json(const struct mortar_snapshot *s)
 }
 
 /* Quiesce the exports of LOCATION; a message and -1 if that fails. */
-static int hold_writes(const char *cmd, const char *location, struct serve_quiesce **q)
+static int hold_writes(const char *cmd, const struct mortar_location *location,
+		       struct serve_quiesce **q)
 {
 	int n = serve_quiesce_begin(location, q);
 
@@ -97,33 +98,44 @@ static int hold_writes(const char *cmd, const char *location, struct serve_quies
 	return n;
 }
 
-static int snap_create(int argc, char **argv)
+/* The command's image (argv[optind]) parsed once: the quiesce, the
+ * snapshot, its clone and its opens all take this struct.  RUN gets it. */
+static int with_image(const char *cmd, char **argv, const struct snap_opts *o,
+		      int (*run)(const char *cmd, char **argv, const struct snap_opts *o,
+				 const struct mortar_location *loc))
 {
-	const char *cmd = "img snapshot";
+	struct mortar_location *loc;
+	int r;
+
+	if (mortar_location_parse(argv[optind], &loc, NULL) < 0)
+		return cli_fail_lib(cmd);
+	r = run(cmd, argv, o, loc);
+	mortar_location_free(loc);
+	return r;
+}
+
+static int snap_create_run(const char *cmd, char **argv, const struct snap_opts *op,
+			   const struct mortar_location *loc)
+{
+	const struct snap_opts o = *op;
 	struct serve_quiesce *q;
 	struct mortar_snapshot s;
 	struct cli_progress prog;
-	struct snap_opts o;
 	char size[32];
-	bool done;
 	int n, r;
 
-	r = snap_getopt(cmd, argc, argv, &o, 2, &done);
-	if (done)
-		return r;
-	n = hold_writes(cmd, argv[optind], &q);
+	n = hold_writes(cmd, loc, &q);
 	if (n < 0)
 		return EXIT_ERROR;
 	cli_progress_init(&prog, "snapshot", o.out, o.quiet);
-	r = mortar_snapshot_create(argv[optind], argv[optind + 1], cli_progress_update,
-				   &prog, &s);
+	r = mortar_snapshot_create(loc, argv[optind + 1], cli_progress_update, &prog, &s);
 	if (serve_quiesce_end(q) < 0 && r == 0) {
 		/* Writes resumed during the copy: do not keep a snapshot that
 		 * may be inconsistent. */
 		char why[512];
 
 		snprintf(why, sizeof why, "%s", mortar_errmsg());
-		mortar_snapshot_delete(argv[optind], argv[optind + 1]);
+		mortar_snapshot_delete(loc, argv[optind + 1]);
 		free(s.location);
 		cli_progress_end(&prog, false);
 		fprintf(stderr, "%s %s: %s; the snapshot was removed\n", progname, cmd, why);
@@ -148,21 +160,27 @@ static int snap_create(int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int snap_list(int argc, char **argv)
+static int snap_create(int argc, char **argv)
 {
-	const char *cmd = "img snapshot list";
-	struct mortar_snapshot *v;
+	const char *cmd = "img snapshot";
 	struct snap_opts o;
 	bool done;
-	size_t n;
 	int r;
 
-	r = snap_getopt(cmd, argc, argv, &o, 1, &done);
-	if (done)
-		return r;
-	if (mortar_snapshot_list(argv[optind], &v, &n) < 0)
+	r = snap_getopt(cmd, argc, argv, &o, 2, &done);
+	return done ? r : with_image(cmd, argv, &o, snap_create_run);
+}
+
+static int snap_list_run(const char *cmd, char **argv, const struct snap_opts *o,
+			 const struct mortar_location *loc)
+{
+	struct mortar_snapshot *v;
+	size_t n;
+
+	(void)argv;
+	if (mortar_snapshot_list(loc, &v, &n) < 0)
 		return cli_fail_lib(cmd);
-	if (o.out == OUTPUT_JSON) {
+	if (o->out == OUTPUT_JSON) {
 		json_object *a = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
 			json_object_array_add(a, snap_json(&v[i]));
@@ -185,6 +203,27 @@ static int snap_list(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int snap_list(int argc, char **argv)
+{
+	const char *cmd = "img snapshot list";
+	struct snap_opts o;
+	bool done;
+	int r;
+
+	r = snap_getopt(cmd, argc, argv, &o, 1, &done);
+	return done ? r : with_image(cmd, argv, &o, snap_list_run);
+}
+
+static int snap_delete_run(const char *cmd, char **argv, const struct snap_opts *o,
+			   const struct mortar_location *loc)
+{
+	if (mortar_snapshot_delete(loc, argv[optind + 1]) < 0)
+		return cli_fail_lib(cmd);
+	if (!o->quiet)
+		printf("deleted snapshot '%s' of %s\n", argv[optind + 1], argv[optind]);
+	return EXIT_OK;
+}
+
 static int snap_delete(int argc, char **argv)
 {
 	const char *cmd = "img snapshot delete";
@@ -193,28 +232,18 @@ static int snap_delete(int argc, char **argv)
 	int r;
 
 	r = snap_getopt(cmd, argc, argv, &o, 2, &done);
-	if (done)
-		return r;
-	if (mortar_snapshot_delete(argv[optind], argv[optind + 1]) < 0)
-		return cli_fail_lib(cmd);
-	if (!o.quiet)
-		printf("deleted snapshot '%s' of %s\n", argv[optind + 1], argv[optind]);
-	return EXIT_OK;
+	return done ? r : with_image(cmd, argv, &o, snap_delete_run);
 }
 
-static int snap_revert(int argc, char **argv)
+static int snap_revert_run(const char *cmd, char **argv, const struct snap_opts *op,
+			   const struct mortar_location *loc)
 {
-	const char *cmd = "img snapshot revert";
+	const struct snap_opts o = *op;
 	struct serve_quiesce *q;
 	struct cli_progress prog;
-	struct snap_opts o;
-	bool done;
 	int n, r;
 
-	r = snap_getopt(cmd, argc, argv, &o, 2, &done);
-	if (done)
-		return r;
-	n = hold_writes(cmd, argv[optind], &q);
+	n = hold_writes(cmd, loc, &q);
 	if (n < 0)
 		return EXIT_ERROR;
 	if (n > 0 && !o.force) {
@@ -224,7 +253,7 @@ static int snap_revert(int argc, char **argv)
 				 "changing under them", argv[optind], n);
 	}
 	cli_progress_init(&prog, "revert", o.out, o.quiet);
-	r = mortar_snapshot_revert(argv[optind], argv[optind + 1], cli_progress_update, &prog);
+	r = mortar_snapshot_revert(loc, argv[optind + 1], cli_progress_update, &prog);
 	serve_quiesce_end(q);
 	cli_progress_end(&prog, r == 0);
 	if (r < 0)
@@ -232,6 +261,17 @@ static int snap_revert(int argc, char **argv)
 	if (!o.quiet && o.out == OUTPUT_HUMAN)
 		printf("%s reverted to snapshot '%s'\n", argv[optind], argv[optind + 1]);
 	return EXIT_OK;
+}
+
+static int snap_revert(int argc, char **argv)
+{
+	const char *cmd = "img snapshot revert";
+	struct snap_opts o;
+	bool done;
+	int r;
+
+	r = snap_getopt(cmd, argc, argv, &o, 2, &done);
+	return done ? r : with_image(cmd, argv, &o, snap_revert_run);
 }
 
 static const struct cli_command snap_cmds[] = {

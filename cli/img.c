@@ -126,9 +126,9 @@ int img_open(const char *cmd, const char *location, unsigned flags, bool try_rw,
 
 	if (mortar_loop_new(0, loop) < 0)
 		return cli_fail_lib(cmd);
-	r = mortar_image_open(*loop, location, try_rw ? flags & ~MORTAR_OPEN_RDONLY : flags, img);
+	r = mortar_image_open_text(*loop, location, try_rw ? flags & ~MORTAR_OPEN_RDONLY : flags, img);
 	if (try_rw && (r == -EACCES || r == -EPERM || r == -EROFS))
-		r = mortar_image_open(*loop, location, flags | MORTAR_OPEN_RDONLY, img);
+		r = mortar_image_open_text(*loop, location, flags | MORTAR_OPEN_RDONLY, img);
 	if (r < 0) {
 		r = cli_fail_lib(cmd);
 		mortar_loop_free(*loop);
@@ -170,7 +170,7 @@ int img_create(int argc, char **argv)
 		return cli_usage(cmd, "expected LOCATION SIZE");
 	if (mortar_parse_size(argv[optind + 1], &size) < 0)
 		return cli_usage(cmd, "%s", mortar_errmsg());
-	if (mortar_image_create(argv[optind], size, o.prealloc,
+	if (mortar_image_create_text(argv[optind], size, o.prealloc,
 				o.force ? MORTAR_CREATE_FORCE : 0) < 0)
 		return cli_fail_lib(cmd);
 	return EXIT_OK;

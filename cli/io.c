@@ -297,7 +297,7 @@ int cmd_io(int argc, char **argv)
 		free(cmds);
 		return cli_fail_lib("io");
 	}
-	r = mortar_image_open(loop, argv[optind], flags, &img);
+	r = mortar_image_open_text(loop, argv[optind], flags, &img);
 	if (r < 0) {
 		r = cli_fail_open("io", r, flags);
 	} else {

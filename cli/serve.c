@@ -95,6 +95,20 @@ static char *default_name(const char *location)
 	return name;
 }
 
+/* The location text of snapshot NAME of LOCATION; NULL with the message. */
+static char *snapshot_location(const char *location, const char *name)
+{
+	struct mortar_location *loc, *snap = NULL;
+	char *text = NULL;
+
+	if (mortar_location_parse(location, &loc, NULL) == 0 &&
+	    mortar_snapshot_location(loc, name, &snap) == 0)
+		text = mortar_location_format(snap);
+	mortar_location_free(snap);
+	mortar_location_free(loc);
+	return text;
+}
+
 /* Open each export once to learn its size and capabilities, so that a
  * bad location fails now, with its message, not at the first client. */
 static int prepare_exports(struct nbd_server *srv, const struct serve_opts *o)
@@ -110,7 +124,7 @@ static int prepare_exports(struct nbd_server *srv, const struct serve_opts *o)
 		unsigned flags = srv->open_flags | (e->read_only ? MORTAR_OPEN_RDONLY : 0);
 		uint32_t caps;
 
-		r = mortar_image_open(loop, e->location, flags, &img);
+		r = mortar_image_open_text(loop, e->location, flags, &img);
 		if (r < 0) {
 			r = cli_fail_open("serve", r, flags);
 			break;
@@ -338,7 +352,7 @@ int cmd_serve(int argc, char **argv)
 		srv.exports[i].read_only = o.read_only;
 		if (o.snapshot) {
 			/* The snapshot instead of the image; never written. */
-			srv.exports[i].location = mortar_snapshot_location(location, o.snapshot);
+			srv.exports[i].location = snapshot_location(location, o.snapshot);
 			if (!srv.exports[i].location) {
 				free_exports(&srv);
 				return cli_fail_lib("serve");

@@ -120,7 +120,7 @@ int main(int argc, char **argv)
 	/* 1. A loop for this thread, and the image opened read-write on it. */
 	if (mortar_loop_new(0, &loop) < 0)
 		die("creating the loop");
-	if (mortar_image_open(loop, argv[1], 0, &img) < 0)
+	if (mortar_image_open_text(loop, argv[1], 0, &img) < 0)
 		die("opening the image");
 	size = mortar_image_size(img);
 	printf("opened %s: %s backend, %" PRIu64 " bytes, %s\n", argv[1],

@@ -31,7 +31,7 @@
 #define FILE_DEFAULT_ALIGN 4096
 
 struct file_img {
-	struct mortar_image *img;
+	const char *name;		/* the image's, for messages */
 	struct mortar_loop *loop;
 	int fd;
 	bool is_block, rdonly, direct;
@@ -53,14 +53,37 @@ struct file_img {
 
 enum { STEP_IO, STEP_BOUNCE_READ, STEP_RMW_READ, STEP_BOUNCE_WRITE };
 
+/* A request with this backend's state (req_size), so that the hot path
+ * allocates nothing beyond the request itself. */
+struct file_req {
+	struct mortar_req req;
+	int step;
+	uint64_t off, len, done;	/* the current I/O */
+	struct iovec *iov;
+	int iovcnt;
+	struct iovec *tmp_iov;		/* remainder after a short I/O */
+	void *bounce;
+	uint64_t b_lo, b_len;
+	uint64_t progress;		/* multi-step requests */
+	void (*then)(struct mortar_req *req, int res);
+	uint64_t lock_lo, lock_hi;	/* range held, aligned */
+	bool lock_excl, locked;
+	struct mortar_req *lock_next;
+};
+
+static inline struct file_req *fr(struct mortar_req *req)
+{
+	return (struct file_req *)req;
+}
+
 static struct file_img *req_handle(struct mortar_req *req)
 {
-	return mortar_image_handle(req->img);
+	return req->handle;
 }
 
 static const char *fname(struct file_img *h)
 {
-	return mortar_image_name(h->img);
+	return h->name;
 }
 
 /* Record the message for a failed I/O: name the cause and what to do. */
@@ -102,9 +125,9 @@ static int file_io_error(struct file_img *h, const char *what, uint64_t off,
 
 static bool lock_conflicts(struct file_img *h, struct mortar_req *req)
 {
-	for (struct mortar_req *a = h->active; a; a = a->be.lock_next) {
-		if (a->be.lock_lo < req->be.lock_hi && req->be.lock_lo < a->be.lock_hi &&
-		    (a->be.lock_excl || req->be.lock_excl))
+	for (struct mortar_req *a = h->active; a; a = fr(a)->lock_next) {
+		if (fr(a)->lock_lo < fr(req)->lock_hi && fr(req)->lock_lo < fr(a)->lock_hi &&
+		    (fr(a)->lock_excl || fr(req)->lock_excl))
 			return true;
 	}
 	return false;
@@ -112,9 +135,9 @@ static bool lock_conflicts(struct file_img *h, struct mortar_req *req)
 
 static void lock_setup(struct file_img *h, struct mortar_req *req, bool excl)
 {
-	req->be.lock_lo = req->offset / h->align * h->align;
-	req->be.lock_hi = (req->offset + req->length + h->align - 1) / h->align * h->align;
-	req->be.lock_excl = excl;
+	fr(req)->lock_lo = req->offset / h->align * h->align;
+	fr(req)->lock_hi = (req->offset + req->length + h->align - 1) / h->align * h->align;
+	fr(req)->lock_excl = excl;
 }
 
 /* Returns true if REQ may start now; otherwise queues it. */
@@ -123,15 +146,15 @@ static bool lock_take(struct file_img *h, struct mortar_req *req)
 	if (!h->direct)
 		return true;
 	if (!h->waiting && !lock_conflicts(h, req)) {
-		req->be.locked = true;
-		req->be.lock_next = h->active;
+		fr(req)->locked = true;
+		fr(req)->lock_next = h->active;
 		h->active = req;
 		return true;
 	}
 	/* FIFO behind anything already waiting, so no request starves. */
-	req->be.lock_next = NULL;
+	fr(req)->lock_next = NULL;
 	if (h->waiting_tail)
-		h->waiting_tail->be.lock_next = req;
+		fr(h->waiting_tail)->lock_next = req;
 	else
 		h->waiting = req;
 	h->waiting_tail = req;
@@ -144,26 +167,26 @@ static void lock_release(struct file_img *h, struct mortar_req *req)
 {
 	struct mortar_req **pp, *w, *next;
 
-	if (!req->be.locked)
+	if (!fr(req)->locked)
 		return;
-	req->be.locked = false;
-	for (pp = &h->active; *pp; pp = &(*pp)->be.lock_next) {
+	fr(req)->locked = false;
+	for (pp = &h->active; *pp; pp = &fr(*pp)->lock_next) {
 		if (*pp == req) {
-			*pp = req->be.lock_next;
+			*pp = fr(req)->lock_next;
 			break;
 		}
 	}
 	/* Start waiters in order, stopping at the first that still conflicts
 	 * so that the FIFO order holds. */
 	for (w = h->waiting; w; w = next) {
-		next = w->be.lock_next;
+		next = fr(w)->lock_next;
 		if (lock_conflicts(h, w))
 			break;
 		h->waiting = next;
 		if (!next)
 			h->waiting_tail = NULL;
-		w->be.locked = true;
-		w->be.lock_next = h->active;
+		fr(w)->locked = true;
+		fr(w)->lock_next = h->active;
 		h->active = w;
 		file_start(h, w);
 	}
@@ -173,10 +196,10 @@ static void file_finish(struct mortar_req *req, int res)
 {
 	struct file_img *h = req_handle(req);
 
-	free(req->be.bounce);
-	req->be.bounce = NULL;
-	free(req->be.tmp_iov);
-	req->be.tmp_iov = NULL;
+	free(fr(req)->bounce);
+	fr(req)->bounce = NULL;
+	free(fr(req)->tmp_iov);
+	fr(req)->tmp_iov = NULL;
 	lock_release(h, req);
 	mortar_req_complete(req, res);
 }
@@ -230,20 +253,20 @@ static int iov_remainder(struct mortar_req *req, uint64_t skip)
 {
 	int i = 0, n;
 
-	while (i < req->be.iovcnt && skip >= req->be.iov[i].iov_len)
-		skip -= req->be.iov[i++].iov_len;
-	n = req->be.iovcnt - i;
-	if (!req->be.tmp_iov) {
-		req->be.tmp_iov = malloc((size_t)req->be.iovcnt * sizeof(struct iovec));
-		if (!req->be.tmp_iov)
+	while (i < fr(req)->iovcnt && skip >= fr(req)->iov[i].iov_len)
+		skip -= fr(req)->iov[i++].iov_len;
+	n = fr(req)->iovcnt - i;
+	if (!fr(req)->tmp_iov) {
+		fr(req)->tmp_iov = malloc((size_t)fr(req)->iovcnt * sizeof(struct iovec));
+		if (!fr(req)->tmp_iov)
 			return -ENOMEM;
 	}
 	/* Source and destination may be the same array after one short I/O. */
-	memmove(req->be.tmp_iov, req->be.iov + i, (size_t)n * sizeof(struct iovec));
-	req->be.tmp_iov[0].iov_base = (char *)req->be.tmp_iov[0].iov_base + skip;
-	req->be.tmp_iov[0].iov_len -= skip;
-	req->be.iov = req->be.tmp_iov;
-	req->be.iovcnt = n;
+	memmove(fr(req)->tmp_iov, fr(req)->iov + i, (size_t)n * sizeof(struct iovec));
+	fr(req)->tmp_iov[0].iov_base = (char *)fr(req)->tmp_iov[0].iov_base + skip;
+	fr(req)->tmp_iov[0].iov_len -= skip;
+	fr(req)->iov = fr(req)->tmp_iov;
+	fr(req)->iovcnt = n;
 	return 0;
 }
 
@@ -254,36 +277,36 @@ static void file_io_done(struct mortar_op *op, int res);
 static void file_io_submit(struct file_img *h, struct mortar_req *req)
 {
 	struct io_uring_sqe *sqe;
-	bool write = req->be.step == STEP_IO ? req->type == MORTAR_REQ_WRITE ||
-		     req->type == MORTAR_REQ_ZERO : req->be.step == STEP_BOUNCE_WRITE;
+	bool write = fr(req)->step == STEP_IO ? req->type == MORTAR_REQ_WRITE ||
+		     req->type == MORTAR_REQ_ZERO : fr(req)->step == STEP_BOUNCE_WRITE;
 
 	req->op.fn = file_io_done;
 	sqe = mortar_loop_sqe(h->loop, &req->op);
-	if (req->be.step == STEP_IO && req->be.iovcnt == 1) {
+	if (fr(req)->step == STEP_IO && fr(req)->iovcnt == 1) {
 		/* One buffer: the plain ops spare the kernel an iovec import. */
 		if (write)
-			io_uring_prep_write(sqe, h->fd, req->be.iov[0].iov_base,
-					    (unsigned)req->be.iov[0].iov_len,
-					    req->be.off + req->be.done);
+			io_uring_prep_write(sqe, h->fd, fr(req)->iov[0].iov_base,
+					    (unsigned)fr(req)->iov[0].iov_len,
+					    fr(req)->off + fr(req)->done);
 		else
-			io_uring_prep_read(sqe, h->fd, req->be.iov[0].iov_base,
-					   (unsigned)req->be.iov[0].iov_len,
-					   req->be.off + req->be.done);
-	} else if (req->be.step == STEP_IO) {
+			io_uring_prep_read(sqe, h->fd, fr(req)->iov[0].iov_base,
+					   (unsigned)fr(req)->iov[0].iov_len,
+					   fr(req)->off + fr(req)->done);
+	} else if (fr(req)->step == STEP_IO) {
 		if (write)
-			io_uring_prep_writev(sqe, h->fd, req->be.iov, (unsigned)req->be.iovcnt,
-					     req->be.off + req->be.done);
+			io_uring_prep_writev(sqe, h->fd, fr(req)->iov, (unsigned)fr(req)->iovcnt,
+					     fr(req)->off + fr(req)->done);
 		else
-			io_uring_prep_readv(sqe, h->fd, req->be.iov, (unsigned)req->be.iovcnt,
-					    req->be.off + req->be.done);
+			io_uring_prep_readv(sqe, h->fd, fr(req)->iov, (unsigned)fr(req)->iovcnt,
+					    fr(req)->off + fr(req)->done);
 	} else {
-		char *buf = (char *)req->be.bounce + req->be.done;
-		unsigned len = (unsigned)(req->be.b_len - req->be.done);
+		char *buf = (char *)fr(req)->bounce + fr(req)->done;
+		unsigned len = (unsigned)(fr(req)->b_len - fr(req)->done);
 
 		if (write)
-			io_uring_prep_write(sqe, h->fd, buf, len, req->be.b_lo + req->be.done);
+			io_uring_prep_write(sqe, h->fd, buf, len, fr(req)->b_lo + fr(req)->done);
 		else
-			io_uring_prep_read(sqe, h->fd, buf, len, req->be.b_lo + req->be.done);
+			io_uring_prep_read(sqe, h->fd, buf, len, fr(req)->b_lo + fr(req)->done);
 	}
 	if (write && (req->flags & MORTAR_REQ_FUA))
 		sqe->rw_flags = RWF_DSYNC;
@@ -295,36 +318,36 @@ static void file_io_start(struct file_img *h, struct mortar_req *req,
 			  uint64_t off, uint64_t len, struct iovec *iov, int iovcnt,
 			  bool write, void (*then)(struct mortar_req *, int))
 {
-	req->be.off = off;
-	req->be.len = len;
-	req->be.iov = iov;
-	req->be.iovcnt = iovcnt;
-	req->be.done = 0;
-	req->be.then = then;
+	fr(req)->off = off;
+	fr(req)->len = len;
+	fr(req)->iov = iov;
+	fr(req)->iovcnt = iovcnt;
+	fr(req)->done = 0;
+	fr(req)->then = then;
 
 	if (!h->direct || (((off | len) & (h->align - 1)) == 0 &&
 			   iov_aligned(iov, iovcnt, h->mem_align, h->align))) {
-		req->be.step = STEP_IO;
+		fr(req)->step = STEP_IO;
 		file_io_submit(h, req);
 		return;
 	}
-	req->be.b_lo = off / h->align * h->align;
-	req->be.b_len = (off + len + h->align - 1) / h->align * h->align - req->be.b_lo;
-	free(req->be.bounce);
-	req->be.bounce = aligned_alloc(h->mem_align > h->align ? h->mem_align : h->align,
-				       req->be.b_len);
-	if (!req->be.bounce) {
+	fr(req)->b_lo = off / h->align * h->align;
+	fr(req)->b_len = (off + len + h->align - 1) / h->align * h->align - fr(req)->b_lo;
+	free(fr(req)->bounce);
+	fr(req)->bounce = aligned_alloc(h->mem_align > h->align ? h->mem_align : h->align,
+				       fr(req)->b_len);
+	if (!fr(req)->bounce) {
 		then(req, mortar_set_error(ENOMEM, "%s: out of memory for a %" PRIu64
-			"-byte bounce buffer", fname(h), req->be.b_len));
+			"-byte bounce buffer", fname(h), fr(req)->b_len));
 		return;
 	}
 	if (!write) {
-		req->be.step = STEP_BOUNCE_READ;
-	} else if (req->be.b_lo == off && req->be.b_len == len) {
-		iov_copy_in(req->be.bounce, iov, iovcnt, len);
-		req->be.step = STEP_BOUNCE_WRITE;
+		fr(req)->step = STEP_BOUNCE_READ;
+	} else if (fr(req)->b_lo == off && fr(req)->b_len == len) {
+		iov_copy_in(fr(req)->bounce, iov, iovcnt, len);
+		fr(req)->step = STEP_BOUNCE_WRITE;
 	} else {
-		req->be.step = STEP_RMW_READ;
+		fr(req)->step = STEP_RMW_READ;
 	}
 	file_io_submit(h, req);
 }
@@ -333,56 +356,56 @@ static void file_io_done(struct mortar_op *op, int res)
 {
 	struct mortar_req *req = (struct mortar_req *)op;
 	struct file_img *h = req_handle(req);
-	uint64_t total = req->be.step == STEP_IO ? req->be.len : req->be.b_len;
-	bool write = req->be.step == STEP_IO ? req->type != MORTAR_REQ_READ :
-		     req->be.step == STEP_BOUNCE_WRITE;
+	uint64_t total = fr(req)->step == STEP_IO ? fr(req)->len : fr(req)->b_len;
+	bool write = fr(req)->step == STEP_IO ? req->type != MORTAR_REQ_READ :
+		     fr(req)->step == STEP_BOUNCE_WRITE;
 
 	if (res < 0) {
-		req->be.then(req, file_io_error(h, write ? "write" : "read",
-						req->be.off, req->be.len, res));
+		fr(req)->then(req, file_io_error(h, write ? "write" : "read",
+						fr(req)->off, fr(req)->len, res));
 		return;
 	}
-	if (res == 0 && req->be.done < total) {
+	if (res == 0 && fr(req)->done < total) {
 		if (write) {
-			req->be.then(req, file_io_error(h, "write", req->be.off,
-							req->be.len, -ENOSPC));
+			fr(req)->then(req, file_io_error(h, "write", fr(req)->off,
+							fr(req)->len, -ENOSPC));
 			return;
 		}
 		/* End of file before the image's end (the file was truncated
 		 * behind our back, or an unaligned tail): reads as zeroes. */
-		if (req->be.step == STEP_IO)
-			iov_zero_from(req->be.iov, req->be.iovcnt, 0);
+		if (fr(req)->step == STEP_IO)
+			iov_zero_from(fr(req)->iov, fr(req)->iovcnt, 0);
 		else
-			memset((char *)req->be.bounce + req->be.done, 0,
-			       total - req->be.done);
-		res = (int)(total - req->be.done);
+			memset((char *)fr(req)->bounce + fr(req)->done, 0,
+			       total - fr(req)->done);
+		res = (int)(total - fr(req)->done);
 	}
-	req->be.done += (uint64_t)res;
-	if (req->be.done < total) {
+	fr(req)->done += (uint64_t)res;
+	if (fr(req)->done < total) {
 		/* Short transfer: go on with the rest. */
-		if (req->be.step == STEP_IO && iov_remainder(req, (uint64_t)res) < 0) {
-			req->be.then(req, mortar_set_error(ENOMEM, "%s: out of memory",
+		if (fr(req)->step == STEP_IO && iov_remainder(req, (uint64_t)res) < 0) {
+			fr(req)->then(req, mortar_set_error(ENOMEM, "%s: out of memory",
 							   fname(h)));
 			return;
 		}
 		file_io_submit(h, req);
 		return;
 	}
-	switch (req->be.step) {
+	switch (fr(req)->step) {
 	case STEP_BOUNCE_READ:
-		iov_copy_out(req->be.iov, req->be.iovcnt,
-			     (char *)req->be.bounce + (req->be.off - req->be.b_lo),
-			     req->be.len);
+		iov_copy_out(fr(req)->iov, fr(req)->iovcnt,
+			     (char *)fr(req)->bounce + (fr(req)->off - fr(req)->b_lo),
+			     fr(req)->len);
 		break;
 	case STEP_RMW_READ:
-		iov_copy_in((char *)req->be.bounce + (req->be.off - req->be.b_lo),
-			    req->be.iov, req->be.iovcnt, req->be.len);
-		req->be.step = STEP_BOUNCE_WRITE;
-		req->be.done = 0;
+		iov_copy_in((char *)fr(req)->bounce + (fr(req)->off - fr(req)->b_lo),
+			    fr(req)->iov, fr(req)->iovcnt, fr(req)->len);
+		fr(req)->step = STEP_BOUNCE_WRITE;
+		fr(req)->done = 0;
 		file_io_submit(h, req);
 		return;
 	}
-	req->be.then(req, 0);
+	fr(req)->then(req, 0);
 }
 
 static void file_rw_then(struct mortar_req *req, int res)
@@ -503,7 +526,7 @@ static void file_zero_done(struct mortar_op *op, int res)
 {
 	struct mortar_req *req = (struct mortar_req *)op;
 	struct file_img *h = req_handle(req);
-	unsigned m = (unsigned)req->be.step;
+	unsigned m = (unsigned)fr(req)->step;
 
 	if (res == -EOPNOTSUPP || res == -ENOTTY ||
 	    (res == -EINVAL && m != FILE_ZERO_WRITE)) {
@@ -527,12 +550,12 @@ static void file_zero_write_then(struct mortar_req *req, int res);
  * the bytes done. */
 static void file_zero_write_chunk(struct file_img *h, struct mortar_req *req)
 {
-	uint64_t left = req->length - req->be.progress;
+	uint64_t left = req->length - fr(req)->progress;
 	uint64_t n = left < FILE_ZERO_BUF ? left : FILE_ZERO_BUF;
 
 	req->iov_inline[0].iov_base = h->zero_buf;
 	req->iov_inline[0].iov_len = n;
-	file_io_start(h, req, req->offset + req->be.progress, n, req->iov_inline, 1,
+	file_io_start(h, req, req->offset + fr(req)->progress, n, req->iov_inline, 1,
 		      true, file_zero_write_then);
 }
 
@@ -544,8 +567,8 @@ static void file_zero_write_then(struct mortar_req *req, int res)
 		file_finish(req, res);
 		return;
 	}
-	req->be.progress += req->be.len;
-	if (req->be.progress < req->length) {
+	fr(req)->progress += fr(req)->len;
+	if (fr(req)->progress < req->length) {
 		file_zero_write_chunk(h, req);
 		return;
 	}
@@ -560,12 +583,12 @@ static void file_zero_next(struct file_img *h, struct mortar_req *req)
 	unsigned m;
 
 	if ((req->flags & MORTAR_REQ_MAY_TRIM) && !(skip & FILE_ZERO_PUNCH) &&
-	    req->be.step < (int)FILE_ZERO_PUNCH)
+	    fr(req)->step < (int)FILE_ZERO_PUNCH)
 		m = FILE_ZERO_PUNCH;
-	else if (!(skip & FILE_ZERO_RANGE) && req->be.step < (int)FILE_ZERO_RANGE)
+	else if (!(skip & FILE_ZERO_RANGE) && fr(req)->step < (int)FILE_ZERO_RANGE)
 		m = FILE_ZERO_RANGE;
 	else if (h->is_block && !(req->flags & MORTAR_REQ_FAST) &&
-		 !(skip & FILE_ZERO_BLKZEROOUT) && req->be.step < (int)FILE_ZERO_BLKZEROOUT)
+		 !(skip & FILE_ZERO_BLKZEROOUT) && fr(req)->step < (int)FILE_ZERO_BLKZEROOUT)
 		/* The device may write every zero itself: not fast. */
 		m = FILE_ZERO_BLKZEROOUT;
 	else
@@ -578,7 +601,7 @@ static void file_zero_next(struct file_img *h, struct mortar_req *req)
 			fname(h)));
 		return;
 	}
-	req->be.step = (int)m;
+	fr(req)->step = (int)m;
 	h->zstats.tried[zbit(m)]++;
 	req->op.fn = file_zero_done;
 	if (m != FILE_ZERO_WRITE && (h->zero_disabled & m)) {
@@ -612,7 +635,7 @@ static void file_zero_next(struct file_img *h, struct mortar_req *req)
 			}
 			memset(h->zero_buf, 0, FILE_ZERO_BUF);
 		}
-		req->be.progress = 0;
+		fr(req)->progress = 0;
 		file_zero_write_chunk(h, req);
 		break;
 	}
@@ -620,7 +643,7 @@ static void file_zero_next(struct file_img *h, struct mortar_req *req)
 
 static void file_zero_run(struct file_img *h, struct mortar_req *req)
 {
-	req->be.step = 0;
+	fr(req)->step = 0;
 	file_zero_next(h, req);
 }
 
@@ -828,9 +851,10 @@ static void file_probe_align(struct file_img *h, const char *path)
 	(void)path;
 }
 
-static int file_open(struct mortar_image *img, const struct mortar_location *loc,
-		     unsigned flags, void **handle)
+static int file_open(const struct mortar_location *loc,
+		     const struct mortar_backend_args *args, void **handle)
 {
+	unsigned flags = args->flags;
 	struct file_img *h;
 	const char *path = loc->path;
 	struct stat st;
@@ -842,8 +866,8 @@ static int file_open(struct mortar_image *img, const struct mortar_location *loc
 	h = calloc(1, sizeof *h);
 	if (!h)
 		return mortar_set_error(ENOMEM, "out of memory opening %s", path);
-	h->img = img;
-	h->loop = mortar_image_loop(img);
+	h->name = args->name;
+	h->loop = args->loop;
 	h->rdonly = flags & MORTAR_OPEN_RDONLY;
 	h->direct = flags & MORTAR_OPEN_DIRECT;
 	h->fd = open(path, oflags);
@@ -1029,26 +1053,26 @@ static int file_create(const struct mortar_location *loc, uint64_t size,
 	return r;
 }
 
-/* ---- test hooks ---- */
+/* ---- test hooks (backend-file.h) ---- */
 
-void mortar_file_debug_disable(struct mortar_image *img, unsigned methods)
+void mortar_file_debug_disable_handle(void *handle, unsigned methods)
 {
-	struct file_img *h = mortar_image_handle(img);
+	struct file_img *h = handle;
 
 	h->zero_disabled = methods;
 }
 
-void mortar_file_zero_stats(struct mortar_image *img, struct file_zero_stats *st)
+void mortar_file_zero_stats_handle(void *handle, struct file_zero_stats *st)
 {
-	struct file_img *h = mortar_image_handle(img);
+	struct file_img *h = handle;
 
 	*st = h->zstats;
 	st->failed = h->zero_failed;
 }
 
-unsigned mortar_file_alignment(struct mortar_image *img)
+unsigned mortar_file_alignment_handle(void *handle)
 {
-	return ((struct file_img *)mortar_image_handle(img))->align;
+	return ((struct file_img *)handle)->align;
 }
 
 static int file_remove(const struct mortar_location *loc)
@@ -1067,6 +1091,8 @@ static int file_remove(const struct mortar_location *loc)
 
 const struct mortar_backend mortar_backend_file = {
 	.name = "file",
+	.scheme = MORTAR_SCHEME_FILE,
+	.req_size = sizeof(struct file_req),
 	.create = file_create,
 	.remove = file_remove,
 	.open = file_open,
@@ -1083,4 +1109,8 @@ const struct mortar_backend mortar_backend_file = {
 	.zero = file_zero,
 	.extents = file_extents,
 	.resize = file_resize,
+	.copy = mortar_file_copy,
+	.copy_over = mortar_file_copy_over,
+	.probe = mortar_file_probe,
+	.ns_open = mortar_file_ns_open,
 };

@@ -1,19 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The GlusterFS backend, on libgfapi.
  *
- * Connections: one glfs_t per (volfile servers in order, volume), shared by
- * every image of the process and reference counted.  QEMU keys on the
- * volume name alone, so two clusters with a volume of the same name would
- * share a connection; the key here is the whole server list.
- *
- * glfs_fini() takes ~10 s on GlusterFS 10.3 (gluster/glusterfs issues 1962,
- * 2606, 4320), so a short command would spend most of its life in it.  A
- * connection is therefore never finalised: an idle one stays cached for
- * the next image of the same volume, and the process exits without
- * glfs_fini().  Nothing is lost by that: closing an image fsyncs it if it
- * was written and glfs_close() flushes the client's write-behind for the
- * fd, so by the time the last image is closed every acknowledged byte is
- * on the bricks; exit only tears down idle sockets.
+ * Connections are shared per volume (backend-gluster-conn.c).
  *
  * I/O: the *_async calls complete on GlusterFS's own threads; completions
  * are posted to the image's loop (eventfd), so callers see them on their
@@ -41,457 +29,17 @@
 
 #include <glusterfs/api/glfs.h>
 
-#include "backend.h"
-#include "diag.h"
+#include "backend-gluster.h"
 #include "error.h"
-#include "fs.h"
-#include "runtime.h"
 
 #define GL_MAX_CHUNK (512u << 20)	/* larger transfers failed on some versions */
 #define GL_MAX_REQUEST (32u << 20)
 #define GL_MAX_EXTENTS 1024
-#define GL_LOG_LEVEL 5			/* GF_LOG_WARNING */
-
-/* ---- shared connections ---- */
-
-struct gl_conn {
-	char *key;
-	glfs_t *fs;
-	unsigned refs;
-	char *logfile;
-	struct gl_conn *next;
-};
-
-static pthread_mutex_t gl_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct gl_conn *gl_conns;
-
-static const char *gl_transport(enum mortar_transport t)
-{
-	return t == MORTAR_TRANSPORT_UNIX ? "unix" : t == MORTAR_TRANSPORT_RDMA ?
-		"rdma" : "tcp";
-}
-
-static const char *gl_host(const struct mortar_server *s)
-{
-	/* QEMU reads an empty host as localhost. */
-	return s->host && s->host[0] ? s->host : "localhost";
-}
-
-static char *gl_key(const struct mortar_location *loc)
-{
-	size_t cap = 64 + strlen(loc->volume), len;
-	char *k;
-
-	for (size_t i = 0; i < loc->nservers; i++)
-		cap += 32 + strlen(gl_host(&loc->servers[i])) +
-		       (loc->servers[i].socket ? strlen(loc->servers[i].socket) : 0);
-	k = malloc(cap);
-	if (!k)
-		return NULL;
-	len = 0;
-	for (size_t i = 0; i < loc->nservers; i++) {
-		const struct mortar_server *s = &loc->servers[i];
-		len += (size_t)snprintf(k + len, cap - len, "%s:%s:%d:%s,", gl_transport(s->transport),
-					s->transport == MORTAR_TRANSPORT_UNIX ? "" : gl_host(s),
-					s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT,
-					s->socket ? s->socket : "");
-	}
-	snprintf(k + len, cap - len, "/%s", loc->volume);
-	return k;
-}
-
-static char *gl_logfile(const char *volume)
-{
-	char dir[256], *path;
-
-	/* The per-user runtime directory, private (runtime.c); no log file
-	 * rather than one where another user could read or plant it. */
-	if (mortar_runtime_dir(NULL, dir, sizeof dir) < 0 ||
-	    asprintf(&path, "%s/gfapi-%s.log", dir, volume) < 0)
-		return NULL;
-	return path;
-}
-
-/* Why the bricks refused this client.  A brick that rejects a client
- * answers with an RPC error; the client logs it, retries for ever, and
- * glfs_init() never returns, so the log is the only witness.  (Reported
- * as ECONNREFUSED, not EACCES: no other open mode would fare better.) */
-enum gl_refusal {
-	GL_REFUSED_NONE,
-	GL_REFUSED_PORT,	/* version DUMP refused: unprivileged source port
-				 * and server.allow-insecure off */
-	GL_REFUSED_AUTH,	/* SETVOLUME refused: auth.allow/auth.reject, or
-				 * the privileged-port check of auth/addr, which
-				 * reads server.allow-insecure only at brick start */
-};
-
-/* What the gfapi log says about this run (from offset START, where the
- * log ended when this client was made: the log is shared by every run
- * on the volume, and gfapi writes the connection failures of a run
- * before or after its "Final graph" as the callbacks fall): how many
- * bricks the volume has, how many the client could not
- * reach (glusterd knew no port for them: not running), whether it
- * replicates, and whether the bricks refused the client.  gfapi returns
- * one errno for "every brick down", "replica quorum lost" (AFR takes the
- * whole volume offline when fewer than quorum bricks answer) and a
- * refusal, and keeps the facts only in its log. */
-struct gl_log {
-	unsigned bricks, down;
-	bool replicated;
-	enum gl_refusal refusal;
-};
-
-static void gl_log_read(const char *logfile, long start, struct gl_log *l)
-{
-	char line[1024];
-	bool seen[256] = { false };
-	FILE *f;
-
-	memset(l, 0, sizeof *l);
-	if (!logfile || !(f = fopen(logfile, "r")))
-		return;
-	if (fseek(f, start, SEEK_SET) < 0)
-		rewind(f);
-	while (fgets(line, sizeof line, f)) {
-		const char *c;
-
-		if (!strncmp(line, "Final graph:", 12)) {
-			/* (a new graph: count its bricks afresh) */
-			l->bricks = 0;
-			l->replicated = false;
-		} else if (strstr(line, "type protocol/client")) {
-			l->bricks++;
-		} else if (strstr(line, "type cluster/replicate")) {
-			l->replicated = true;
-		} else if (strstr(line, "failed to get the port number") &&
-			   (c = strstr(line, "-client-"))) {
-			unsigned k = (unsigned)atoi(c + 8);
-			if (k < 256 && !seen[k]) {
-				seen[k] = true;
-				l->down++;
-			}
-		} else if (strstr(line, "client_dump_version_cbk") &&
-			   strstr(line, "received RPC status error")) {
-			l->refusal = GL_REFUSED_PORT;
-		} else if (strstr(line, "SETVOLUME on remote-host failed") &&
-			   strstr(line, "Authentication failed")) {
-			l->refusal = GL_REFUSED_AUTH;
-		}
-	}
-	fclose(f);
-}
-
-/* How long glfs_init() may take, in seconds: MORTAR_GLUSTER_TIMEOUT,
- * else 30 (a volume usually comes up in well under a second; a brick
- * that refuses the client makes gfapi retry for ever). */
-static int gl_init_timeout(void)
-{
-	const char *e = getenv("MORTAR_GLUSTER_TIMEOUT");
-	long t = e ? strtol(e, NULL, 10) : 0;
-
-	return t > 0 && t <= 3600 ? (int)t : 30;
-}
-
-struct gl_init_job {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	glfs_t *fs;
-	int ret, err;
-	bool done;
-	int refs;			/* the caller and the thread */
-};
-
-static void gl_init_job_put(struct gl_init_job *j)
-{
-	bool last;
-
-	pthread_mutex_lock(&j->lock);
-	last = --j->refs == 0;
-	pthread_mutex_unlock(&j->lock);
-	if (last) {
-		pthread_cond_destroy(&j->cond);
-		pthread_mutex_destroy(&j->lock);
-		free(j);
-	}
-}
-
-static void *gl_init_thread(void *arg)
-{
-	struct gl_init_job *j = arg;
-	int ret = glfs_init(j->fs);
-	int err = errno;
-
-	pthread_mutex_lock(&j->lock);
-	j->ret = ret;
-	j->err = err;
-	j->done = true;
-	pthread_cond_signal(&j->cond);
-	pthread_mutex_unlock(&j->lock);
-	gl_init_job_put(j);
-	return NULL;
-}
-
-/* glfs_init() with a deadline.  0 when the volume is up; else -1 with
- * errno: gfapi's, or ETIME when the deadline passed.  After a timeout the
- * init thread is left to itself with the glfs_t (neither can be stopped
- * safely); the caller must not touch FS again. */
-static int gl_init_bounded(glfs_t *fs)
-{
-	struct gl_init_job *j = calloc(1, sizeof *j);
-	struct timespec deadline;
-	pthread_t t;
-	int ret, err;
-
-	if (!j)
-		return errno = ENOMEM, -1;
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->cond, NULL);
-	j->fs = fs;
-	j->refs = 2;
-	if ((err = pthread_create(&t, NULL, gl_init_thread, j)) != 0) {
-		j->refs = 1;
-		gl_init_job_put(j);
-		return errno = err, -1;
-	}
-	pthread_detach(t);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += gl_init_timeout();
-	pthread_mutex_lock(&j->lock);
-	while (!j->done)
-		if (pthread_cond_timedwait(&j->cond, &j->lock, &deadline) == ETIMEDOUT)
-			break;
-	ret = j->done ? j->ret : -1;
-	err = j->done ? j->err : ETIME;
-	pthread_mutex_unlock(&j->lock);
-	gl_init_job_put(j);
-	errno = err;
-	return ret < 0 ? -1 : 0;
-}
-
-/* Turn a failed glfs_init() into one line with the cause: gfapi says
- * ENOTCONN for an unknown host, a host without glusterd and a wrong port
- * alike, so ask the network first, then read gfapi's errno. */
-static int gl_init_error(const struct mortar_location *loc, const char *text,
-			 int err, const char *logfile, long log_start)
-{
-	const struct mortar_server *s = &loc->servers[0];
-	int probe = -EHOSTUNREACH;
-	struct gl_log log;
-
-	/* Every server of the list failed, or gfapi would have gone on. */
-	for (size_t i = 0; i < loc->nservers && probe != 0; i++) {
-		s = &loc->servers[i];
-		probe = mortar_probe_server(s, MORTAR_GLUSTER_DEFAULT_PORT);
-	}
-	if (probe == -EHOSTUNREACH && s->transport != MORTAR_TRANSPORT_UNIX)
-		return mortar_set_error(EHOSTUNREACH, "%s: cannot resolve host '%s'; "
-			"check the name (or use an IP address)", text, gl_host(s));
-	if ((probe == -ECONNREFUSED || probe == -ENOENT) &&
-	    s->transport == MORTAR_TRANSPORT_UNIX)
-		return mortar_set_error(ECONNREFUSED, "%s: nothing listens on %s: "
-			"glusterd is not running, or the socket path is wrong", text,
-			s->socket);
-	if (probe == -ECONNREFUSED)
-		return mortar_set_error(ECONNREFUSED, "%s: nothing listens at %s port "
-			"%d: glusterd is not running there, or the port is wrong "
-			"(glusterd uses 24007)", text, gl_host(s),
-			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT);
-	if (probe == -ETIMEDOUT || probe == -EHOSTUNREACH || probe == -ENETUNREACH)
-		return mortar_set_error(ETIMEDOUT, "%s: %s does not answer on port %d "
-			"(host down, or a firewall drops the traffic)", text, gl_host(s),
-			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT);
-
-	gl_log_read(logfile, log_start, &log);
-	if (log.refusal == GL_REFUSED_AUTH)
-		return mortar_set_error(ECONNREFUSED, "%s: the bricks of volume '%s' refuse "
-			"this client at login: the volume's auth.allow or auth.reject "
-			"excludes this address (see 'gluster volume get %s auth.allow' "
-			"and '... auth.reject'), or its bricks require privileged ports "
-			"(a brick started with server.allow-insecure off keeps that until "
-			"'gluster volume stop/start %s') (log: %s)", text, loc->volume,
-			loc->volume, loc->volume, logfile);
-	if (log.refusal == GL_REFUSED_PORT)
-		return geteuid() == 0 ?
-			mortar_set_error(ECONNREFUSED, "%s: the bricks of volume '%s' refuse "
-			"this client: it connects from an unprivileged port and the volume "
-			"accepts only privileged ones (server.allow-insecure off); on a "
-			"server run 'gluster volume set %s client.bind-insecure off' (root "
-			"clients then use privileged ports) or 'gluster volume set %s "
-			"server.allow-insecure on' (log: %s)", text, loc->volume,
-			loc->volume, loc->volume, logfile) :
-			mortar_set_error(ECONNREFUSED, "%s: the bricks of volume '%s' refuse "
-			"this client: it does not run as root, so it connects from an "
-			"unprivileged port, and the volume accepts only privileged ones; "
-			"on a server run 'gluster volume set %s server.allow-insecure on', "
-			"or run this as root (log: %s)", text, loc->volume, loc->volume,
-			logfile);
-	switch (err) {
-	case ENOENT:
-	case EINVAL:
-		/* glusterd answers an unknown volume's volfile request with an
-		 * error that gfapi reports as EINVAL or ENOENT. */
-		return mortar_set_error(ENOENT, "%s: cannot get volume '%s' from %s "
-			"(no such volume, or the server refused it); check 'gluster "
-			"volume info %s' on the server (log: %s)", text, loc->volume,
-			gl_host(s), loc->volume, logfile ? logfile : "none");
-	case ECONNREFUSED:
-		return mortar_set_error(err, "%s: nothing accepts connections at %s "
-			"port %d: is glusterd running there? (log: %s)", text, gl_host(s),
-			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT,
-			logfile ? logfile : "none");
-	case EIO:
-		/* glusterd gave the volfile, so the volume exists, but the
-		 * volume did not come up. */
-		if (log.replicated && log.down > 0 && log.down < log.bricks)
-			return mortar_set_error(ENOTCONN, "%s: replica quorum lost: only %u "
-				"of the %u bricks of volume '%s' run, too few for its "
-				"quorum, so the volume refuses I/O; start the others "
-				"('gluster volume start %s force') and see 'gluster volume "
-				"status %s' (log: %s)", text, log.bricks - log.down, log.bricks,
-				loc->volume, loc->volume, loc->volume, logfile);
-		return mortar_set_error(ENOTCONN, "%s: volume '%s' exists but none of "
-			"its bricks answers: it is stopped ('gluster volume start %s') "
-			"or its bricks are down ('gluster volume status %s') (log: %s)",
-			text, loc->volume, loc->volume, loc->volume,
-			logfile ? logfile : "none");
-	case ETIME:
-		return mortar_set_error(ETIMEDOUT, "%s: volume '%s' did not come up "
-			"within %d s: glusterd answers but the bricks do not (ports "
-			"blocked between here and the bricks? see 'gluster volume "
-			"status %s'); MORTAR_GLUSTER_TIMEOUT sets the wait (log: %s)",
-			text, loc->volume, gl_init_timeout(), loc->volume,
-			logfile ? logfile : "none");
-	case ENOTCONN:
-	case ETIMEDOUT:
-	case EHOSTUNREACH:
-		return mortar_set_error(err, "%s: could not reach the volume's bricks "
-			"(volume stopped, bricks down, or ports blocked); check 'gluster "
-			"volume status %s' (log: %s)", text, loc->volume,
-			logfile ? logfile : "none");
-	}
-	return mortar_set_error(err, "%s: connecting to volume '%s' failed: %s "
-		"(log: %s)", text, loc->volume, strerror(err), logfile ? logfile : "none");
-}
-
-/* Options for this process's copy of the client graph; the volume's own
- * settings (and every other client) are untouched.
- *  - write-behind resends writes whose fsync failed: without it, cached
- *    writes may be dropped after a failed fsync on old GlusterFS versions
- *    (QEMU sets it too).
- *  - write-behind's trickling-writes is forced on (the default), whatever
- *    the volume says: with it off, a write that fails for want of space
- *    never completes (GlusterFS 10.3; fio's gfapi engines hang the same
- *    way), and the image would hang instead of saying the volume is full.
- *    It would have been worth having: off, with 1 MiB aggregates, 128k
- *    writes ran 30 % faster.
- * Measured on one brick, mortar serve driven by fio over NBD
- * (bench/gluster.sh, docs/benchmarks.md):
- *  - client io-threads hands every request to one of its threads before it
- *    goes to the brick.  That hop exists for FUSE, whose single reader
- *    thread must not do the graph's work; Mortar's calls are asynchronous
- *    and return at once, so the hop only adds a context switch per request
- *    (4k random reads +30 %, 128k reads +20 % without it).
- * pass-through exists since GlusterFS 4.1. */
-static void gl_tune_client_graph(glfs_t *fs)
-{
-	glfs_set_xlator_option(fs, "*-write-behind", "resync-failed-syncs-after-fsync", "on");
-	glfs_set_xlator_option(fs, "*-io-threads", "pass-through", "true");
-	glfs_set_xlator_option(fs, "*-write-behind", "trickling-writes", "on");
-}
-
-static int gl_conn_get(const struct mortar_location *loc, const char *text,
-		       struct gl_conn **out)
-{
-	struct gl_conn *c;
-	char *key = gl_key(loc);
-	long log_start;
-	int r = 0;
-
-	if (!key)
-		return mortar_set_error(ENOMEM, "out of memory");
-	pthread_mutex_lock(&gl_lock);
-	for (c = gl_conns; c; c = c->next)
-		if (!strcmp(c->key, key))
-			break;
-	if (c) {
-		c->refs++;
-		free(key);
-		*out = c;
-		goto out;
-	}
-	c = calloc(1, sizeof *c);
-	if (!c) {
-		free(key);
-		r = mortar_set_error(ENOMEM, "out of memory");
-		goto out;
-	}
-	c->key = key;
-	c->logfile = gl_logfile(loc->volume);
-	{
-		struct stat lst;
-
-		log_start = c->logfile && stat(c->logfile, &lst) == 0 ? (long)lst.st_size : 0;
-	}
-	c->fs = glfs_new(loc->volume);
-	if (!c->fs) {
-		r = mortar_set_error(errno ? errno : ENOMEM, "%s: cannot create a "
-				     "GlusterFS client: %m", text);
-		goto fail;
-	}
-	for (size_t i = 0; i < loc->nservers; i++) {
-		const struct mortar_server *s = &loc->servers[i];
-
-		if (s->transport == MORTAR_TRANSPORT_RDMA) {
-			r = mortar_set_error(EPROTONOSUPPORT, "%s: the rdma transport is "
-				"not supported (GlusterFS dropped it); use gluster:// or "
-				"gluster+tcp://", text);
-			goto fail;
-		}
-		if (glfs_set_volfile_server(c->fs, gl_transport(s->transport),
-				s->transport == MORTAR_TRANSPORT_UNIX ? s->socket : gl_host(s),
-				s->transport == MORTAR_TRANSPORT_UNIX ? 0 :
-				(s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT)) < 0) {
-			r = mortar_set_error(errno, "%s: bad volfile server %s: %m", text,
-					     gl_host(s));
-			goto fail;
-		}
-	}
-	gl_tune_client_graph(c->fs);
-	if (c->logfile)
-		glfs_set_logging(c->fs, c->logfile, GL_LOG_LEVEL);
-	if (gl_init_bounded(c->fs) < 0) {
-		r = gl_init_error(loc, text, errno ? errno : EIO, c->logfile, log_start);
-		/* A failed init leaves threads behind that fini would wait
-		 * ~10 s for: keep the object, it is not reused. */
-		c->fs = NULL;
-		goto fail;
-	}
-	c->refs = 1;
-	c->next = gl_conns;
-	gl_conns = c;
-	*out = c;
-	goto out;
-fail:
-	free(c->key);
-	free(c->logfile);
-	free(c);
-out:
-	pthread_mutex_unlock(&gl_lock);
-	return r;
-}
-
-static void gl_conn_put(struct gl_conn *c)
-{
-	pthread_mutex_lock(&gl_lock);
-	/* Idle connections stay cached (see the top of this file). */
-	c->refs--;
-	pthread_mutex_unlock(&gl_lock);
-}
 
 /* ---- images ---- */
 
 struct gl_img {
-	struct mortar_image *img;
+	const char *name;		/* the image's, for messages */
 	struct mortar_loop *loop;
 	struct gl_conn *conn;
 	glfs_fd_t *fd;
@@ -502,14 +50,26 @@ struct gl_img {
 	bool seek_unsupported;	/* sharded volumes: everything is data */
 };
 
+/* A request with this backend's state (req_size). */
+struct gl_req {
+	struct mortar_req req;
+	uint64_t done;			/* bytes of a read or write done */
+	struct iovec *tmp_iov;		/* the piece in flight */
+};
+
+static inline struct gl_req *gr(struct mortar_req *req)
+{
+	return (struct gl_req *)req;
+}
+
 static struct gl_img *gl_handle(struct mortar_req *req)
 {
-	return mortar_image_handle(req->img);
+	return req->handle;
 }
 
 static const char *gname(struct gl_img *h)
 {
-	return mortar_image_name(h->img);
+	return h->name;
 }
 
 static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res)
@@ -542,8 +102,8 @@ static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res
 
 static void gl_finish(struct mortar_req *req, int res)
 {
-	free(req->be.tmp_iov);
-	req->be.tmp_iov = NULL;
+	free(gr(req)->tmp_iov);
+	gr(req)->tmp_iov = NULL;
 	mortar_req_complete(req, res);
 }
 
@@ -555,7 +115,7 @@ static void gl_cbk(glfs_fd_t *fd, ssize_t ret, struct glfs_stat *pre,
 	int res = ret < 0 ? -(errno ? errno : EIO) : (int)(ret > INT32_MAX ? INT32_MAX : ret);
 
 	(void)fd; (void)pre; (void)post;
-	mortar_loop_post(mortar_req_loop(req), &req->op, res);
+	mortar_loop_post(gl_handle(req)->loop, &req->op, res);
 }
 
 static void gl_rw_step(struct gl_img *h, struct mortar_req *req);
@@ -593,17 +153,17 @@ static void gl_rw_done(struct mortar_op *op, int res)
 		if (write)
 			h->failed = true;
 		gl_finish(req, gl_io_error(h, write ? "write" : "read",
-					   req->offset + req->be.done, res));
+					   req->offset + gr(req)->done, res));
 		return;
 	}
-	if (res == 0 && req->be.done < req->length) {
+	if (res == 0 && gr(req)->done < req->length) {
 		if (write) {
-			gl_finish(req, gl_io_error(h, "write", req->offset + req->be.done,
+			gl_finish(req, gl_io_error(h, "write", req->offset + gr(req)->done,
 						   -EIO));
 			return;
 		}
 		/* End of file before the image's end: zeroes. */
-		uint64_t skip = req->be.done;
+		uint64_t skip = gr(req)->done;
 		for (int i = 0; i < req->iovcnt; i++) {
 			if (skip >= req->iov[i].iov_len) {
 				skip -= req->iov[i].iov_len;
@@ -612,10 +172,10 @@ static void gl_rw_done(struct mortar_op *op, int res)
 			memset((char *)req->iov[i].iov_base + skip, 0, req->iov[i].iov_len - skip);
 			skip = 0;
 		}
-		res = (int)(req->length - req->be.done);
+		res = (int)(req->length - gr(req)->done);
 	}
-	req->be.done += (uint64_t)res;
-	if (req->be.done < req->length) {
+	gr(req)->done += (uint64_t)res;
+	if (gr(req)->done < req->length) {
 		gl_rw_step(h, req);
 		return;
 	}
@@ -633,14 +193,14 @@ static void gl_rw_done(struct mortar_op *op, int res)
 static void gl_rw_step(struct gl_img *h, struct mortar_req *req)
 {
 	struct iovec *iov;
-	uint64_t skip = req->be.done, left = req->length - req->be.done;
+	uint64_t skip = gr(req)->done, left = req->length - gr(req)->done;
 	int i = 0, n, r;
 
 	while (i < req->iovcnt && skip >= req->iov[i].iov_len)
 		skip -= req->iov[i++].iov_len;
 	/* The rest of the caller's iovec, capped at GL_MAX_CHUNK. */
-	free(req->be.tmp_iov);
-	req->be.tmp_iov = iov = malloc((size_t)(req->iovcnt - i) * sizeof *iov);
+	free(gr(req)->tmp_iov);
+	gr(req)->tmp_iov = iov = malloc((size_t)(req->iovcnt - i) * sizeof *iov);
 	if (!iov) {
 		gl_finish(req, mortar_set_error(ENOMEM, "%s: out of memory", gname(h)));
 		return;
@@ -659,10 +219,10 @@ static void gl_rw_step(struct gl_img *h, struct mortar_req *req)
 	req->op.fn = gl_rw_done;
 	mortar_loop_hold(h->loop);
 	if (req->type == MORTAR_REQ_WRITE)
-		r = glfs_pwritev_async(h->fd, iov, n, (off_t)(req->offset + req->be.done), 0,
+		r = glfs_pwritev_async(h->fd, iov, n, (off_t)(req->offset + gr(req)->done), 0,
 				       gl_cbk, req);
 	else
-		r = glfs_preadv_async(h->fd, iov, n, (off_t)(req->offset + req->be.done), 0,
+		r = glfs_preadv_async(h->fd, iov, n, (off_t)(req->offset + gr(req)->done), 0,
 				      gl_cbk, req);
 	gl_submitted(h, req, r);
 }
@@ -679,7 +239,7 @@ static int gl_check_failed(struct gl_img *h)
 
 static void gl_preadv(void *handle, struct mortar_req *req)
 {
-	req->be.done = 0;
+	gr(req)->done = 0;
 	gl_rw_step(handle, req);
 }
 
@@ -698,7 +258,7 @@ static void gl_pwritev(void *handle, struct mortar_req *req)
 		mortar_loop_defer(h->loop, &req->op, r);
 		return;
 	}
-	req->be.done = 0;
+	gr(req)->done = 0;
 	gl_rw_step(h, req);
 }
 
@@ -910,32 +470,11 @@ static const char *gl_path(const struct mortar_location *loc)
 	return loc->path;
 }
 
-static int gl_open_error(const char *text, const struct mortar_location *loc, int err,
-			 unsigned flags)
+static int gl_open(const struct mortar_location *loc,
+		   const struct mortar_backend_args *args, void **handle)
 {
-	switch (err) {
-	case ENOENT:
-		return mortar_set_error(err, "%s: no image '%s' in volume '%s'; create "
-			"it with 'mortar img create %s SIZE'", text, loc->path,
-			loc->volume, text);
-	case EACCES:
-	case EPERM:
-		return mortar_set_error(err, "%s: permission denied opening '%s' for "
-			"%s; check its owner and mode on the volume", text, loc->path,
-			(flags & MORTAR_OPEN_RDONLY) ? "reading" : "writing");
-	case EISDIR:
-		return mortar_set_error(err, "%s: '%s' is a directory", text, loc->path);
-	case EROFS:
-		return mortar_set_error(err, "%s: the volume is read-only", text);
-	}
-	return mortar_set_error(err, "%s: cannot open '%s': %s", text, loc->path,
-				strerror(err));
-}
-
-static int gl_open(struct mortar_image *img, const struct mortar_location *loc,
-		   unsigned flags, void **handle)
-{
-	const char *text = mortar_image_name(img);
+	const char *text = args->name;
+	unsigned flags = args->flags;
 	struct gl_img *h;
 	struct stat st;
 	int r;
@@ -943,8 +482,8 @@ static int gl_open(struct mortar_image *img, const struct mortar_location *loc,
 	h = calloc(1, sizeof *h);
 	if (!h)
 		return mortar_set_error(ENOMEM, "out of memory");
-	h->img = img;
-	h->loop = mortar_image_loop(img);
+	h->name = args->name;
+	h->loop = args->loop;
 	r = gl_conn_get(loc, text, &h->conn);
 	if (r < 0) {
 		free(h);
@@ -1114,6 +653,8 @@ static int gl_remove(const struct mortar_location *loc)
 
 const struct mortar_backend mortar_backend_gluster = {
 	.name = "gluster",
+	.scheme = MORTAR_SCHEME_GLUSTER,
+	.req_size = sizeof(struct gl_req),
 	.create = gl_create,
 	.remove = gl_remove,
 	.open = gl_open,
@@ -1130,312 +671,7 @@ const struct mortar_backend mortar_backend_gluster = {
 	.zero = gl_zero,
 	.extents = gl_extents,
 	.resize = gl_resize,
+	.copy = mortar_gluster_copy,
+	.probe = mortar_gluster_probe,
+	.ns_open = mortar_gluster_ns_open,
 };
-
-/* ---- server-side copies (clone.c) ---- */
-
-bool mortar_gluster_same_volume(const struct mortar_location *a, const struct mortar_location *b)
-{
-	char *ka = gl_key(a), *kb = gl_key(b);
-	bool same = ka && kb && !strcmp(ka, kb);
-
-	free(ka);
-	free(kb);
-	return same;
-}
-
-/* Copy SRC to DST inside one volume with glfs_copy_file_range: the bricks
- * copy the data themselves (a reflink when a brick's filesystem can: XFS
- * made with reflink=1), nothing crosses the network.  Data extents only,
- * so holes stay holes.  Made under a temporary name and renamed into
- * place.  -ENOTSUP (no message) when the volume cannot: the caller then
- * copies through the client. */
-int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_location *dst,
-			bool force, uint64_t *size_out, bool *shared)
-{
-	char *text = mortar_location_format(dst);
-	char tmp[PATH_MAX];
-	glfs_fd_t *in = NULL, *out = NULL;
-	struct gl_conn *c = NULL;
-	struct stat st;
-	off_t pos = 0, size;
-	int r = 0;
-
-	if (!text) {
-		r = mortar_set_error(ENOMEM, "out of memory");
-		goto out;
-	}
-	if (!mortar_gluster_same_volume(src, dst)) {
-		r = -ENOTSUP;	/* two volumes: no server-side path */
-		goto out;
-	}
-	r = gl_conn_get(src, text, &c);
-	if (r < 0)
-		goto out;
-	if (!force && glfs_stat(c->fs, dst->path, &st) == 0) {
-		r = mortar_set_error(EEXIST, "%s already exists; pass --force to replace it",
-				     text);
-		goto out;
-	}
-	{
-		const char *slash = strrchr(dst->path, '/');
-		char tag[300];
-		int n = mortar_tmp_tag(tag, sizeof tag) < 0 ? -1 :
-			slash ? snprintf(tmp, sizeof tmp, "%.*s/.%s.tmp-%s",
-					 (int)(slash - dst->path), dst->path, slash + 1, tag) :
-				snprintf(tmp, sizeof tmp, ".%s.tmp-%s", dst->path, tag);
-		if (n < 0 || (size_t)n >= sizeof tmp) {
-			r = mortar_set_error(ENAMETOOLONG, "%s: name too long", text);
-			goto out;
-		}
-	}
-	in = glfs_open(c->fs, src->path, O_RDONLY);
-	if (!in || glfs_fstat(in, &st) < 0) {
-		r = gl_open_error(text, src, errno ? errno : EIO, MORTAR_OPEN_RDONLY);
-		goto out;
-	}
-	size = st.st_size;
-	out = glfs_creat(c->fs, tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-	if (!out || glfs_ftruncate(out, size, NULL, NULL) < 0) {
-		r = mortar_set_error(errno ? errno : EIO, "%s: cannot create %s: %m", text, tmp);
-		goto out;
-	}
-	/* One call for the whole file, from offset 0: with other source
-	 * offsets the bricks of GlusterFS 10.3 copied from offset 0 anyway
-	 * (measured: the data landed at the right place in the target but
-	 * came from the start of the source).  A partial copy would need
-	 * such offsets, so it falls back to the client copy. */
-	if (shared)
-		*shared = false;
-	if (size > 0) {
-		off_t oi = 0, oo = 0;
-		struct statvfs v0, v1;
-		bool vfs = glfs_statvfs(c->fs, "/", &v0) == 0;
-		ssize_t n = glfs_copy_file_range(in, &oi, out, &oo, (size_t)size, 0,
-						 NULL, NULL, NULL);
-		if (n != size) {
-			int e = n < 0 ? errno : EIO;
-			r = (n >= 0 || e == EXDEV || e == ENOTSUP || e == EOPNOTSUPP ||
-			     e == ENOSYS || e == EINVAL) ? -ENOTSUP :
-				mortar_set_error(e, "%s: server-side copy failed: %s", text,
-						 strerror(e));
-		}
-		/* Did the bricks share blocks (reflink) or copy them?  The
-		 * client cannot ask; the volume's free space tells: a copy
-		 * takes about the source's allocation, a reflink nothing.
-		 * Other writers on the volume can blur it; it is only said,
-		 * never relied on. */
-		if (r == 0 && shared && vfs && glfs_statvfs(c->fs, "/", &v1) == 0) {
-			uint64_t before = (uint64_t)v0.f_bfree * v0.f_frsize;
-			uint64_t after = (uint64_t)v1.f_bfree * v1.f_frsize;
-			uint64_t used = before > after ? before - after : 0;
-			*shared = used < (uint64_t)st.st_blocks * 512 / 10;
-		}
-	}
-	/* A brick without reflinks copied the holes as zeroes: punch them
-	 * again, so a thin image stays thin. */
-	while (r == 0 && pos < size) {
-		off_t data = glfs_lseek(in, pos, SEEK_DATA), hole;
-
-		if (data < 0 && errno != ENXIO)
-			break;		/* no SEEK_DATA (sharded): leave it */
-		if (data < 0 || data > size)
-			data = size;
-		if (data < pos)
-			break;
-		if (data > pos && glfs_discard(out, pos, (size_t)(data - pos)) < 0)
-			break;		/* cannot punch: keep the zeroes */
-		if (data >= size)
-			break;
-		hole = glfs_lseek(in, data, SEEK_HOLE);
-		if (hole <= data || hole > size)
-			break;
-		pos = hole;
-	}
-	if (r == 0 && glfs_fsync(out, NULL, NULL) < 0)
-		r = mortar_set_error(errno, "%s: fsync failed: %m", text);
-	if (out && glfs_close(out) < 0 && r == 0)
-		r = mortar_set_error(errno, "%s: close failed: %m", text);
-	out = NULL;
-	if (r == 0 && glfs_rename(c->fs, tmp, dst->path) < 0)
-		r = mortar_set_error(errno, "%s: rename failed: %m", text);
-	if (r < 0)
-		glfs_unlink(c->fs, tmp);
-	else if (size_out)
-		*size_out = (uint64_t)size;
-out:
-	if (out)
-		glfs_close(out);
-	if (in)
-		glfs_close(in);
-	if (c)
-		gl_conn_put(c);
-	free(text);
-	return r;
-}
-
-int mortar_gluster_volume_id(const struct mortar_location *loc, char *buf, size_t len)
-{
-	char *text = mortar_location_format(loc);
-	unsigned char id[16];
-	struct gl_conn *c;
-	int r;
-
-	if (!text)
-		return mortar_set_error(ENOMEM, "out of memory");
-	if (len < 37) {
-		free(text);
-		return mortar_set_error(EINVAL, "buffer too small for a volume id");
-	}
-	r = gl_conn_get(loc, text, &c);
-	if (r == 0) {
-		if (glfs_get_volumeid(c->fs, (char *)id, sizeof id) != (int)sizeof id)
-			r = mortar_set_error(EIO, "%s: no volume id", text);
-		else
-			snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-				 "%02x%02x%02x%02x%02x%02x", id[0], id[1], id[2], id[3],
-				 id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11],
-				 id[12], id[13], id[14], id[15]);
-		gl_conn_put(c);
-	}
-	free(text);
-	return r;
-}
-
-/* ---- the namespace of a volume (fs.h) ---- */
-
-static glfs_t *gfs(void *ctx)
-{
-	return ((struct gl_conn *)ctx)->fs;
-}
-
-static int gfs_stat(void *ctx, const char *path, struct stat *st)
-{
-	return glfs_stat(gfs(ctx), path, st) < 0 ? -errno : 0;
-}
-
-static int gfs_mkdir(void *ctx, const char *path, mode_t mode)
-{
-	return glfs_mkdir(gfs(ctx), path, mode) < 0 ? -errno : 0;
-}
-
-static int gfs_unlink(void *ctx, const char *path)
-{
-	return glfs_unlink(gfs(ctx), path) < 0 ? -errno : 0;
-}
-
-static int gfs_rename(void *ctx, const char *from, const char *to)
-{
-	return glfs_rename(gfs(ctx), from, to) < 0 ? -errno : 0;
-}
-
-static int gfs_chmod(void *ctx, const char *path, mode_t mode)
-{
-	return glfs_chmod(gfs(ctx), path, mode) < 0 ? -errno : 0;
-}
-
-static int gfs_list(void *ctx, const char *dir, char ***names, size_t *count)
-{
-	glfs_fd_t *d = glfs_opendir(gfs(ctx), dir);
-	struct dirent de, *res;
-	char **v = NULL;
-	size_t n = 0;
-	int r = 0;
-
-	*names = NULL;
-	*count = 0;
-	if (!d)
-		return -errno;
-	while ((r = glfs_readdir_r(d, &de, &res)) == 0 && res) {
-		char **nv;
-
-		if (!strcmp(de.d_name, ".") || !strcmp(de.d_name, ".."))
-			continue;
-		nv = realloc(v, (n + 1) * sizeof *v);
-		if (!nv || !(nv[n] = strdup(de.d_name))) {
-			v = nv ? nv : v;
-			r = ENOMEM;
-			break;
-		}
-		v = nv;
-		n++;
-	}
-	glfs_closedir(d);
-	if (r) {
-		mortar_fs_free_names(v, n);
-		return -r;
-	}
-	*names = v;
-	*count = n;
-	return 0;
-}
-
-static int gfs_put(void *ctx, const char *path, const void *data, size_t len, bool excl)
-{
-	glfs_fd_t *fd = glfs_creat(gfs(ctx), path,
-				   O_WRONLY | O_CREAT | (excl ? O_EXCL : O_TRUNC), 0644);
-	int r = 0;
-
-	if (!fd)
-		return -errno;
-	if ((len && glfs_write(fd, data, len, 0) != (ssize_t)len) ||
-	    glfs_fsync(fd, NULL, NULL) < 0)
-		r = errno ? -errno : -EIO;
-	if (glfs_close(fd) < 0 && r == 0)
-		r = -errno;
-	return r;
-}
-
-static int gfs_get(void *ctx, const char *path, char **data, size_t max)
-{
-	glfs_fd_t *fd = glfs_open(gfs(ctx), path, O_RDONLY);
-	char *buf;
-	ssize_t n;
-
-	if (!fd)
-		return -errno;
-	buf = malloc(max + 1);
-	if (!buf) {
-		glfs_close(fd);
-		return -ENOMEM;
-	}
-	n = glfs_pread(fd, buf, max, 0, 0, NULL);
-	glfs_close(fd);
-	if (n < 0) {
-		free(buf);
-		return -errno;
-	}
-	buf[n] = 0;
-	*data = buf;
-	return 0;
-}
-
-static void gfs_close(void *ctx)
-{
-	gl_conn_put(ctx);
-}
-
-static const struct mortar_fs_ops gluster_fs_ops = {
-	.stat = gfs_stat,
-	.mkdir = gfs_mkdir,
-	.unlink = gfs_unlink,
-	.rename = gfs_rename,
-	.chmod = gfs_chmod,
-	.list = gfs_list,
-	.put = gfs_put,
-	.get = gfs_get,
-	.close = gfs_close,
-};
-
-int mortar_gluster_fs(const struct mortar_location *loc, const char *text,
-		      const struct mortar_fs_ops **ops, void **ctx)
-{
-	struct gl_conn *c;
-	int r = gl_conn_get(loc, text, &c);
-
-	if (r < 0)
-		return r;
-	*ops = &gluster_fs_ops;
-	*ctx = c;
-	return 0;
-}

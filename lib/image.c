@@ -10,6 +10,7 @@
 #include <mortar/mortar.h>
 #include "backend.h"
 #include "error.h"
+#include "registry.h"
 
 struct mortar_image {
 	struct mortar_loop *loop;
@@ -18,89 +19,45 @@ struct mortar_image {
 	struct mortar_location *loc;
 	char *name;		/* canonical location text, for messages */
 	unsigned flags;
-	unsigned in_flight;
 	bool dirty;		/* written since open: close flushes */
-	/* Finished requests kept for reuse: glibc's calloc bypasses its
-	 * per-thread cache, and allocation was the largest user-space cost
-	 * per I/O (callgrind, 4k random reads). Loop thread only. */
-	struct mortar_req *free_reqs;
-	unsigned nfree;
+	struct mortar_req_pool pool;
 };
 
-#define IMAGE_MAX_FREE_REQS 256
-
-const char *mortar_version(void)
-{
-	return MORTAR_VERSION;
-}
-
-/* Which backend serves a location, or an error saying why none does. */
-static int image_backend_for(const struct mortar_location *loc, const char *text,
-			     const struct mortar_backend **out)
-{
-	switch (loc->scheme) {
-	case MORTAR_SCHEME_FILE:
-		*out = &mortar_backend_file;
-		return 0;
-	case MORTAR_SCHEME_GLUSTER:
-		for (size_t i = 0; i < loc->nservers; i++)
-			if (loc->servers[i].transport == MORTAR_TRANSPORT_RDMA)
-				return mortar_set_error(EPROTONOSUPPORT, "%s: the rdma "
-					"transport is not supported (GlusterFS itself "
-					"dropped it); use gluster:// or gluster+tcp:// "
-					"instead", text);
-#ifdef MORTAR_HAVE_GLUSTER
-		*out = &mortar_backend_gluster;
-		return 0;
-#else
-		return mortar_set_error(ENOTSUP, "%s: this build of Mortar has no "
-			"GlusterFS backend (libgfapi was not found when it was built: "
-			"install libglusterfs-dev and rebuild)", text);
-#endif
-	case MORTAR_SCHEME_NBD:
-		return mortar_set_error(ENOTSUP, "%s: nbd:// names an NBD server, which "
-			"Mortar can serve to but not open as an image; use the image's "
-			"own location", text);
-	}
-	return mortar_set_error(EINVAL, "%s: unknown location kind", text);
-}
-
-/* Whole-image operations that need no open image: parse LOCATION, find
- * its backend, run OP (which that backend may lack: -ENOTSUP). */
+/* Whole-image operations that need no open image: find LOC's backend,
+ * run OP (which that backend may lack: -ENOTSUP). */
 enum image_op { IMAGE_CREATE, IMAGE_REMOVE };
 
-static int image_op(const char *location, enum image_op op, uint64_t size,
+static int image_op(const struct mortar_location *loc, enum image_op op, uint64_t size,
 		    enum mortar_prealloc prealloc, unsigned flags)
 {
 	const struct mortar_backend *be;
-	struct mortar_location *loc;
+	char *text = mortar_location_format(loc);
 	int r;
 
-	r = mortar_location_parse(location, &loc, NULL);
-	if (r < 0)
-		return r;
-	r = image_backend_for(loc, location, &be);
+	if (!text)
+		return mortar_set_error(ENOMEM, "out of memory");
+	r = mortar_backend_find(loc, text, &be);
 	if (r == 0 && !(op == IMAGE_CREATE ? be->create != NULL : be->remove != NULL))
 		r = mortar_set_error(ENOTSUP, "%s: the %s backend cannot %s images",
-				     location, be->name, op == IMAGE_CREATE ? "create" : "remove");
+				     text, be->name, op == IMAGE_CREATE ? "create" : "remove");
 	else if (r == 0)
 		r = op == IMAGE_CREATE ? be->create(loc, size, prealloc, flags) : be->remove(loc);
-	mortar_location_free(loc);
+	free(text);
 	return r;
 }
 
-int mortar_image_create(const char *location, uint64_t size,
+int mortar_image_create(const struct mortar_location *loc, uint64_t size,
 			enum mortar_prealloc prealloc, unsigned flags)
 {
-	return image_op(location, IMAGE_CREATE, size, prealloc, flags);
+	return image_op(loc, IMAGE_CREATE, size, prealloc, flags);
 }
 
-int mortar_image_remove(const char *location)
+int mortar_image_remove(const struct mortar_location *loc)
 {
-	return image_op(location, IMAGE_REMOVE, 0, MORTAR_PREALLOC_OFF, 0);
+	return image_op(loc, IMAGE_REMOVE, 0, MORTAR_PREALLOC_OFF, 0);
 }
 
-int mortar_image_open(struct mortar_loop *loop, const char *location,
+int mortar_image_open(struct mortar_loop *loop, const struct mortar_location *loc,
 		      unsigned flags, struct mortar_image **out)
 {
 	struct mortar_image *img;
@@ -108,23 +65,30 @@ int mortar_image_open(struct mortar_loop *loop, const char *location,
 
 	img = calloc(1, sizeof *img);
 	if (!img)
-		return mortar_set_error(ENOMEM, "out of memory opening %s", location);
+		return mortar_set_error(ENOMEM, "out of memory opening an image");
 	img->loop = loop;
 	img->flags = flags;
-	r = mortar_location_parse(location, &img->loc, NULL);
+	r = mortar_location_dup(loc, &img->loc);
 	if (r < 0)
 		goto fail;
 	img->name = mortar_location_format(img->loc);
 	if (!img->name) {
-		r = mortar_set_error(ENOMEM, "out of memory opening %s", location);
+		r = mortar_set_error(ENOMEM, "out of memory opening an image");
 		goto fail;
 	}
-	r = image_backend_for(img->loc, location, &img->be);
+	r = mortar_backend_find(img->loc, img->name, &img->be);
 	if (r < 0)
 		goto fail;
-	r = img->be->open(img, img->loc, flags, &img->handle);
+	r = img->be->open(img->loc, &(struct mortar_backend_args){ loop, img->name, flags },
+			  &img->handle);
 	if (r < 0)
 		goto fail;
+	img->pool = (struct mortar_req_pool){
+		.size = img->be->req_size > sizeof(struct mortar_req) ?
+			img->be->req_size : sizeof(struct mortar_req),
+		.handle = img->handle,
+		.name = img->name,
+	};
 	*out = img;
 	return 0;
 fail:
@@ -134,13 +98,31 @@ fail:
 	return r;
 }
 
+static void image_flushed(void *opaque, int res)
+{
+	int *r = opaque;
+
+	*r = res;
+}
+
+/* The final flush of a written image (sync.c's helper is a layer above). */
+static int image_final_flush(struct mortar_image *img)
+{
+	int res = 1, r;
+
+	r = mortar_image_flush(img, 0, image_flushed, &res);
+	while (r == 0 && res == 1)
+		r = mortar_loop_run_once(img->loop, -1) < 0 ? -EIO : 0;
+	return r < 0 ? r : res;
+}
+
 int mortar_image_close(struct mortar_image *img)
 {
 	int r = 0, r2;
 
 	if (!img)
 		return 0;
-	while (img->in_flight) {
+	while (img->pool.in_flight) {
 		r2 = mortar_loop_run_once(img->loop, -1);
 		if (r2 < 0) {
 			r = r2;
@@ -149,15 +131,11 @@ int mortar_image_close(struct mortar_image *img)
 	}
 	if (r == 0 && img->dirty &&
 	    (img->be->caps(img->handle) & MORTAR_CAP_FLUSH))
-		r = mortar_image_flush_sync(img);
+		r = image_final_flush(img);
 	r2 = img->be->close(img->handle);
 	if (r == 0)
 		r = r2;
-	while (img->free_reqs) {
-		struct mortar_req *next = img->free_reqs->next;
-		free(img->free_reqs);
-		img->free_reqs = next;
-	}
+	mortar_req_pool_drain(&img->pool);
 	mortar_location_free(img->loc);
 	free(img->name);
 	free(img);
@@ -200,54 +178,9 @@ void *mortar_image_handle(const struct mortar_image *img)
 	return img->handle;
 }
 
-const char *mortar_image_name(const struct mortar_image *img)
-{
-	return img->name;
-}
-
 int mortar_image_allocated(struct mortar_image *img, uint64_t *bytes)
 {
 	return img->be->allocated(img->handle, bytes);
-}
-
-int mortar_req_add_extent(struct mortar_req *req, size_t *cap, uint64_t off,
-			  uint64_t len, uint32_t flags)
-{
-	struct mortar_extent *e;
-
-	if (req->nextents) {
-		e = &req->extents[req->nextents - 1];
-		if (e->flags == flags && e->offset + e->length == off) {
-			e->length += len;
-			return 0;
-		}
-	}
-	if (req->nextents == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		e = realloc(req->extents, ncap * sizeof *e);
-		if (!e)
-			return -ENOMEM;
-		req->extents = e;
-		*cap = ncap;
-	}
-	req->extents[req->nextents++] = (struct mortar_extent){ off, len, flags };
-	return 0;
-}
-
-struct mortar_loop *mortar_req_loop(const struct mortar_req *req)
-{
-	return req->img->loop;
-}
-
-static const char *req_verb(enum mortar_req_type t)
-{
-	static const char *const names[] = {
-		[MORTAR_REQ_READ] = "read", [MORTAR_REQ_WRITE] = "write",
-		[MORTAR_REQ_FLUSH] = "flush", [MORTAR_REQ_TRIM] = "trim",
-		[MORTAR_REQ_ZERO] = "zero", [MORTAR_REQ_EXTENTS] = "block status",
-		[MORTAR_REQ_RESIZE] = "resize",
-	};
-	return names[t];
 }
 
 /* Check a request before it reaches the backend: the caller hears about
@@ -263,7 +196,7 @@ static int image_check(struct mortar_image *img, enum mortar_req_type type,
 	if (writes && (caps & MORTAR_CAP_READ_ONLY))
 		return mortar_set_error(EROFS, "%s: cannot %s, the image is open "
 			"read-only; open it without --read-only (and check that the "
-			"file and filesystem are writable)", img->name, req_verb(type));
+			"file and filesystem are writable)", img->name, mortar_req_verb(type));
 	if ((flags & MORTAR_REQ_FUA) && !(caps & MORTAR_CAP_FUA))
 		return mortar_set_error(EINVAL, "%s: FUA was asked but the %s backend "
 			"cannot honour it", img->name, img->be->name);
@@ -293,84 +226,8 @@ static int image_check(struct mortar_image *img, enum mortar_req_type type,
 		return mortar_set_error(type == MORTAR_REQ_WRITE ? ENOSPC : EINVAL,
 			"%s: %s of %" PRIu64 " bytes at offset %" PRIu64 " goes past "
 			"the end of the image (%" PRIu64 " bytes)", img->name,
-			req_verb(type), length, offset, size);
+			mortar_req_verb(type), length, offset, size);
 	return 0;
-}
-
-static void req_free(struct mortar_req *req)
-{
-	struct mortar_image *img = req->img;
-
-	if (req->iov != req->iov_inline)
-		free(req->iov);
-	free(req->extents);
-	if (img->nfree < IMAGE_MAX_FREE_REQS) {
-		req->next = img->free_reqs;
-		img->free_reqs = req;
-		img->nfree++;
-		return;
-	}
-	free(req);
-}
-
-static struct mortar_req *req_new(struct mortar_image *img,
-				  enum mortar_req_type type, uint64_t offset,
-				  uint64_t length, unsigned flags,
-				  const struct iovec *iov, int iovcnt)
-{
-	struct mortar_req *req = img->free_reqs;
-
-	if (req) {
-		img->free_reqs = req->next;
-		img->nfree--;
-		memset(req, 0, sizeof *req);
-	} else {
-		req = calloc(1, sizeof *req);
-	}
-	if (!req) {
-		mortar_set_error(ENOMEM, "out of memory queueing a %s", req_verb(type));
-		return NULL;
-	}
-	req->img = img;
-	req->type = type;
-	req->offset = offset;
-	req->length = length;
-	req->flags = flags;
-	if (iovcnt > 0) {
-		if (iovcnt <= MORTAR_REQ_INLINE_IOV) {
-			req->iov = req->iov_inline;
-		} else {
-			req->iov = calloc((size_t)iovcnt, sizeof *iov);
-			if (!req->iov) {
-				req->iov = req->iov_inline;
-				req_free(req);
-				mortar_set_error(ENOMEM, "out of memory queueing a %s",
-						 req_verb(type));
-				return NULL;
-			}
-		}
-		memcpy(req->iov, iov, (size_t)iovcnt * sizeof *iov);
-		req->iovcnt = iovcnt;
-	}
-	return req;
-}
-
-void mortar_req_complete(struct mortar_req *req, int res)
-{
-	struct mortar_image *img = req->img;
-
-	img->in_flight--;
-	if (res < 0 && mortar_errno() != -res)
-		/* A backend forgot its message: say at least what failed. */
-		mortar_set_error(res, "%s: %s at offset %" PRIu64 " failed: %s",
-				 img->name, req_verb(req->type), req->offset,
-				 strerror(-res));
-	if (req->type == MORTAR_REQ_EXTENTS)
-		req->ecb(req->opaque, res, res < 0 ? NULL : req->extents,
-			 res < 0 ? 0 : req->nextents);
-	else
-		req->cb(req->opaque, res);
-	req_free(req);
 }
 
 /* A request with nothing to do (zero length) still completes later. */
@@ -393,7 +250,7 @@ static int image_submit(struct mortar_image *img, enum mortar_req_type type,
 	r = image_check(img, type, offset, length, flags);
 	if (r < 0)
 		return r;
-	req = req_new(img, type, offset, length, flags, iov, iovcnt);
+	req = mortar_req_new(&img->pool, type, offset, length, flags, iov, iovcnt);
 	if (!req)
 		return -ENOMEM;
 	if (type != MORTAR_REQ_READ && type != MORTAR_REQ_EXTENTS &&
@@ -402,7 +259,6 @@ static int image_submit(struct mortar_image *img, enum mortar_req_type type,
 	req->cb = cb;
 	req->ecb = ecb;
 	req->opaque = opaque;
-	img->in_flight++;
 
 	switch (type) {
 	case MORTAR_REQ_READ: fn = img->be->preadv; break;

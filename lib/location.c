@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -319,6 +320,108 @@ void mortar_location_free(struct mortar_location *loc)
 		loc_server_clear(&loc->servers[i]);
 	free(loc->servers);
 	free(loc);
+}
+
+static char *loc_strdup_opt(const char *s, bool *failed)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*failed = true;
+	return d;
+}
+
+int mortar_location_with_path(const struct mortar_location *loc, const char *path,
+			      struct mortar_location **out)
+{
+	struct mortar_location *d = calloc(1, sizeof *d);
+	bool failed = !d;
+
+	*out = NULL;
+	if (d) {
+		*d = (struct mortar_location){ .scheme = loc->scheme, .file_uri = loc->file_uri,
+					       .tls = loc->tls };
+		d->path = loc_strdup_opt(path, &failed);
+		d->volume = loc_strdup_opt(loc->volume, &failed);
+		d->export_name = loc_strdup_opt(loc->export_name, &failed);
+		if (loc->nservers && !(d->servers = calloc(loc->nservers, sizeof *d->servers)))
+			failed = true;
+		for (size_t i = 0; d->servers && i < loc->nservers; i++) {
+			d->servers[i] = loc->servers[i];
+			d->servers[i].host = loc_strdup_opt(loc->servers[i].host, &failed);
+			d->servers[i].socket = loc_strdup_opt(loc->servers[i].socket, &failed);
+			d->nservers = i + 1;
+		}
+	}
+	if (failed) {
+		mortar_location_free(d);
+		return loc_nomem();
+	}
+	*out = d;
+	return 0;
+}
+
+int mortar_location_dup(const struct mortar_location *loc, struct mortar_location **out)
+{
+	return mortar_location_with_path(loc, loc->path, out);
+}
+
+/* ---- Comparing locations ------------------------------------------------ */
+
+static int loc_default_port(enum mortar_scheme scheme)
+{
+	return scheme == MORTAR_SCHEME_GLUSTER ? MORTAR_GLUSTER_DEFAULT_PORT :
+	       scheme == MORTAR_SCHEME_NBD ? MORTAR_NBD_DEFAULT_PORT : 0;
+}
+
+static bool loc_same_server(const struct mortar_server *a, const struct mortar_server *b,
+			    int default_port)
+{
+	if (a->transport != b->transport)
+		return false;
+	if (a->socket || b->socket)
+		return a->socket && b->socket && !strcmp(a->socket, b->socket);
+	/* QEMU reads an empty host as localhost. */
+	return !strcmp(a->host && a->host[0] ? a->host : "localhost",
+		       b->host && b->host[0] ? b->host : "localhost") &&
+	       (a->port ? a->port : default_port) == (b->port ? b->port : default_port);
+}
+
+bool mortar_location_same_volume(const struct mortar_location *a,
+				 const struct mortar_location *b)
+{
+	int port = loc_default_port(a->scheme);
+
+	if (a->scheme != b->scheme)
+		return false;
+	if (a->scheme == MORTAR_SCHEME_FILE)
+		return true;
+	if (a->scheme == MORTAR_SCHEME_NBD &&
+	    (a->tls != b->tls || strcmp(a->export_name, b->export_name)))
+		return false;
+	if (a->scheme == MORTAR_SCHEME_GLUSTER && strcmp(a->volume, b->volume))
+		return false;
+	for (size_t i = 0; i < a->nservers; i++)
+		for (size_t j = 0; j < b->nservers; j++)
+			if (loc_same_server(&a->servers[i], &b->servers[j], port))
+				return true;
+	return false;
+}
+
+bool mortar_location_same_image(const struct mortar_location *a,
+				const struct mortar_location *b)
+{
+	struct stat sa, sb;
+
+	if (!mortar_location_same_volume(a, b))
+		return false;
+	if (a->scheme == MORTAR_SCHEME_FILE && stat(a->path, &sa) == 0 &&
+	    stat(b->path, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	return (!a->path && !b->path) || (a->path && b->path && !strcmp(a->path, b->path));
 }
 
 /* ---- Pieces of URIs ----------------------------------------------------- */

@@ -1,23 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Named snapshots beside the image (include/mortar/snapshot.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
-#include <linux/fs.h>
 #include <json-c/json.h>
 
 #include <mortar/mortar.h>
 #include <mortar/snapshot.h>
 #include "error.h"
 #include "fs.h"
+#include "temp.h"
 
 /* snprintf for paths: the compiler cannot see the bound of directory
  * entries; an over-long result is an error, never a truncated name. */
@@ -52,6 +49,7 @@ static int check_name(const char *name)
 /* An image's snapshot folder, on whatever holds the image. */
 struct snapdir {
 	struct mortar_fs *fs;
+	char *text;			/* the image's location, for messages */
 	const char *path;		/* the image's path in FS */
 	char dir[PATH_MAX];		/* FOLDER/.IMAGE.snapshots */
 };
@@ -60,25 +58,33 @@ static void snapdir_close(struct snapdir *d)
 {
 	mortar_fs_close(d->fs);
 	d->fs = NULL;
+	free(d->text);
+	d->text = NULL;
 }
 
-static int snapdir_open(const char *image, struct snapdir *d)
+static int snapdir_open(const struct mortar_location *loc, struct snapdir *d)
 {
 	char folder[PATH_MAX];
-	const char *base;
+	const char *base, *image;
 	struct stat st;
 	int r;
 
 	memset(d, 0, sizeof *d);
-	r = mortar_fs_open(image, &d->fs);
+	d->text = mortar_location_format(loc);
+	if (!d->text)
+		return mortar_set_error(ENOMEM, "out of memory");
+	image = d->text;
+	r = mortar_fs_open(loc, &d->fs);
 	if (r == -ENOTSUP)
 		return mortar_set_error(ENOTSUP, "%s: snapshots are kept beside images on "
 					"local files and GlusterFS volumes; copy this one "
 					"with 'mortar img clone'", image);
-	if (r < 0)
+	if (r < 0) {
+		snapdir_close(d);
 		return r;
+	}
 	d->path = d->fs->loc->path;
-	if (mortar_fs_split(d->path, folder, sizeof folder, &base) < 0 ||
+	if (mortar_path_split(d->path, folder, sizeof folder, &base) < 0 ||
 	    (base == d->path ? pathf(d->dir, sizeof d->dir, ".%s.snapshots", base) :
 	     pathf(d->dir, sizeof d->dir, "%s/.%s.snapshots", folder, base)) < 0) {
 		snapdir_close(d);
@@ -150,16 +156,16 @@ static void cleanup(struct snapdir *d)
 				ops->unlink(d->fs->ctx, path);
 		}
 	}
-	mortar_fs_free_names(names, count);
+	mortar_names_free(names, count);
 }
 
-int mortar_snapshot_create(const char *image, const char *name,
+int mortar_snapshot_create(const struct mortar_location *image, const char *name,
 			   mortar_progress_fn progress, void *opaque,
 			   struct mortar_snapshot *out)
 {
 	char img[PATH_MAX], json[PATH_MAX], tmp[PATH_MAX], tag[300];
 	enum mortar_clone_method used;
-	char *imgloc = NULL;
+	struct mortar_location *imgloc = NULL;
 	struct snapdir d;
 	json_object *o;
 	struct stat st;
@@ -184,7 +190,7 @@ int mortar_snapshot_create(const char *image, const char *name,
 	}
 	if (fs_exists(&d, json)) {
 		r = mortar_set_error(EEXIST, "%s already has a snapshot '%s'; delete it "
-				     "first or pick another name", image, name);
+				     "first or pick another name", d.text, name);
 		goto out;
 	}
 	/* Claim the name before the (maybe long) copy: the temporary marks
@@ -194,9 +200,10 @@ int mortar_snapshot_create(const char *image, const char *name,
 		r = mortar_set_error(-r, "%s: %s", tmp, strerror(-r));
 		goto out;
 	}
-	imgloc = mortar_fs_location(d.fs, img);
-	r = imgloc ? mortar_image_clone(image, imgloc, MORTAR_CLONE_FORCE, progress,
-					opaque, &used) : -ENOMEM;
+	r = mortar_fs_location(d.fs, img, &imgloc);
+	if (r == 0)
+		r = mortar_image_clone(image, imgloc, MORTAR_CLONE_FORCE, progress,
+				       opaque, &used);
 	if (r < 0) {
 		d.fs->ops->unlink(d.fs->ctx, tmp);
 		goto out;
@@ -227,8 +234,7 @@ int mortar_snapshot_create(const char *image, const char *name,
 	if (out) {
 		memset(out, 0, sizeof *out);
 		snprintf(out->name, sizeof out->name, "%s", name);
-		out->location = imgloc;
-		imgloc = NULL;
+		out->location = mortar_location_format(imgloc);
 		out->size = (uint64_t)st.st_size;
 		out->created = now;
 		snprintf(out->method, sizeof out->method, "%s", mortar_clone_method_name(used));
@@ -238,9 +244,21 @@ int mortar_snapshot_create(const char *image, const char *name,
 drop:
 	d.fs->ops->unlink(d.fs->ctx, img);
 out:
-	free(imgloc);
+	mortar_location_free(imgloc);
 	snapdir_close(&d);
 	return r;
+}
+
+/* The location of PATH beside the image, as text (NULL: out of memory). */
+static char *snap_text(struct snapdir *d, const char *path)
+{
+	struct mortar_location *loc;
+	char *text = NULL;
+
+	if (mortar_fs_location(d->fs, path, &loc) == 0)
+		text = mortar_location_format(loc);
+	mortar_location_free(loc);
+	return text;
 }
 
 static int read_one(struct snapdir *d, const char *jsonname, struct mortar_snapshot *s)
@@ -268,7 +286,7 @@ static int read_one(struct snapdir *d, const char *jsonname, struct mortar_snaps
 	if (json_object_object_get_ex(o, "shared", &v))
 		s->shared = json_object_get_boolean(v);
 	json_object_put(o);
-	s->location = mortar_fs_location(d->fs, img);
+	s->location = snap_text(d, img);
 	return s->location ? 0 : -1;
 }
 
@@ -281,7 +299,7 @@ static int by_created(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-int mortar_snapshot_list(const char *image, struct mortar_snapshot **list, size_t *count)
+int mortar_snapshot_list(const struct mortar_location *image, struct mortar_snapshot **list, size_t *count)
 {
 	struct mortar_snapshot *v = NULL;
 	char **names = NULL;
@@ -321,7 +339,7 @@ int mortar_snapshot_list(const char *image, struct mortar_snapshot **list, size_
 	*list = v;
 	*count = n;
 out:
-	mortar_fs_free_names(names, nn);
+	mortar_names_free(names, nn);
 	snapdir_close(&d);
 	return r;
 }
@@ -335,7 +353,7 @@ void mortar_snapshot_list_free(struct mortar_snapshot *list, size_t n)
 
 /* Paths of snapshot NAME's files; -ENOENT with a message if it is not
  * there. */
-static int snap_paths(struct snapdir *d, const char *image, const char *name,
+static int snap_paths(struct snapdir *d, const char *name,
 		      char *json, char *img, bool need_both)
 {
 	if (pathf(json, PATH_MAX, "%s/%s.json", d->dir, name) < 0 ||
@@ -343,30 +361,28 @@ static int snap_paths(struct snapdir *d, const char *image, const char *name,
 		return -ENAMETOOLONG;
 	if (!fs_exists(d, json) || (need_both && !fs_exists(d, img)))
 		return mortar_set_error(ENOENT, "%s has no snapshot '%s' (see 'mortar img "
-					"snapshot list %s')", image, name, image);
+					"snapshot list %s')", d->text, name, d->text);
 	return 0;
 }
 
-char *mortar_snapshot_location(const char *image, const char *name)
+int mortar_snapshot_location(const struct mortar_location *image, const char *name,
+			     struct mortar_location **out)
 {
 	char json[PATH_MAX], img[PATH_MAX];
-	char *out = NULL;
 	struct snapdir d;
 	int r;
 
-	if ((r = check_name(name)) < 0 || (r = snapdir_open(image, &d)) < 0) {
-		errno = -r;
-		return NULL;
-	}
-	r = snap_paths(&d, image, name, json, img, true);
-	if (r == 0 && !(out = mortar_fs_location(d.fs, img)))
-		r = -ENOMEM;
+	*out = NULL;
+	if ((r = check_name(name)) < 0 || (r = snapdir_open(image, &d)) < 0)
+		return r;
+	r = snap_paths(&d, name, json, img, true);
+	if (r == 0)
+		r = mortar_fs_location(d.fs, img, out);
 	snapdir_close(&d);
-	errno = -r;
-	return out;
+	return r;
 }
 
-int mortar_snapshot_delete(const char *image, const char *name)
+int mortar_snapshot_delete(const struct mortar_location *image, const char *name)
 {
 	char json[PATH_MAX], img[PATH_MAX];
 	struct snapdir d;
@@ -374,7 +390,7 @@ int mortar_snapshot_delete(const char *image, const char *name)
 
 	if ((r = check_name(name)) < 0 || (r = snapdir_open(image, &d)) < 0)
 		return r;
-	r = snap_paths(&d, image, name, json, img, false);
+	r = snap_paths(&d, name, json, img, false);
 	/* The description goes first: from then on the snapshot is not
 	 * listed, and a leftover image is cleaned up later. */
 	if (r == 0 && (r = d.fs->ops->unlink(d.fs->ctx, json)) < 0)
@@ -388,62 +404,24 @@ int mortar_snapshot_delete(const char *image, const char *name)
 	return r;
 }
 
-/* Local files: share the snapshot's blocks again (reflink), in place.
- * -ENOTSUP when the filesystem cannot. */
-static int revert_reflink(const char *snap, const char *path)
-{
-	struct stat st;
-	int in, out, r = 0;
-
-	in = open(snap, O_RDONLY | O_CLOEXEC);
-	out = open(path, O_RDWR | O_CLOEXEC);
-	if (in < 0 || out < 0 || fstat(in, &st) < 0) {
-		r = mortar_set_error(errno, "%s: %m", in < 0 ? snap : path);
-		goto out;
-	}
-	{
-		struct file_clone_range fcr = { .src_fd = in };
-		if (ioctl(out, FICLONERANGE, &fcr) < 0) {
-			r = -ENOTSUP;
-			goto out;
-		}
-	}
-	if (ftruncate(out, st.st_size) < 0 || fsync(out) < 0)
-		r = mortar_set_error(errno, "%s: %m", path);
-out:
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	return r;
-}
-
-int mortar_snapshot_revert(const char *image, const char *name,
+int mortar_snapshot_revert(const struct mortar_location *image, const char *name,
 			   mortar_progress_fn progress, void *opaque)
 {
-	char json[PATH_MAX], img[PATH_MAX], *snap = NULL;
+	char json[PATH_MAX], img[PATH_MAX];
+	struct mortar_location *snap = NULL;
 	struct snapdir d;
 	int r;
 
 	if ((r = check_name(name)) < 0 || (r = snapdir_open(image, &d)) < 0)
 		return r;
-	r = snap_paths(&d, image, name, json, img, true);
-	if (r < 0)
-		goto out;
+	r = snap_paths(&d, name, json, img, true);
 	/* Same file, new content: an export that has it open sees the
 	 * snapshot. */
-	r = -ENOTSUP;
-	if (d.fs->loc->scheme == MORTAR_SCHEME_FILE) {
-		r = revert_reflink(img, d.path);
-		if (r == 0 && progress)
-			progress(opaque, 1, 1);
-	}
-	if (r == -ENOTSUP) {
-		snap = mortar_fs_location(d.fs, img);
-		r = snap ? mortar_image_copy_over(snap, image, progress, opaque) : -ENOMEM;
-	}
-out:
-	free(snap);
+	if (r == 0)
+		r = mortar_fs_location(d.fs, img, &snap);
+	if (r == 0)
+		r = mortar_image_copy_over(snap, image, progress, opaque);
+	mortar_location_free(snap);
 	snapdir_close(&d);
 	return r;
 }

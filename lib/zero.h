@@ -22,15 +22,4 @@ static inline bool mortar_all_zero(const uint8_t *p, size_t n)
 	return !memcmp(p, p + 16, n - 16);
 }
 
-/* Write BUF[0, N), which belongs at OFF, through WRITE, skipping the
- * 4 KiB granules that are all zero (the destination reads as zeroes
- * there): holes stay holes and zero-filled blocks become holes, as with
- * `cp --sparse=always`.  Runs of non-zero granules go in one write.
- * (clone.c) */
-typedef int (*mortar_write_fn)(void *dst, const uint8_t *buf, size_t len, uint64_t off);
-int mortar_write_data_runs(const uint8_t *buf, size_t n, uint64_t off,
-			   mortar_write_fn write, void *dst);
-/* A mortar_write_fn for a struct mortar_image (synchronous write). */
-int mortar_image_write_fn(void *img, const uint8_t *buf, size_t len, uint64_t off);
-
 #endif

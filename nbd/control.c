@@ -159,31 +159,6 @@ struct nbd_control {
 	bool *is_file;
 };
 
-static bool same_server(const struct mortar_server *a, const struct mortar_server *b)
-{
-	if (a->transport != b->transport)
-		return false;
-	if (a->socket || b->socket)
-		return a->socket && b->socket && !strcmp(a->socket, b->socket);
-	return a->host && b->host && !strcmp(a->host, b->host) &&
-	       (a->port ? a->port : 24007) == (b->port ? b->port : 24007);
-}
-
-/* Two gluster locations name the same image when volume and path agree
- * and they share a volfile server (the same cluster, reached through any
- * of its servers). */
-static bool same_gluster_image(const struct mortar_location *a,
-			       const struct mortar_location *b)
-{
-	if (strcmp(a->volume, b->volume) || strcmp(a->path, b->path))
-		return false;
-	for (size_t i = 0; i < a->nservers; i++)
-		for (size_t j = 0; j < b->nservers; j++)
-			if (same_server(&a->servers[i], &b->servers[j]))
-				return true;
-	return false;
-}
-
 /* Mark in MATCH the exports that REQUEST names; returns how many. */
 static size_t ctl_match(struct nbd_control *ctl, const char *request, bool *match)
 {
@@ -206,8 +181,7 @@ static size_t ctl_match(struct nbd_control *ctl, const char *request, bool *matc
 			return 0;
 		for (size_t i = 0; i < srv->nexports; i++)
 			if (ctl->locs[i] && loc->scheme == MORTAR_SCHEME_GLUSTER &&
-			    ctl->locs[i]->scheme == MORTAR_SCHEME_GLUSTER &&
-			    same_gluster_image(loc, ctl->locs[i]))
+			    mortar_location_same_image(loc, ctl->locs[i]))
 				n += match[i] = true;
 		mortar_location_free(loc);
 	}
@@ -486,15 +460,12 @@ int serve_quiesce_end(struct serve_quiesce *q)
 	return r;
 }
 
-/* The request line for LOCATION, or NULL with the message set. */
-static char *quiesce_request(const char *location)
+/* The request line for LOC, or NULL with the message set. */
+static char *quiesce_request(const struct mortar_location *loc)
 {
-	struct mortar_location *loc;
 	char *req = NULL;
 	struct stat st;
 
-	if (mortar_location_parse(location, &loc, NULL) < 0)
-		return NULL;
 	if (loc->scheme == MORTAR_SCHEME_FILE) {
 		if (stat(loc->path, &st) < 0)
 			mortar_set_error(errno, "%s: %m", loc->path);
@@ -508,7 +479,6 @@ static char *quiesce_request(const char *location)
 			req = NULL;
 		free(text);
 	}
-	mortar_location_free(loc);
 	return req;
 }
 
@@ -538,7 +508,7 @@ static int ctl_connect(const char *dir, const char *name)
 	return fd;
 }
 
-int serve_quiesce_begin(const char *location, struct serve_quiesce **out)
+int serve_quiesce_begin(const struct mortar_location *location, struct serve_quiesce **out)
 {
 	char dir[PATH_MAX], line[LINE_MAX_LEN];
 	struct serve_quiesce *q;
@@ -590,9 +560,13 @@ int serve_quiesce_begin(const char *location, struct serve_quiesce **out)
 		} else if (!strcmp(line, "none")) {
 			close(fd);
 		} else {
+			char *text = mortar_location_format(location);
+
 			r = mortar_set_error(EBUSY, "mortar serve (%s/%s) could not "
-					     "quiesce %s: %s", dir, de->d_name, location,
+					     "quiesce %s: %s", dir, de->d_name,
+					     text ? text : "the image",
 					     !strncmp(line, "error ", 6) ? line + 6 : line);
+			free(text);
 			close(fd);
 		}
 	}

@@ -4,12 +4,14 @@
 #ifndef MORTAR_NBD_CONTROL_H
 #define MORTAR_NBD_CONTROL_H
 
+#include <mortar/location.h>
+
 struct serve_quiesce;
 
 struct nbd_server;
 
 /* Finds every `mortar serve` of this user that exports LOCATION (any
- * spelling that parses to the same location) and asks each to quiesce it:
+ * spelling of the same image) and asks each to quiesce it:
  * new requests wait, requests in flight finish, the image is flushed.
  * Returns the number of servers now quiesced (0 when none serves it) and
  * sets *Q, or a negative errno with mortar_errmsg() set (nothing stays
@@ -17,7 +19,7 @@ struct nbd_server;
  * servers resume on serve_quiesce_end(), when this process dies, or after
  * their quiesce timeout: serve_quiesce_end() then returns -ETIMEDOUT with
  * the message set, since what was copied meanwhile may be inconsistent. */
-int serve_quiesce_begin(const char *location, struct serve_quiesce **q);
+int serve_quiesce_begin(const struct mortar_location *location, struct serve_quiesce **q);
 int serve_quiesce_end(struct serve_quiesce *q);
 
 #endif

@@ -393,7 +393,7 @@ int nbd_workers_start(struct nbd_server *srv)
 			unsigned flags = srv->open_flags;
 			if (srv->exports[e].read_only)
 				flags |= MORTAR_OPEN_RDONLY;
-			r = mortar_image_open(w->ctx.loop, srv->exports[e].location, flags,
+			r = mortar_image_open_text(w->ctx.loop, srv->exports[e].location, flags,
 					      &w->imgs[e]);
 			if (r < 0)
 				return r;

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <mortar/location.h>
+
 /* What the storage under a location can do, detected by trying it on a
  * scratch file beside the image (never guessed from names). */
 struct mortar_storage_caps {
@@ -24,7 +26,7 @@ struct mortar_storage_caps {
 	char how[160];		/* one line: how copies are made here */
 };
 
-int mortar_storage_caps(const char *location, struct mortar_storage_caps *caps);
+int mortar_storage_caps(const struct mortar_location *loc, struct mortar_storage_caps *caps);
 
 enum mortar_clone_method {
 	MORTAR_CLONE_REFLINK,		/* shares extents: instant, no space */
@@ -54,14 +56,17 @@ typedef void (*mortar_progress_fn)(void *opaque, uint64_t done, uint64_t total);
  * only when complete and synced, so that a crash never leaves a partial
  * DST (the temporary file is removed by the next clone to that name).
  * *USED (optional) says how it was done.  Synchronous. */
-int mortar_image_clone(const char *src, const char *dst, unsigned flags,
+int mortar_image_clone(const struct mortar_location *src, const struct mortar_location *dst,
+		       unsigned flags,
 		       mortar_progress_fn progress, void *opaque,
 		       enum mortar_clone_method *used);
 
 /* Make DST's content that of SRC in place: the same file (so an open
  * export of it sees the change), resized to SRC's size, SRC's holes
- * zeroed and deallocated where the storage can.  Synchronous. */
-int mortar_image_copy_over(const char *src, const char *dst,
+ * zeroed and deallocated where the storage can (or SRC's blocks shared
+ * again, where the storage can: a reflink).  Synchronous. */
+int mortar_image_copy_over(const struct mortar_location *src,
+			   const struct mortar_location *dst,
 			   mortar_progress_fn progress, void *opaque);
 
 #endif

@@ -76,16 +76,25 @@ typedef void (*mortar_extents_fn)(void *opaque, int res,
 				  const struct mortar_extent *extents,
 				  size_t count);
 
-/* Create an image of SIZE bytes.  Refuses (-EEXIST) to replace an existing
- * one unless MORTAR_CREATE_FORCE.  Synchronous. */
-int mortar_image_create(const char *location, uint64_t size,
+/* Create an image of SIZE bytes at LOC.  Refuses (-EEXIST) to replace an
+ * existing one unless MORTAR_CREATE_FORCE.  Synchronous. */
+int mortar_image_create(const struct mortar_location *loc, uint64_t size,
 			enum mortar_prealloc prealloc, unsigned flags);
 
 /* Remove the image (a regular file, or a file on a volume).  Synchronous. */
-int mortar_image_remove(const char *location);
+int mortar_image_remove(const struct mortar_location *loc);
 
-int mortar_image_open(struct mortar_loop *loop, const char *location,
+/* Open the image at LOC on LOOP (LOC is copied). */
+int mortar_image_open(struct mortar_loop *loop, const struct mortar_location *loc,
 		      unsigned flags, struct mortar_image **out);
+
+/* The same three for a location as text: parsed (a parse error points at
+ * the character, as mortar_location_parse() does), used once, freed. */
+int mortar_image_create_text(const char *location, uint64_t size,
+			     enum mortar_prealloc prealloc, unsigned flags);
+int mortar_image_remove_text(const char *location);
+int mortar_image_open_text(struct mortar_loop *loop, const char *location,
+			   unsigned flags, struct mortar_image **out);
 
 /* Waits for requests in flight, then closes.  Returns 0 or the first
  * error of the final flush of a writable image. */

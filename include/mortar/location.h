@@ -76,6 +76,24 @@ char *mortar_location_format(const struct mortar_location *loc);
 
 void mortar_location_free(struct mortar_location *loc);
 
+/* A copy of LOC in *OUT (0, or -ENOMEM with a message). */
+int mortar_location_dup(const struct mortar_location *loc, struct mortar_location **out);
+/* A copy of LOC naming PATH in the same place: a local path, or a path in
+ * the same volume reached through the same servers. */
+int mortar_location_with_path(const struct mortar_location *loc, const char *path,
+			      struct mortar_location **out);
+
+/* Do A and B name one volume: gluster, the same volume name reached
+ * through at least one common volfile server (one cluster, whichever of
+ * its servers is written first); nbd, the same export of one server;
+ * file, always (the local host). */
+bool mortar_location_same_volume(const struct mortar_location *a,
+				 const struct mortar_location *b);
+/* Do A and B name one image: the same volume and path; for local files,
+ * the same file (device and inode) when both exist, however written. */
+bool mortar_location_same_image(const struct mortar_location *a,
+				const struct mortar_location *b);
+
 /* Short name of the scheme: "file", "gluster", "nbd". */
 const char *mortar_scheme_name(enum mortar_scheme scheme);
 

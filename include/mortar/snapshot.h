@@ -22,10 +22,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <mortar/clone.h>
+#include <mortar/location.h>
 
 struct mortar_snapshot {
 	char name[65];
-	char *location;		/* of the snapshot's image (read-only) */
+	char *location;		/* of the snapshot's image (read-only), as text */
 	uint64_t size;
 	int64_t created;	/* seconds since the epoch */
 	char method[32];	/* how it was made: reflink, copy_file_range... */
@@ -33,19 +34,20 @@ struct mortar_snapshot {
 };
 
 /* Names: 1-64 of [A-Za-z0-9._-], not starting with '.'. */
-int mortar_snapshot_create(const char *image, const char *name,
+int mortar_snapshot_create(const struct mortar_location *image, const char *name,
 			   mortar_progress_fn progress, void *opaque,
 			   struct mortar_snapshot *out);
 /* Sorted by creation time, oldest first.  Free with _list_free. */
-int mortar_snapshot_list(const char *image, struct mortar_snapshot **list, size_t *n);
+int mortar_snapshot_list(const struct mortar_location *image, struct mortar_snapshot **list, size_t *n);
 void mortar_snapshot_list_free(struct mortar_snapshot *list, size_t n);
-int mortar_snapshot_delete(const char *image, const char *name);
+int mortar_snapshot_delete(const struct mortar_location *image, const char *name);
 /* Make the image's content that of the snapshot, in place (same file, so
  * an open export sees it; the caller quiesces it). */
-int mortar_snapshot_revert(const char *image, const char *name,
+int mortar_snapshot_revert(const struct mortar_location *image, const char *name,
 			   mortar_progress_fn progress, void *opaque);
-/* The location of snapshot NAME of IMAGE (malloc'd), or NULL with errno
- * and the message set when there is no such snapshot. */
-char *mortar_snapshot_location(const char *image, const char *name);
+/* The location of snapshot NAME of IMAGE, in *OUT; -ENOENT with a message
+ * when there is no such snapshot. */
+int mortar_snapshot_location(const struct mortar_location *image, const char *name,
+			     struct mortar_location **out);
 
 #endif

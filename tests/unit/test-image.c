@@ -51,22 +51,22 @@ static void test_create(const char *dir)
 	int r;
 
 	snprintf(path, sizeof path, "%s/create.img", dir);
-	r = mortar_image_create(path, 1ull << 30, MORTAR_PREALLOC_OFF, 0);
+	r = mortar_image_create_text(path, 1ull << 30, MORTAR_PREALLOC_OFF, 0);
 	tap_ok(r == 0 && stat(path, &st) == 0 && st.st_size == 1ll << 30 &&
 	       st.st_blocks == 0, "create makes a sparse 1 GiB file");
-	r = mortar_image_create(path, 4096, MORTAR_PREALLOC_OFF, 0);
+	r = mortar_image_create_text(path, 4096, MORTAR_PREALLOC_OFF, 0);
 	tap_ok(r == -EEXIST && strstr(mortar_errmsg(), "--force"),
 	       "create refuses to replace: %s", mortar_errmsg());
 	tap_ok(stat(path, &st) == 0 && st.st_size == 1ll << 30,
 	       "the refused create left the file alone");
-	r = mortar_image_create(path, 1 << 20, MORTAR_PREALLOC_FALLOC, MORTAR_CREATE_FORCE);
+	r = mortar_image_create_text(path, 1 << 20, MORTAR_PREALLOC_FALLOC, MORTAR_CREATE_FORCE);
 	tap_ok(r == 0 && stat(path, &st) == 0 && st.st_size == 1 << 20 &&
 	       st.st_blocks * 512 >= 1 << 20, "force + falloc replaces and allocates");
-	r = mortar_image_create(path, 1 << 20, MORTAR_PREALLOC_FULL, MORTAR_CREATE_FORCE);
+	r = mortar_image_create_text(path, 1 << 20, MORTAR_PREALLOC_FULL, MORTAR_CREATE_FORCE);
 	tap_ok(r == 0 && stat(path, &st) == 0 && st.st_blocks * 512 >= 1 << 20,
 	       "full preallocation allocates");
 	snprintf(path, sizeof path, "%s/no/such/dir/x.img", dir);
-	r = mortar_image_create(path, 4096, MORTAR_PREALLOC_OFF, 0);
+	r = mortar_image_create_text(path, 4096, MORTAR_PREALLOC_OFF, 0);
 	tap_ok(r == -ENOENT && strstr(mortar_errmsg(), "folder"),
 	       "create in a missing folder says so: %s", mortar_errmsg());
 	(void)cmd;
@@ -79,14 +79,14 @@ static void test_open_errors(struct mortar_loop *loop, const char *dir)
 	int r;
 
 	snprintf(path, sizeof path, "%s/missing.img", dir);
-	r = mortar_image_open(loop, path, 0, &img);
+	r = mortar_image_open_text(loop, path, 0, &img);
 	tap_ok(r == -ENOENT && strstr(mortar_errmsg(), "does not exist") &&
 	       strstr(mortar_errmsg(), "mortar img create"),
 	       "missing image: %s", mortar_errmsg());
-	r = mortar_image_open(loop, dir, MORTAR_OPEN_RDONLY, &img);
+	r = mortar_image_open_text(loop, dir, MORTAR_OPEN_RDONLY, &img);
 	tap_ok(r < 0 && strstr(mortar_errmsg(), "directory"),
 	       "directory: %s", mortar_errmsg());
-	r = mortar_image_open(loop, "/dev/null", MORTAR_OPEN_RDONLY, &img);
+	r = mortar_image_open_text(loop, "/dev/null", MORTAR_OPEN_RDONLY, &img);
 	tap_ok(r == -EINVAL && strstr(mortar_errmsg(), "neither a regular file"),
 	       "character device: %s", mortar_errmsg());
 }
@@ -102,8 +102,8 @@ static void test_requests(struct mortar_loop *loop, const char *dir)
 	int r, bad = 0;
 
 	snprintf(path, sizeof path, "%s/req.img", dir);
-	if (mortar_image_create(path, 1 << 20, MORTAR_PREALLOC_OFF, MORTAR_CREATE_FORCE) < 0 ||
-	    mortar_image_open(loop, path, 0, &img) < 0)
+	if (mortar_image_create_text(path, 1 << 20, MORTAR_PREALLOC_OFF, MORTAR_CREATE_FORCE) < 0 ||
+	    mortar_image_open_text(loop, path, 0, &img) < 0)
 		TAP_BAIL("cannot set up %s: %s", path, mortar_errmsg());
 	tap_ok(mortar_image_size(img) == 1 << 20, "size is 1 MiB");
 	tap_ok(mortar_image_can(img, MORTAR_CAP_FLUSH | MORTAR_CAP_FUA | MORTAR_CAP_TRIM |
@@ -196,7 +196,7 @@ static void test_requests(struct mortar_loop *loop, const char *dir)
 	tap_ok(mortar_image_close(img) == 0, "close");
 
 	/* Read-only. */
-	if (mortar_image_open(loop, path, MORTAR_OPEN_RDONLY, &img) < 0)
+	if (mortar_image_open_text(loop, path, MORTAR_OPEN_RDONLY, &img) < 0)
 		TAP_BAIL("reopen: %s", mortar_errmsg());
 	tap_ok(mortar_image_can(img, MORTAR_CAP_READ_ONLY) &&
 	       !mortar_image_can(img, MORTAR_CAP_FLUSH), "read-only caps");
@@ -221,14 +221,14 @@ static void test_locations(struct mortar_loop *loop, const char *dir)
 	int r;
 
 	snprintf(uri, sizeof uri, "file://%s/req.img", dir);
-	r = mortar_image_open(loop, uri, MORTAR_OPEN_RDONLY, &img);
+	r = mortar_image_open_text(loop, uri, MORTAR_OPEN_RDONLY, &img);
 	tap_ok(r == 0, "open by file:// URI: %s", r ? mortar_errmsg() : "ok");
 	if (r == 0)
 		mortar_image_close(img);
-	r = mortar_image_open(loop, "gluster+rdma://h/vol/img", 0, &img);
+	r = mortar_image_open_text(loop, "gluster+rdma://h/vol/img", 0, &img);
 	tap_ok(r < 0 && strstr(mortar_errmsg(), "rdma"), "rdma refused: %s",
 	       mortar_errmsg());
-	r = mortar_image_open(loop, "nbd://localhost/x", 0, &img);
+	r = mortar_image_open_text(loop, "nbd://localhost/x", 0, &img);
 	tap_ok(r == -ENOTSUP && strstr(mortar_errmsg(), "NBD"), "nbd:// refused: %s",
 	       mortar_errmsg());
 }

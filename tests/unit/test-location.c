@@ -569,6 +569,73 @@ static void check_misc(void)
 	free(s);
 }
 
+/* Two spellings: do they name one volume, one image? */
+static const struct {
+	const char *a, *b;
+	bool volume, image;
+} sames[] = {
+	{ "gluster://h1/v/a.img", "gluster+tcp://h1:24007/v/a.img", true, true },
+	{ "gluster://h1,h2/v/a.img", "gluster://h3,h2/v/a.img", true, true },
+	{ "gluster://h1/v/a.img", "gluster://h1/v/b.img", true, false },
+	{ "gluster://h1/v/a.img", "gluster://h1/w/a.img", false, false },
+	{ "gluster://h1/v/a.img", "gluster://h2/v/a.img", false, false },
+	{ "gluster://h1:24008/v/a.img", "gluster://h1/v/a.img", false, false },
+	{ "gluster+unix:///v/a.img?socket=/s", "gluster+unix:///v/a.img?socket=/s", true, true },
+	{ "gluster+unix:///v/a.img?socket=/s", "gluster+unix:///v/a.img?socket=/t", false, false },
+	{ "gluster://h1/v/a.img", "/v/a.img", false, false },
+	{ "/nonexistent/a.img", "/nonexistent/a.img", true, true },
+	{ "/nonexistent/a.img", "/nonexistent/b.img", true, false },
+	{ "nbd://h/e", "nbd://h:10809/e", true, true },
+	{ "nbd://h/e", "nbd://h/f", false, false },
+};
+
+static void check_values(void)
+{
+	struct mortar_location *a, *b, *c;
+
+	for (size_t i = 0; i < sizeof sames / sizeof sames[0]; i++) {
+		if (mortar_location_parse(sames[i].a, &a, NULL) < 0 ||
+		    mortar_location_parse(sames[i].b, &b, NULL) < 0) {
+			tap_ok(0, "parse %s and %s", sames[i].a, sames[i].b);
+			continue;
+		}
+		tap_ok(mortar_location_same_volume(a, b) == sames[i].volume &&
+		       mortar_location_same_volume(b, a) == sames[i].volume,
+		       "%s and %s: %s volume", sames[i].a, sames[i].b,
+		       sames[i].volume ? "one" : "not one");
+		tap_ok(mortar_location_same_image(a, b) == sames[i].image,
+		       "%s and %s: %s image", sames[i].a, sames[i].b,
+		       sames[i].image ? "one" : "not one");
+		mortar_location_free(a);
+		mortar_location_free(b);
+	}
+	/* A local file however written: the same inode. */
+	if (mortar_location_parse("/dev/null", &a, NULL) == 0 &&
+	    mortar_location_parse("/dev/../dev/null", &b, NULL) == 0)
+		tap_ok(mortar_location_same_image(a, b), "/dev/null twice: one image");
+	else
+		tap_ok(0, "parse /dev/null");
+	mortar_location_free(a);
+	mortar_location_free(b);
+
+	if (mortar_location_parse("gluster://h1,[::1]:24008/v/dir/a.img", &a, NULL) == 0 &&
+	    mortar_location_with_path(a, "dir/.a.img.snapshots/s.img", &b) == 0 &&
+	    mortar_location_dup(b, &c) == 0) {
+		char *t = mortar_location_format(c);
+
+		tap_ok(t && !strcmp(t, "gluster://h1,[::1]:24008/v/dir/.a.img.snapshots/s.img"),
+		       "a path beside a gluster image keeps its servers: %s", t ? t : "(null)");
+		tap_ok(mortar_location_same_volume(a, c) && !mortar_location_same_image(a, c),
+		       "...and is on the same volume, another image");
+		free(t);
+		mortar_location_free(c);
+	} else {
+		tap_ok(0, "with_path/dup: %s", mortar_errmsg());
+	}
+	mortar_location_free(a);
+	mortar_location_free(b);
+}
+
 int main(void)
 {
 	size_t i;
@@ -580,5 +647,6 @@ int main(void)
 	tap_diag("%zu valid and %zu malformed inputs",
 		 sizeof goods / sizeof goods[0], sizeof bads / sizeof bads[0]);
 	check_misc();
+	check_values();
 	return tap_done();
 }

@@ -276,9 +276,9 @@ int main(void)
 	struct mortar_image *img;
 
 	snprintf(path, sizeof path, "%s/conn.img", dir);
-	if (mortar_image_create(path, SIZE, MORTAR_PREALLOC_OFF, 0) < 0 ||
+	if (mortar_image_create_text(path, SIZE, MORTAR_PREALLOC_OFF, 0) < 0 ||
 	    mortar_loop_new(0, &w.loop) < 0 ||
-	    mortar_image_open(w.loop, path, 0, &img) < 0) {
+	    mortar_image_open_text(w.loop, path, 0, &img) < 0) {
 		printf("Bail out! %s\n", mortar_errmsg());
 		return 1;
 	}

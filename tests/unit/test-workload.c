@@ -80,8 +80,8 @@ static int run(struct mortar_loop *loop, const char *path, unsigned oflags,
 
 	if (!model || !check)
 		TAP_BAIL("out of memory");
-	if (mortar_image_create(path, SIZE, MORTAR_PREALLOC_OFF, MORTAR_CREATE_FORCE) < 0 ||
-	    mortar_image_open(loop, path, oflags, &img) < 0)
+	if (mortar_image_create_text(path, SIZE, MORTAR_PREALLOC_OFF, MORTAR_CREATE_FORCE) < 0 ||
+	    mortar_image_open_text(loop, path, oflags, &img) < 0)
 		TAP_BAIL("setup: %s", mortar_errmsg());
 
 	while (s->ops < nops && failures < 5) {

@@ -51,8 +51,8 @@ static struct mortar_image *setup(struct mortar_loop *loop, const char *path,
 {
 	struct mortar_image *img;
 
-	if (mortar_image_create(path, SZ, MORTAR_PREALLOC_OFF, MORTAR_CREATE_FORCE) < 0 ||
-	    mortar_image_open(loop, path, flags, &img) < 0)
+	if (mortar_image_create_text(path, SZ, MORTAR_PREALLOC_OFF, MORTAR_CREATE_FORCE) < 0 ||
+	    mortar_image_open_text(loop, path, flags, &img) < 0)
 		TAP_BAIL("setup %s: %s", path, mortar_errmsg());
 	memset(buf, 0xaa, SZ);
 	if (mortar_image_pwrite_sync(img, buf, SZ, 0, 0) < 0)
