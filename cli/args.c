@@ -33,6 +33,28 @@ int cli_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return 0;
 }
 
+int cli_parse_byte(const char *s, unsigned *out)
+{
+	uint64_t v = 0;
+	int r = 0;
+
+	if (s && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		const char *p = s + 2;
+
+		if (!*p || strspn(p, "0123456789abcdefABCDEF") != strlen(p))
+			return -EINVAL;
+		for (; *p && v <= 255; p++)
+			v = v * 16 + (unsigned)(isdigit((unsigned char)*p) ? *p - '0' :
+						tolower((unsigned char)*p) - 'a' + 10);
+		r = v > 255 ? -ERANGE : 0;
+	} else {
+		r = cli_parse_uint(s, 0, 255, &v);
+	}
+	if (r == 0)
+		*out = (unsigned)v;
+	return r;
+}
+
 int cli_parse_duration_ms(const char *s, uint64_t *ms)
 {
 	static const struct { const char *suffix; uint64_t ms; } units[] = {

@@ -180,7 +180,7 @@ static const struct io_verb *io_find_verb(const char *name)
  * operand, or -1 (reported). */
 static int io_parse_flags(const struct io_verb *v, int argc, char **argv, struct io_args *a)
 {
-	uint64_t byte;
+	unsigned byte;
 	int i = 1;
 
 	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
@@ -191,13 +191,7 @@ static int io_parse_flags(const struct io_verb *v, int argc, char **argv, struct
 			return -1;
 		}
 		if (f == 'P') {
-			/* qemu-io's spelling: decimal or 0x.. */
-			char *end;
-
-			errno = 0;
-			byte = ++i < argc ? strtoull(argv[i], &end, 0) : 256;
-			if (i == argc || errno || *end || !*argv[i] || argv[i][0] == '-' ||
-			    byte > 255) {
+			if (++i == argc || cli_parse_byte(argv[i], &byte) < 0) {
 				cli_error("io", "'%s': -P needs a byte value (0-255, e.g. 0xab)",
 					  a->line);
 				return -1;

@@ -45,6 +45,15 @@ static void bad_ms(const char *s, int want)
 	tap_ok(r == want, "duration '%s' refused with %d (got %d)", s, want, r);
 }
 
+static void byte(const char *s, int want_r, unsigned want)
+{
+	unsigned got = 999;
+	int r = cli_parse_byte(s, &got);
+
+	tap_ok(r == want_r && (r < 0 ? got == 999 : got == want),
+	       "byte '%s': %d, %u (got %d, %u)", s, want_r, want, r, got);
+}
+
 /* The cli_opt_* wrappers print a usage message on stderr that names the
  * option, the range and the argument. */
 static void opt_message(void)
@@ -107,6 +116,20 @@ int main(void)
 	bad_ms("10 s", -EINVAL);
 	bad_ms("99999999999999999999h", -ERANGE);
 	bad_ms("18446744073709551615h", -ERANGE);
+
+	byte("0", 0, 0);
+	byte("171", 0, 171);
+	byte("255", 0, 255);
+	byte("0xab", 0, 0xab);
+	byte("0XAB", 0, 0xab);
+	byte("0x0", 0, 0);
+	byte("256", -ERANGE, 0);
+	byte("0x100", -ERANGE, 0);
+	byte("0x", -EINVAL, 0);
+	byte("0xg1", -EINVAL, 0);
+	byte("-1", -EINVAL, 0);
+	byte("1a", -EINVAL, 0);
+	byte("", -EINVAL, 0);
 
 	opt_message();
 	return tap_done();
