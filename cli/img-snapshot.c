@@ -138,8 +138,7 @@ static int snap_create_run(const char *cmd, char **argv, const struct snap_opts 
 		mortar_snapshot_delete(loc, argv[optind + 1]);
 		free(s.location);
 		cli_progress_end(&prog, false);
-		fprintf(stderr, "%s %s: %s; the snapshot was removed\n", progname, cmd, why);
-		return EXIT_ERROR;
+		return cli_error(cmd, "%s; the snapshot was removed", why);
 	}
 	cli_progress_end(&prog, r == 0);
 	if (r < 0)

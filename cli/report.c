@@ -14,6 +14,7 @@
 const char *progname = "mortar";
 
 /* CMD "" is mortar itself: "mortar: ...".  FMT may use %m. */
+__attribute__((format(printf, 2, 0)))
 static void report(const char *cmd, const char *fmt, va_list ap)
 {
 	int err = errno;
