@@ -17,7 +17,7 @@
 #include "command.h"
 #include "img.h"
 #include "progress.h"
-#include "../nbd/control.h"
+#include "../server/control.h"
 
 static const char snapshot_usage[] =
 	"Usage: mortar img snapshot [create] [--quiet] [--output=human|json] LOCATION NAME\n"

@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* mortar serve: export images over NBD. */
+/* mortar serve: export images over NBD.  This file reads the command
+ * line; the export core (server/) and the protocol (nbd/) do the rest. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <inttypes.h>
+#include <grp.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "../nbd/protocol.h"
 #include "../nbd/server.h"
 #include "../nbd/tls.h"
+#include "../server/daemon.h"
 
 static const char serve_usage[] =
 	"Usage: mortar serve [OPTIONS] [NAME=]LOCATION...\n"
@@ -28,6 +28,8 @@ static const char serve_usage[] =
 	"(empty name); an export without NAME= is named after its file.\n"
 	"\n"
 	"  -s, --socket PATH          listen on a unix socket (mode 0600)\n"
+	"      --socket-group GROUP   give the unix socket to GROUP (mode 0660)\n"
+	"      --socket-mode MODE     the unix socket's mode, octal (default 0600)\n"
 	"  -p, --port PORT            listen on TCP PORT (default 10809 if no --socket)\n"
 	"  -b, --bind ADDR            TCP address (default 127.0.0.1; :: or 0.0.0.0 for all)\n"
 	"  -r, --read-only            refuse writes\n"
@@ -37,6 +39,11 @@ static const char serve_usage[] =
 	"  -P, --pidfile FILE         write the server's pid to FILE once it listens\n"
 	"  -e, --max-connections N    at most N connections at once (default 64)\n"
 	"  -t, --handshake-timeout S  drop clients that have not negotiated in S seconds (10)\n"
+	"      --idle-timeout S       drop clients idle for S seconds (default 0: never)\n"
+	"      --max-request-memory SIZE\n"
+	"                             request data in flight, whole server (512M)\n"
+	"      --max-connection-memory SIZE\n"
+	"                             request data in flight, per connection (64M)\n"
 	"      --threads N            worker threads (default: one per CPU)\n"
 	"      --quiesce-timeout S    a snapshot may hold writes at most S seconds (60)\n"
 	"  -D, --description TEXT     description of the exports (NBD_INFO_DESCRIPTION)\n"
@@ -56,12 +63,197 @@ static const char serve_usage[] =
 struct serve_opts {
 	const char *socket, *port, *bind, *pidfile, *run, *description, *snapshot;
 	bool read_only, foreground, direct, verbose;
-	unsigned max_conns, timeout_s, threads, quiesce_s;
+	unsigned max_conns, timeout_s, threads, quiesce_s, idle_s;
+	uint64_t max_mem, conn_mem;
+	unsigned socket_mode;
+	long socket_gid;		/* -1: the server's own */
 	/* TLS */
 	int tls;			/* 0 off, 1 on, 2 require */
 	const char *tls_certs, *tls_psk;
 	bool tls_verify_peer;
 };
+
+enum {
+	OPT_TLS_CERTS = 0x100, OPT_TLS_PSK, OPT_TLS_VERIFY, OPT_SNAPSHOT,
+	OPT_QUIESCE_TIMEOUT, OPT_SOCKET_GROUP, OPT_SOCKET_MODE, OPT_IDLE_TIMEOUT,
+	OPT_MAX_MEM, OPT_CONN_MEM, OPT_THREADS, OPT_DIRECT,
+};
+
+static const struct option serve_longopts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "port", required_argument, NULL, 'p' },
+	{ "bind", required_argument, NULL, 'b' },
+	{ "read-only", no_argument, NULL, 'r' },
+	{ "readonly", no_argument, NULL, 'r' },
+	{ "direct", no_argument, NULL, OPT_DIRECT },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "pidfile", required_argument, NULL, 'P' },
+	{ "max-connections", required_argument, NULL, 'e' },
+	{ "handshake-timeout", required_argument, NULL, 't' },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "max-request-memory", required_argument, NULL, OPT_MAX_MEM },
+	{ "max-connection-memory", required_argument, NULL, OPT_CONN_MEM },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "description", required_argument, NULL, 'D' },
+	{ "tls", required_argument, NULL, 'L' },
+	{ "tls-certificates", required_argument, NULL, OPT_TLS_CERTS },
+	{ "tls-psk", required_argument, NULL, OPT_TLS_PSK },
+	{ "tls-verify-peer", no_argument, NULL, OPT_TLS_VERIFY },
+	{ "run", required_argument, NULL, 'R' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+	{ "quiesce-timeout", required_argument, NULL, OPT_QUIESCE_TIMEOUT },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* ---- parsing ---- */
+
+static int parse_group(const char *arg, long *gid)
+{
+	struct group *g = getgrnam(arg);
+	uint64_t n;
+
+	if (g) {
+		*gid = (long)g->gr_gid;
+		return 0;
+	}
+	if (cli_parse_uint(arg, 0, 0x7fffffff, &n) == 0) {
+		*gid = (long)n;
+		return 0;
+	}
+	return cli_usage("serve", "--socket-group %s: no such group", arg);
+}
+
+static int parse_mode(const char *arg, unsigned *mode)
+{
+	char *end;
+	unsigned long m;
+
+	errno = 0;
+	m = strtoul(arg, &end, 8);
+	/* The server must keep reading and writing its own socket. */
+	if (errno || *end || !*arg || m > 0777 || (m & 0600) != 0600)
+		return cli_usage("serve", "--socket-mode wants an octal mode from 0600 "
+				 "to 0777 that keeps 0600, not '%s'", arg);
+	*mode = (unsigned)m;
+	return 0;
+}
+
+static int parse_tls(const char *arg, int *tls)
+{
+	if (!strcmp(arg, "off"))
+		*tls = 0;
+	else if (!strcmp(arg, "on"))
+		*tls = 1;
+	else if (!strcmp(arg, "require"))
+		*tls = 2;
+	else
+		return cli_usage("serve", "--tls wants off, on or require");
+	return 0;
+}
+
+/* One option; 0, or the exit code of a usage error. */
+static int serve_option(struct serve_opts *o, int c, char **argv)
+{
+	switch (c) {
+	case 's': o->socket = optarg; return 0;
+	case 'p': o->port = optarg; return 0;
+	case 'b': o->bind = optarg; return 0;
+	case 'r': o->read_only = true; return 0;
+	case 'f': o->foreground = true; return 0;
+	case 'P': o->pidfile = optarg; return 0;
+	case 'D': o->description = optarg; return 0;
+	case 'R': o->run = optarg; return 0;
+	case 'v': o->verbose = true; return 0;
+	case 'L': return parse_tls(optarg, &o->tls) ? EXIT_USAGE : 0;
+	case OPT_DIRECT: o->direct = true; return 0;
+	case OPT_TLS_CERTS: o->tls_certs = optarg; return 0;
+	case OPT_TLS_PSK: o->tls_psk = optarg; return 0;
+	case OPT_TLS_VERIFY: o->tls_verify_peer = true; return 0;
+	case OPT_SNAPSHOT: o->snapshot = optarg; return 0;
+	case OPT_SOCKET_GROUP: return parse_group(optarg, &o->socket_gid) ? EXIT_USAGE : 0;
+	case OPT_SOCKET_MODE: return parse_mode(optarg, &o->socket_mode) ? EXIT_USAGE : 0;
+	case 'e':
+		return cli_opt_uint("serve", "--max-connections", optarg, 1, 100000,
+				    &o->max_conns) < 0 ? EXIT_USAGE : 0;
+	case 't':
+		return cli_opt_seconds("serve", "--handshake-timeout", optarg, 1, 3600,
+				       &o->timeout_s) < 0 ? EXIT_USAGE : 0;
+	case OPT_IDLE_TIMEOUT:
+		return cli_opt_seconds("serve", "--idle-timeout", optarg, 0, 7 * 86400,
+				       &o->idle_s) < 0 ? EXIT_USAGE : 0;
+	case OPT_THREADS:
+		return cli_opt_uint("serve", "--threads", optarg, 1, 64, &o->threads) < 0 ?
+			EXIT_USAGE : 0;
+	case OPT_QUIESCE_TIMEOUT:
+		return cli_opt_seconds("serve", "--quiesce-timeout", optarg, 1, 86400,
+				       &o->quiesce_s) < 0 ? EXIT_USAGE : 0;
+	case OPT_MAX_MEM:
+		return cli_opt_size("serve", "--max-request-memory", optarg, 1 << 20,
+				    1ull << 40, &o->max_mem) < 0 ? EXIT_USAGE : 0;
+	case OPT_CONN_MEM:
+		return cli_opt_size("serve", "--max-connection-memory", optarg, 1 << 20,
+				    1ull << 40, &o->conn_mem) < 0 ? EXIT_USAGE : 0;
+	case 'h':
+		fputs(serve_usage, stdout);
+		return -1;
+	default:
+		return cli_bad_option("serve", argv);
+	}
+}
+
+/* Options that make sense only together. */
+static int serve_check(struct serve_opts *o)
+{
+	if (o->description && strlen(o->description) > NBD_MAX_STRING)
+		return cli_usage("serve", "--description of %zu bytes: NBD allows at most %d",
+				 strlen(o->description), NBD_MAX_STRING);
+	if (o->port) {
+		unsigned p;
+		if (cli_opt_uint("serve", "--port", o->port, 1, 65535, &p) < 0)
+			return EXIT_USAGE;
+	}
+	if (o->bind && !o->port && !o->socket)
+		o->port = "10809";
+	if ((o->socket_gid >= 0 || o->socket_mode) && !o->socket)
+		return cli_usage("serve", "--socket-group and --socket-mode are for --socket");
+	if (!o->socket_mode)
+		o->socket_mode = o->socket_gid >= 0 ? 0660 : 0600;
+	if (o->tls && !o->tls_certs && !o->tls_psk)
+		return cli_usage("serve", "--tls=%s needs credentials: --tls-certificates "
+				 "DIR and/or --tls-psk FILE", o->tls == 2 ? "require" : "on");
+	if (!o->tls && (o->tls_certs || o->tls_psk || o->tls_verify_peer))
+		return cli_usage("serve", "TLS credentials given but TLS is off; add "
+				 "--tls=on or --tls=require");
+	if (o->tls_verify_peer && !o->tls_certs)
+		return cli_usage("serve", "--tls-verify-peer needs --tls-certificates DIR "
+				 "(with ca-cert.pem)");
+	return 0;
+}
+
+/* 0 to go on, -1 after --help, or the exit code of a usage error. */
+static int serve_parse(int argc, char **argv, struct serve_opts *o)
+{
+	int c, r;
+
+	*o = (struct serve_opts){
+		.max_conns = 64, .timeout_s = 10, .quiesce_s = 60, .socket_gid = -1,
+		.max_mem = 512ull << 20, .conn_mem = 64ull << 20,
+	};
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "hs:p:b:rfP:e:t:D:v", serve_longopts,
+				NULL)) != -1)
+		if ((r = serve_option(o, c, argv)) != 0)
+			return r;
+	if (optind == argc)
+		return cli_usage("serve", "expected at least one LOCATION to export");
+	return serve_check(o);
+}
+
+/* ---- the exports ---- */
 
 /* "NAME=LOCATION" only when NAME looks like a name: locations themselves
  * may contain '=' (gluster+unix://...?socket=...). */
@@ -109,99 +301,120 @@ static char *snapshot_location(const char *location, const char *name)
 	return text;
 }
 
-/* Open each export once to learn its size and capabilities, so that a
- * bad location fails now, with its message, not at the first client. */
-static int prepare_exports(struct nbd_server *srv, const struct serve_opts *o)
+static void free_specs(struct srv_export_spec *specs, size_t n)
 {
-	struct mortar_loop *loop;
-	int r = 0;
-
-	if (mortar_loop_new(8, &loop) < 0)
-		return cli_fail_lib("serve");
-	for (size_t i = 0; i < srv->nexports && r == 0; i++) {
-		struct nbd_export *e = &srv->exports[i];
-		struct mortar_image *img;
-		unsigned flags = srv->open_flags | (e->read_only ? MORTAR_OPEN_RDONLY : 0);
-		uint32_t caps;
-
-		r = mortar_image_open_text(loop, e->location, flags, &img);
-		if (r < 0) {
-			r = cli_fail_open("serve", r, flags);
-			break;
-		}
-		caps = mortar_image_caps(img);
-		e->size = mortar_image_size(img);
-		mortar_image_block_size(img, &e->bmin, &e->bpref, &e->bmax);
-		/* Capabilities are NBD flags already; RESIZE is an NBD extension
-		 * this server does not speak, CACHE is done by reading. */
-		e->tflags = (uint16_t)(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_CACHE |
-			(caps & (NBD_FLAG_READ_ONLY | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
-				 NBD_FLAG_ROTATIONAL | NBD_FLAG_SEND_TRIM |
-				 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN |
-				 NBD_FLAG_SEND_FAST_ZERO)));
-		if (e->read_only)
-			e->tflags |= NBD_FLAG_READ_ONLY;
-		e->description = o->description ? strdup(o->description) : NULL;
-		mortar_image_close(img);
+	for (size_t i = 0; i < n; i++) {
+		free((char *)specs[i].name);
+		free((char *)specs[i].location);
 	}
-	mortar_loop_free(loop);
-	return r;
+	free(specs);
 }
 
-/* Write our pid to PATH without following a symlink planted by another
- * user (a root server would write through it to any file): the pid goes
- * into a new file with a random name, created exclusively, which then
- * replaces PATH (rename replaces a symlink, never its target).  A reader
- * never sees a half-written file. */
-static int write_pidfile(const char *path)
+/* One export from ARG; 0 or an exit code. */
+static int serve_export(const struct serve_opts *o, char *arg, struct srv_export_spec *spec)
 {
-	char tmp[4096], line[32];
-	int fd, n;
+	char *name, *location;
 
-	if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
-		errno = ENAMETOOLONG;
-		return -1;
+	split_export(arg, &name, &location);
+	spec->description = o->description;
+	spec->read_only = o->read_only;
+	spec->name = name ? strdup(name) : default_name(location);
+	if (o->snapshot) {
+		/* The snapshot instead of the image; never written. */
+		spec->location = snapshot_location(location, o->snapshot);
+		spec->read_only = true;
+		if (!spec->location)
+			return cli_fail_lib("serve");
+	} else {
+		spec->location = strdup(location);
 	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = snprintf(line, sizeof line, "%d\n", (int)getpid());
-	if (fchmod(fd, 0644) < 0 || write(fd, line, (size_t)n) != n ||
-	    close(fd) < 0 || rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		errno = e;
-		return -1;
-	}
+	if (!spec->name || !spec->location)
+		return cli_error("serve", "out of memory");
+	if (strlen(spec->name) > NBD_MAX_STRING)
+		return cli_usage("serve", "export name of %zu bytes: NBD allows at most %d; "
+				 "give a shorter one with NAME=LOCATION",
+				 strlen(spec->name), NBD_MAX_STRING);
 	return 0;
 }
 
-/* Remove PATH if it still holds our pid (not someone else's file). */
-static void remove_pidfile(const char *path)
+static int serve_exports(const struct serve_opts *o, int n, char **args,
+			 struct srv_export_spec **out)
 {
-	char buf[32] = "", want[32];
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n;
+	struct srv_export_spec *specs = calloc((size_t)n, sizeof *specs);
+	int r = 0;
 
-	if (fd < 0)
-		return;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	snprintf(want, sizeof want, "%d\n", (int)getpid());
-	if (n > 0 && !strcmp(buf, want))
-		unlink(path);
+	if (!specs)
+		return cli_error("serve", "out of memory");
+	for (int i = 0; i < n && r == 0; i++) {
+		r = serve_export(o, args[i], &specs[i]);
+		for (int j = 0; j < i && r == 0; j++)
+			if (!strcmp(specs[j].name, specs[i].name))
+				r = cli_usage("serve", "two exports are named '%s'; name them "
+					      "with NAME=LOCATION", specs[i].name);
+	}
+	if (r) {
+		free_specs(specs, (size_t)n);
+		return r;
+	}
+	*out = specs;
+	return 0;
 }
 
-static pid_t spawn_run(const char *cmd, const struct serve_opts *o, const char *sock,
-		       const sigset_t *oldmask)
+/* ---- listening and running ---- */
+
+struct serve_run {
+	struct serve_opts o;
+	struct srv core;
+	struct nbd_server nbd;
+	struct srv_daemon d;
+	char tmpdir[32];
+	char autosock[64];
+	pid_t child;
+};
+
+/* 0 or an exit code (the message printed). */
+static int serve_listen(struct serve_run *s)
 {
+	struct serve_opts *o = &s->o;
+	int n = srv_listen_systemd(&s->core, nbd_accept, &s->nbd);
+
+	if (n < 0)
+		return cli_fail_lib("serve");
+	if (n > 0) {
+		o->foreground = true;	/* systemd supervises us */
+		return 0;
+	}
+	if (o->run && !o->socket && !o->port) {
+		snprintf(s->tmpdir, sizeof s->tmpdir, "/tmp/mortar-serve.XXXXXX");
+		if (!mkdtemp(s->tmpdir)) {
+			s->tmpdir[0] = '\0';
+			return cli_error("serve", "cannot make a directory for the socket: %m");
+		}
+		snprintf(s->autosock, sizeof s->autosock, "%s/sock", s->tmpdir);
+		o->socket = s->autosock;
+	}
+	if (o->socket && srv_listen_unix(&s->core, o->socket, o->socket_mode,
+					 o->socket_gid, nbd_accept, &s->nbd) < 0)
+		return cli_fail_lib("serve");
+	if ((o->port || !o->socket) &&
+	    srv_listen_tcp(&s->core, o->bind ? o->bind : "127.0.0.1",
+			   o->port ? o->port : "10809", nbd_accept, &s->nbd) < 0)
+		return cli_fail_lib("serve");
+	if (!o->port && !o->socket)
+		o->port = "10809";
+	return 0;
+}
+
+static pid_t spawn_run(const struct serve_run *s)
+{
+	const struct serve_opts *o = &s->o;
 	char uri[4200];
 	pid_t pid;
 
 	/* With --tls=require, the URI asks for TLS (nbds), as nbdkit's does. */
-	if (sock)
+	if (o->socket)
 		snprintf(uri, sizeof uri, "%s+unix:///?socket=%s",
-			 o->tls == 2 ? "nbds" : "nbd", sock);
+			 o->tls == 2 ? "nbds" : "nbd", o->socket);
 	else
 		snprintf(uri, sizeof uri, "%s://%s:%s/", o->tls == 2 ? "nbds" : "nbd",
 			 o->bind && strchr(o->bind, ':') && o->bind[0] != '[' ? "[::1]" :
@@ -209,341 +422,114 @@ static pid_t spawn_run(const char *cmd, const struct serve_opts *o, const char *
 	pid = fork();
 	if (pid != 0)
 		return pid;
-	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	sigprocmask(SIG_SETMASK, &s->d.oldmask, NULL);
 	setenv("uri", uri, 1);
 	setenv("nbd", uri, 1);
-	if (sock)
-		setenv("unixsocket", sock, 1);
+	if (o->socket)
+		setenv("unixsocket", o->socket, 1);
 	if (o->port)
 		setenv("port", o->port, 1);
-	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	execl("/bin/sh", "sh", "-c", o->run, (char *)NULL);
 	_exit(127);
 }
 
-static void free_exports(struct nbd_server *srv)
+/* After srv_run: the --run command's status, if it was what ended it. */
+static int serve_child_status(struct serve_run *s)
 {
-	for (size_t i = 0; i < srv->nexports; i++) {
-		free(srv->exports[i].name);
-		free(srv->exports[i].location);
-		free(srv->exports[i].description);
+	struct signalfd_siginfo si;
+	int status, rc = EXIT_OK;
+
+	if (read(s->d.sfd, &si, sizeof si) == sizeof si && si.ssi_signo == SIGCHLD &&
+	    s->child > 0 && waitpid(s->child, &status, 0) == s->child) {
+		rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		s->child = -1;
 	}
-	free(srv->exports);
-	srv->exports = NULL;
-	srv->nexports = 0;
+	if (s->child > 0) {
+		kill(s->child, SIGTERM);
+		waitpid(s->child, NULL, 0);
+	}
+	return rc;
+}
+
+/* Everything between the parsed command line and the end of serving. */
+static int serve_start_and_run(struct serve_run *s)
+{
+	struct serve_opts *o = &s->o;
+	int rc;
+
+	/* Credentials now, so that a bad file fails before listening. */
+	if (o->tls && nbd_tls_load(o->tls_certs, o->tls_psk, o->tls_verify_peer,
+				   &s->nbd.tls) < 0)
+		return cli_fail_lib("serve");
+	if (srv_daemon_signals(&s->d) < 0)
+		return cli_fail_lib("serve");
+	if ((rc = serve_listen(s)) != 0)
+		return rc;
+	if (!o->foreground && !o->run && srv_daemon_detach(&s->d) < 0)
+		return cli_fail_lib("serve");
+	srv_add_drain(&s->core, nbd_drain, &s->nbd);
+	if (srv_start(&s->core) < 0)
+		return cli_fail_lib("serve");
+	if (srv_daemon_ready(&s->d) < 0 ||
+	    (o->run && (s->child = spawn_run(s)) < 0)) {
+		rc = s->child < 0 && o->run ? cli_error("serve", "fork: %m") :
+			cli_fail_lib("serve");
+		srv_run(&s->core, -1);	/* stops at once */
+		return rc;
+	}
+	/* Serve until a signal says stop (or the --run command ends); the
+	 * server drains and flushes before srv_run returns. */
+	srv_run(&s->core, s->d.sfd);
+	return serve_child_status(s);
 }
 
 int cmd_serve(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "bind", required_argument, NULL, 'b' },
-		{ "read-only", no_argument, NULL, 'r' },
-		{ "readonly", no_argument, NULL, 'r' },
-		{ "direct", no_argument, NULL, 'd' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "pidfile", required_argument, NULL, 'P' },
-		{ "max-connections", required_argument, NULL, 'e' },
-		{ "handshake-timeout", required_argument, NULL, 't' },
-		{ "threads", required_argument, NULL, 'T' },
-		{ "description", required_argument, NULL, 'D' },
-		{ "tls", required_argument, NULL, 'L' },
-		{ "tls-certificates", required_argument, NULL, 0x100 },
-		{ "tls-psk", required_argument, NULL, 0x101 },
-		{ "tls-verify-peer", no_argument, NULL, 0x102 },
-		{ "run", required_argument, NULL, 'R' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "snapshot", required_argument, NULL, 0x103 },
-		{ "quiesce-timeout", required_argument, NULL, 0x104 },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct serve_opts o = { .max_conns = 64, .timeout_s = 10, .quiesce_s = 60 };
-	struct nbd_server srv = { 0 };
-	struct nbd_listen l = { 0 };
-	char tmpdir[] = "/tmp/mortar-serve.XXXXXX", autosock[64];
-	sigset_t mask, oldmask;
-	int c, sfd = -1, rc = EXIT_ERROR, ready[2] = { -1, -1 };
-	bool made_tmpdir = false, wrote_pidfile = false;
-	pid_t child = -1;
+	struct serve_run *s = calloc(1, sizeof *s);
+	struct srv_export_spec *specs = NULL;
+	size_t nspecs;
+	int rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hs:p:b:rfP:e:t:D:v", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(serve_usage, stdout); return EXIT_OK;
-		case 's': o.socket = optarg; break;
-		case 'p': o.port = optarg; break;
-		case 'b': o.bind = optarg; break;
-		case 'r': o.read_only = true; break;
-		case 'd': o.direct = true; break;
-		case 'f': o.foreground = true; break;
-		case 'P': o.pidfile = optarg; break;
-		case 'D': o.description = optarg; break;
-		case 'R': o.run = optarg; break;
-		case 'v': o.verbose = true; break;
-		case 'e':
-			if (cli_opt_uint("serve", "--max-connections", optarg, 1, 100000,
-					 &o.max_conns) < 0)
-				return EXIT_USAGE;
-			break;
-		case 't':
-			if (cli_opt_seconds("serve", "--handshake-timeout", optarg, 1, 3600,
-					    &o.timeout_s) < 0)
-				return EXIT_USAGE;
-			break;
-		case 'T':
-			if (cli_opt_uint("serve", "--threads", optarg, 1, 64, &o.threads) < 0)
-				return EXIT_USAGE;
-			break;
-		case 'L':
-			if (!strcmp(optarg, "off"))
-				o.tls = 0;
-			else if (!strcmp(optarg, "on"))
-				o.tls = 1;
-			else if (!strcmp(optarg, "require"))
-				o.tls = 2;
-			else
-				return cli_usage("serve", "--tls wants off, on or require");
-			break;
-		case 0x100: o.tls_certs = optarg; break;
-		case 0x101: o.tls_psk = optarg; break;
-		case 0x102: o.tls_verify_peer = true; break;
-		case 0x103: o.snapshot = optarg; break;
-		case 0x104:
-			if (cli_opt_seconds("serve", "--quiesce-timeout", optarg, 1, 86400,
-					    &o.quiesce_s) < 0)
-				return EXIT_USAGE;
-			break;
-		default:
-			return cli_bad_option("serve", argv);
-		}
+	if (!s)
+		return cli_error("serve", "out of memory");
+	s->d = (struct srv_daemon)SRV_DAEMON_INIT;
+	s->child = -1;
+	rc = serve_parse(argc, argv, &s->o);
+	if (rc) {
+		free(s);
+		return rc < 0 ? EXIT_OK : rc;
 	}
-	if (optind == argc)
-		return cli_usage("serve", "expected at least one LOCATION to export");
-	if (o.description && strlen(o.description) > NBD_MAX_STRING)
-		return cli_usage("serve", "--description of %zu bytes: NBD allows at most %d",
-				 strlen(o.description), NBD_MAX_STRING);
-	if (o.port) {
-		unsigned p;
-		if (cli_opt_uint("serve", "--port", o.port, 1, 65535, &p) < 0)
-			return EXIT_USAGE;
-	}
-	if (o.bind && !o.port && !o.socket)
-		o.port = "10809";
-	if (o.tls && !o.tls_certs && !o.tls_psk)
-		return cli_usage("serve", "--tls=%s needs credentials: --tls-certificates "
-				 "DIR and/or --tls-psk FILE", o.tls == 2 ? "require" : "on");
-	if (!o.tls && (o.tls_certs || o.tls_psk || o.tls_verify_peer))
-		return cli_usage("serve", "TLS credentials given but TLS is off; add "
-				 "--tls=on or --tls=require");
-	if (o.tls_verify_peer && !o.tls_certs)
-		return cli_usage("serve", "--tls-verify-peer needs --tls-certificates DIR "
-				 "(with ca-cert.pem)");
+	nspecs = (size_t)(argc - optind);
+	rc = serve_exports(&s->o, argc - optind, argv + optind, &specs);
+	if (rc == 0) {
+		const struct srv_config cfg = {
+			.open_flags = s->o.direct ? MORTAR_OPEN_DIRECT : 0,
+			.nworkers = s->o.threads,
+			.max_connections = s->o.max_conns,
+			.quiesce_timeout_s = s->o.quiesce_s,
+			.idle_timeout_s = s->o.idle_s,
+			.conn_max_bytes = s->o.conn_mem,
+			.max_bytes = s->o.max_mem,
+			.verbose = s->o.verbose,
+		};
 
-	srv.nexports = (size_t)(argc - optind);
-	srv.exports = calloc(srv.nexports, sizeof *srv.exports);
-	if (!srv.exports)
-		return EXIT_ERROR;
-	for (size_t i = 0; i < srv.nexports; i++) {
-		char *name, *location;
-
-		split_export(argv[optind + (int)i], &name, &location);
-		srv.exports[i].name = name ? strdup(name) : default_name(location);
-		srv.exports[i].read_only = o.read_only;
-		if (o.snapshot) {
-			/* The snapshot instead of the image; never written. */
-			srv.exports[i].location = snapshot_location(location, o.snapshot);
-			if (!srv.exports[i].location) {
-				free_exports(&srv);
-				return cli_fail_lib("serve");
-			}
-			srv.exports[i].read_only = true;
-		} else {
-			srv.exports[i].location = strdup(location);
-		}
-		if (!srv.exports[i].name || strlen(srv.exports[i].name) > NBD_MAX_STRING) {
-			rc = srv.exports[i].name ?
-				cli_usage("serve", "export name of %zu bytes: NBD allows at "
-					  "most %d; give a shorter one with NAME=LOCATION",
-					  strlen(srv.exports[i].name), NBD_MAX_STRING) :
-				cli_fail_lib("serve");
-			free_exports(&srv);
-			return rc;
-		}
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(srv.exports[j].name, srv.exports[i].name)) {
-				rc = cli_usage("serve", "two exports are named '%s'; "
-					       "name them with NAME=LOCATION",
-					       srv.exports[i].name);
-				free_exports(&srv);
-				return rc;
-			}
+		s->nbd.core = &s->core;
+		s->nbd.tls_required = s->o.tls == 2;
+		s->nbd.handshake_timeout_ms = s->o.timeout_s * 1000;
+		s->d.pidfile = s->o.pidfile;
+		if (srv_init(&s->core, &cfg, specs, nspecs) < 0)
+			rc = cli_fail_open("serve", -mortar_errno(),
+					   s->o.read_only ? MORTAR_OPEN_RDONLY : 0);
+		else
+			rc = serve_start_and_run(s);
+		free_specs(specs, nspecs);
 	}
-	srv.open_flags = o.direct ? MORTAR_OPEN_DIRECT : 0;
-	srv.max_connections = o.max_conns;
-	srv.handshake_timeout_ms = o.timeout_s * 1000;
-	srv.quiesce_timeout_s = o.quiesce_s;
-	srv.verbose = o.verbose;
-	srv.nworkers = o.threads ? o.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	if (srv.nworkers < 1)
-		srv.nworkers = 1;
-	if (prepare_exports(&srv, &o) != 0) {
-		free_exports(&srv);
-		return EXIT_ERROR;
-	}
-	/* Credentials now, so that a bad file fails before listening. */
-	if (o.tls && nbd_tls_load(o.tls_certs, o.tls_psk, o.tls_verify_peer, &srv.tls) < 0) {
-		rc = cli_fail_lib("serve");
-		goto out;
-	}
-	srv.tls_required = o.tls == 2;
-
-	/* Signals go through a signalfd that the acceptor polls; every
-	 * thread inherits the mask, so none of them is interrupted. */
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, &oldmask);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0) {
-		cli_error("serve", "signalfd: %m");
-		return EXIT_ERROR;
-	}
-
-	if (nbd_listen_systemd(&l) < 0) {
-		rc = cli_fail_lib("serve");
-		goto out;
-	}
-	if (l.nfds == 0) {
-		if (o.run && !o.socket && !o.port) {
-			if (!mkdtemp(tmpdir)) {
-				cli_error("serve", "mkdtemp: %m");
-				goto out;
-			}
-			made_tmpdir = true;
-			snprintf(autosock, sizeof autosock, "%s/sock", tmpdir);
-			o.socket = autosock;
-		}
-		if (o.socket && nbd_listen_unix(&l, o.socket) < 0) {
-			rc = cli_fail_lib("serve");
-			goto out;
-		}
-		if ((o.port || !o.socket) &&
-		    nbd_listen_tcp(&l, o.bind ? o.bind : "127.0.0.1",
-				   o.port ? o.port : "10809") < 0) {
-			rc = cli_fail_lib("serve");
-			goto out;
-		}
-		if (!o.port && !o.socket)
-			o.port = "10809";
-	} else {
-		o.foreground = true;	/* systemd supervises us */
-	}
-
-	if (!o.foreground && !o.run) {
-		/* Daemon: the parent exits once the child is ready, with the
-		 * child's verdict, so that scripts can rely on the exit code. */
-		pid_t pid;
-		char byte = 1;
-
-		if (pipe2(ready, O_CLOEXEC) < 0) {
-			cli_error("serve", "pipe: %m");
-			goto out;
-		}
-		pid = fork();
-		if (pid < 0) {
-			cli_error("serve", "fork: %m");
-			goto out;
-		}
-		if (pid > 0) {
-			close(ready[1]);
-			rc = read(ready[0], &byte, 1) == 1 && byte == 0 ? EXIT_OK : EXIT_ERROR;
-			/* The child owns the sockets now: do not remove them. */
-			_exit(rc);
-		}
-		close(ready[0]);
-		setsid();
-		{
-			int null = open("/dev/null", O_RDWR);
-			if (null >= 0) {
-				dup2(null, 0);
-				dup2(null, 1);
-				if (null > 2)
-					close(null);
-			}
-		}
-	}
-	if (nbd_workers_start(&srv) < 0) {
-		rc = cli_fail_lib("serve");
-		goto out;
-	}
-	/* The control socket before the pidfile and the daemon's exit: once
-	 * those say "ready", a snapshot must find the server to quiesce. */
-	if (nbd_control_start(&srv) < 0) {
-		rc = cli_fail_lib("serve");
-		nbd_workers_stop(&srv);
-		goto out;
-	}
-	if (o.pidfile && (wrote_pidfile = write_pidfile(o.pidfile) == 0) == false) {
-		cli_error("serve", "cannot write pidfile %s: %m", o.pidfile);
-		nbd_control_stop(&srv);
-		nbd_workers_stop(&srv);
-		goto out;
-	}
-	if (ready[1] >= 0) {
-		char zero = 0;
-		if (write(ready[1], &zero, 1) != 1) {
-			/* The parent is gone: carry on. */
-		}
-		close(ready[1]);
-		ready[1] = -1;
-	}
-	if (o.run) {
-		child = spawn_run(o.run, &o, o.socket, &oldmask);
-		if (child < 0) {
-			cli_error("serve", "fork: %m");
-			nbd_control_stop(&srv);
-			nbd_workers_stop(&srv);
-			goto out;
-		}
-	}
-
-	/* Serve until a signal says stop (or the --run command ends); then
-	 * the server drains and flushes before nbd_server_run() returns. */
-	nbd_server_run(&srv, &l, sfd);
-	rc = EXIT_OK;
-	{
-		struct signalfd_siginfo si;
-		int status;
-
-		if (read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo == SIGCHLD &&
-		    child > 0 && waitpid(child, &status, 0) == child) {
-			rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-			child = -1;
-		}
-	}
-	if (child > 0) {
-		kill(child, SIGTERM);
-		waitpid(child, NULL, 0);
-	}
-out:
-	nbd_listen_close(&l);
-	if (wrote_pidfile)
-		remove_pidfile(o.pidfile);
-	if (made_tmpdir)
-		rmdir(tmpdir);
-	if (ready[1] >= 0) {
-		char one = 1;
-		if (write(ready[1], &one, 1) < 0) {
-			/* nothing more to tell */
-		}
-	}
-	free_exports(&srv);
-	nbd_tls_free(srv.tls);
-	if (sfd >= 0)
-		close(sfd);
+	srv_listen_close(&s->core);
+	srv_daemon_fini(&s->d);
+	if (s->tmpdir[0])
+		rmdir(s->tmpdir);
+	srv_fini(&s->core);
+	nbd_tls_free(s->nbd.tls);
+	free(s);
 	return rc;
 }

@@ -32,7 +32,7 @@ struct hs {
 	bool no_zeroes;
 	bool structured;
 	bool meta_alloc;
-	int meta_export;	/* export the meta context was set for */
+	const struct srv_export *meta_export;	/* the meta context was set for */
 	struct nbd_session *s;
 	struct nbd_tls_conn *tls;	/* after STARTTLS: all I/O goes through it */
 };
@@ -60,7 +60,7 @@ static int hs_wait(struct hs *h, short events)
 			nbd_log(h->srv, "%s: handshake timed out", h->s->peer);
 			return -1;
 		}
-		if (atomic_load(&h->srv->stopping))
+		if (atomic_load(&h->srv->core->stopping))
 			return -1;
 		r = poll(&p, 1, ms);
 		if (r > 0)
@@ -189,25 +189,29 @@ static int hs_error(struct hs *h, uint32_t opt, uint32_t type, const char *fmt, 
 		n = 0;
 	if ((size_t)n >= sizeof msg)
 		n = sizeof msg - 1;
-	nbd_debug(h->srv, "%s: option %u refused: %s", h->s->peer, opt, msg);
+	if (h->srv->core->cfg.verbose) {
+		char shown[300];	/* MSG may quote what the client sent */
+
+		nbd_debug(h->srv, "%s: option %u refused: %s", h->s->peer, opt,
+			  srv_printable(msg, (size_t)n, shown, sizeof shown));
+	}
 	return hs_reply(h, opt, type, msg, (uint32_t)n);
 }
 
-static int hs_find_export(struct hs *h, const char *name)
+uint16_t nbd_export_tflags(const struct srv_export *e)
 {
-	struct nbd_server *srv = h->srv;
-
-	if (name[0] == '\0')
-		return 0;	/* the default export */
-	for (size_t i = 0; i < srv->nexports; i++)
-		if (!strcmp(srv->exports[i].name, name))
-			return (int)i;
-	return -1;
+	/* Capabilities are NBD flags already; RESIZE is an NBD extension
+	 * this server does not speak, CACHE is done by reading. */
+	return (uint16_t)(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_CACHE |
+		(e->caps & (NBD_FLAG_READ_ONLY | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+			    NBD_FLAG_ROTATIONAL | NBD_FLAG_SEND_TRIM |
+			    NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN |
+			    NBD_FLAG_SEND_FAST_ZERO)));
 }
 
-static uint16_t hs_tflags(struct hs *h, const struct nbd_export *e)
+static uint16_t hs_tflags(struct hs *h, const struct srv_export *e)
 {
-	uint16_t f = e->tflags;
+	uint16_t f = nbd_export_tflags(e);
 
 	if (h->structured)
 		f |= NBD_FLAG_SEND_DF;
@@ -235,7 +239,7 @@ static int hs_take_string(const uint8_t **p, uint32_t *left, char *out, size_t o
 	return 0;
 }
 
-static int hs_send_info_export(struct hs *h, uint32_t opt, const struct nbd_export *e)
+static int hs_send_info_export(struct hs *h, uint32_t opt, const struct srv_export *e)
 {
 	uint8_t info[12];
 
@@ -252,8 +256,7 @@ static int hs_opt_info_go(struct hs *h, uint32_t opt, const uint8_t *data, uint3
 	uint32_t left = len;
 	uint16_t nreq;
 	bool want_name = false, want_desc = false, want_bs = false;
-	const struct nbd_export *e;
-	int idx;
+	struct srv_export *e;
 
 	if (hs_take_string(&p, &left, name, sizeof name) < 0 || left < 2)
 		return hs_error(h, opt, NBD_REP_ERR_INVALID, "malformed %s request",
@@ -273,11 +276,10 @@ static int hs_opt_info_go(struct hs *h, uint32_t opt, const uint8_t *data, uint3
 	}
 	if (h->srv->tls_required && !h->tls)
 		return hs_error(h, opt, NBD_REP_ERR_TLS_REQD, "this server requires TLS");
-	idx = hs_find_export(h, name);
-	if (idx < 0)
+	e = srv_export_find(h->srv->core, name);
+	if (!e)
 		return hs_error(h, opt, NBD_REP_ERR_UNKNOWN, "no export named '%s' "
 				"(NBD_OPT_LIST shows the exports)", name);
-	e = &h->srv->exports[idx];
 	if (hs_send_info_export(h, opt, e) < 0)
 		return -1;
 	if (want_name) {
@@ -315,9 +317,9 @@ static int hs_opt_info_go(struct hs *h, uint32_t opt, const uint8_t *data, uint3
 		/* Contexts hold only if they were last set for the export
 		 * finally chosen (an INFO about another one in between does
 		 * not matter), as the spec says. */
-		if (h->meta_export != idx)
+		if (h->meta_export != e)
 			h->meta_alloc = false;
-		h->s->export_index = (size_t)idx;
+		h->s->e = e;
 		return 1;
 	}
 	return 0;
@@ -327,8 +329,8 @@ static int hs_opt_list(struct hs *h, uint32_t opt, uint32_t len)
 {
 	if (len)
 		return hs_error(h, opt, NBD_REP_ERR_INVALID, "LIST takes no data");
-	for (size_t i = 0; i < h->srv->nexports; i++) {
-		const struct nbd_export *e = &h->srv->exports[i];
+	for (size_t i = 0; i < h->srv->core->nexports; i++) {
+		const struct srv_export *e = h->srv->core->exports[i];
 		size_t n = strnlen(e->name, NBD_MAX_STRING), d = e->description ?
 			strnlen(e->description, NBD_MAX_STRING) : 0;
 		uint8_t *buf = malloc(4 + n + d);
@@ -363,7 +365,7 @@ static int hs_opt_meta(struct hs *h, uint32_t opt, const uint8_t *data, uint32_t
 	const uint8_t *p = data;
 	uint32_t left = len, nq;
 	bool list = opt == NBD_OPT_LIST_META_CONTEXT, found = false;
-	int idx;
+	struct srv_export *e;
 
 	if (!list && !h->structured)
 		return hs_error(h, opt, NBD_REP_ERR_INVALID, "negotiate structured "
@@ -374,12 +376,12 @@ static int hs_opt_meta(struct hs *h, uint32_t opt, const uint8_t *data, uint32_t
 	nq = nbd_get32(p);
 	p += 4;
 	left -= 4;
-	idx = hs_find_export(h, name);
-	if (idx < 0)
+	e = srv_export_find(h->srv->core, name);
+	if (!e)
 		return hs_error(h, opt, NBD_REP_ERR_UNKNOWN, "no export named '%s'", name);
 	if (!list) {
 		h->meta_alloc = false;
-		h->meta_export = idx;
+		h->meta_export = e;
 	}
 	if (nq == 0 && list)
 		found = true;
@@ -410,8 +412,7 @@ static int hs_opt_export_name(struct hs *h, const uint8_t *data, uint32_t len)
 {
 	char name[NBD_MAX_STRING + 1];
 	uint8_t buf[10 + 124] = { 0 };
-	const struct nbd_export *e;
-	int idx;
+	struct srv_export *e;
 
 	if (len > NBD_MAX_STRING)
 		return -1;
@@ -421,18 +422,20 @@ static int hs_opt_export_name(struct hs *h, const uint8_t *data, uint32_t len)
 		nbd_log(h->srv, "%s: EXPORT_NAME without TLS refused", h->s->peer);
 		return -1;
 	}
-	idx = hs_find_export(h, name);
-	if (idx < 0) {
-		nbd_log(h->srv, "%s: unknown export '%s'", h->s->peer, name);
+	e = srv_export_find(h->srv->core, name);
+	if (!e) {
+		char shown[100];
+
+		nbd_log(h->srv, "%s: unknown export '%s'", h->s->peer,
+			srv_printable(name, len, shown, sizeof shown));
 		return -1;	/* the protocol lets us only hang up */
 	}
-	e = &h->srv->exports[idx];
 	nbd_put64(buf, e->size);
 	nbd_put16(buf + 8, hs_tflags(h, e));
 	if (hs_write(h, buf, h->no_zeroes ? 10 : sizeof buf) < 0)
 		return -1;
-	h->s->export_index = (size_t)idx;
-	if (h->meta_export != idx)
+	h->s->e = e;
+	if (h->meta_export != e)
 		h->meta_alloc = false;
 	return 1;
 }
@@ -454,13 +457,13 @@ static int hs_opt_starttls(struct hs *h, uint32_t opt, uint32_t len)
 	 * injected it (as in CVE-2021-3716). */
 	h->structured = false;
 	h->meta_alloc = false;
-	h->meta_export = -1;
+	h->meta_export = NULL;
 	return 0;
 }
 
 int nbd_handshake(struct nbd_server *srv, int fd, struct nbd_session *session)
 {
-	struct hs h = { .srv = srv, .fd = fd, .s = session, .meta_export = -1 };
+	struct hs h = { .srv = srv, .fd = fd, .s = session, .meta_export = NULL };
 	uint8_t greet[18], cflags[4], opthdr[16];
 	uint8_t *data = NULL;
 	int r = -1;

@@ -327,7 +327,7 @@ static int tls_wait(struct nbd_tls_conn *c, short events,
 
 		if (ms == 0)
 			return -1;
-		if (stop_on_shutdown && atomic_load(&c->srv->stopping))
+		if (stop_on_shutdown && atomic_load(&c->srv->core->stopping))
 			return -1;
 		r = poll(&p, 1, ms < 200 ? ms : 200);
 		if (r > 0)
@@ -348,11 +348,14 @@ static void tls_log_session(struct nbd_tls_conn *c)
 	const char *ver = gnutls_protocol_get_name(gnutls_protocol_get_version(s));
 	char who[300] = "";
 
-	if (!c->srv->verbose)
+	if (!c->srv->core->cfg.verbose)
 		return;
 	if (gnutls_auth_get_type(s) == GNUTLS_CRD_PSK) {
 		const char *u = gnutls_psk_server_get_username(s);
-		snprintf(who, sizeof who, ", PSK user '%.64s'", u ? u : "?");
+		char shown[100];
+
+		snprintf(who, sizeof who, ", PSK user '%s'",
+			 u ? srv_printable(u, strlen(u), shown, sizeof shown) : "?");
 	} else {
 		unsigned n = 0;
 		const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
@@ -456,7 +459,7 @@ struct nbd_tls_conn *nbd_tls_handshake(struct nbd_server *srv, int fd,
 		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
 			if (tls_wait(c, tls_direction(c), deadline, true) < 0) {
 				nbd_log(srv, "%s: TLS handshake %s", peer,
-					atomic_load(&srv->stopping) ? "abandoned: the server "
+					atomic_load(&srv->core->stopping) ? "abandoned: the server "
 					"is stopping" : "timed out");
 				nbd_tls_close(c, false);
 				return NULL;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "protocol.h"
@@ -27,7 +28,6 @@
 #include "zero.h"
 
 #define CONN_MAX_REQUESTS 64
-#define CONN_MAX_BYTES (64u << 20)
 #define SEND_BATCH 64			/* iovec entries per sendmsg */
 #define SPARSE_MIN (64u << 10)		/* reads this large may send holes */
 #define SPARSE_CHUNKS 16		/* at most this many chunks per read (+1) */
@@ -40,7 +40,7 @@ struct nbd_req {
 	uint64_t cookie, offset;
 	uint32_t len;
 	uint32_t counted;		/* bytes charged to bytes_in_flight */
-	bool quiesce_counted;		/* counted in the export's nbd_quiesce */
+	bool quiesce_counted;		/* counted in the export's quiesce gate */
 	void *buf;
 
 	/* The reply: IOVs point into hdr, extra and buf. */
@@ -53,7 +53,7 @@ struct nbd_req {
 };
 
 struct nbd_conn {
-	struct nbd_worker_ctx *w;
+	struct srv_unit u;		/* first: the worker sees only this */
 	struct nbd_server *srv;
 	struct nbd_xprt *x;
 	struct nbd_session s;
@@ -70,6 +70,8 @@ struct nbd_conn {
 	bool recv_active, recv_paused;
 	unsigned in_flight;		/* requests not yet fully replied */
 	uint64_t bytes_in_flight;
+	uint32_t reserved;		/* request memory taken for the next header */
+	uint64_t last_ms;		/* last bytes received (--idle-timeout) */
 	/* Modifying requests held while the export is quiesced; they count
 	 * as in flight, so they also hold off reading more. */
 	struct nbd_req *park_head, *park_tail;
@@ -90,68 +92,21 @@ struct nbd_conn {
 
 static void conn_maybe_free(struct nbd_conn *c);
 static void conn_send_kick(struct nbd_conn *c);
+static void conn_reply_sent(struct nbd_conn *c, struct nbd_req *r);
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
 
 /* ---- buffers ---- */
 
-static int pool_class(uint32_t len)
-{
-	int c = 0;
-
-	while (((size_t)1 << (NBD_POOL_MIN_SHIFT + c)) < len)
-		c++;
-	return c < NBD_POOL_CLASSES ? c : -1;
-}
-
-/* An aligned buffer of at least LEN bytes (LEN > 0). */
-static void *pool_get(struct nbd_bufpool *p, uint32_t len)
-{
-	int c = pool_class(len);
-	void *b;
-
-	if (c >= 0 && p->free[c]) {
-		b = p->free[c];
-		p->free[c] = *(void **)b;
-		p->cached -= (size_t)1 << (NBD_POOL_MIN_SHIFT + c);
-		return b;
-	}
-	/* Aligned so that O_DIRECT images need no bounce buffer. */
-	if (posix_memalign(&b, 4096, c >= 0 ? (size_t)1 << (NBD_POOL_MIN_SHIFT + c) : len))
-		return NULL;
-	return b;
-}
-
-static void pool_put(struct nbd_bufpool *p, void *b, uint32_t len)
-{
-	int c = pool_class(len);
-	size_t size;
-
-	if (!b)
-		return;
-	size = c >= 0 ? (size_t)1 << (NBD_POOL_MIN_SHIFT + c) : 0;
-	if (c < 0 || p->cached + size > NBD_POOL_MAX_BYTES) {
-		free(b);
-		return;
-	}
-	*(void **)b = p->free[c];
-	p->free[c] = b;
-	p->cached += size;
-}
-
-void nbd_bufpool_clear(struct nbd_bufpool *p)
-{
-	for (int c = 0; c < NBD_POOL_CLASSES; c++) {
-		while (p->free[c]) {
-			void *next = *(void **)p->free[c];
-			free(p->free[c]);
-			p->free[c] = next;
-		}
-	}
-	p->cached = 0;
-}
-
 static void req_put_buf(struct nbd_req *r)
 {
-	pool_put(&r->c->w->pool, r->buf, r->len);
+	srv_buf_put(srv_worker_pool(r->c->u.w), r->buf, r->len);
 	r->buf = NULL;
 }
 
@@ -340,16 +295,16 @@ static void req_reply_read_structured(struct nbd_req *r)
 
 /* ---- request completions from the image ---- */
 
-static struct nbd_quiesce *conn_quiesce(const struct nbd_conn *c)
+static struct srv_quiesce *conn_quiesce(const struct nbd_conn *c)
 {
-	return &c->srv->exports[c->s.export_index].q;
+	return &c->u.e->q;
 }
 
 static void req_quiesce_leave(struct nbd_req *r)
 {
 	if (r->quiesce_counted) {
 		r->quiesce_counted = false;
-		nbd_quiesce_leave(conn_quiesce(r->c));
+		srv_quiesce_leave(conn_quiesce(r->c));
 	}
 }
 
@@ -453,7 +408,7 @@ static void req_dispatch(struct nbd_conn *c, struct nbd_req *r)
 	int res = 0;
 
 	if (req_modifies(r) && !r->quiesce_counted) {
-		if (!nbd_quiesce_enter(conn_quiesce(c))) {
+		if (!srv_quiesce_enter(conn_quiesce(c))) {
 			/* A snapshot is being taken: hold the request until
 			 * nbd_conn_resume(). */
 			r->next = NULL;
@@ -528,7 +483,8 @@ void nbd_conn_resume(struct nbd_conn *c)
 
 static bool conn_over_limit(const struct nbd_conn *c)
 {
-	return c->in_flight >= CONN_MAX_REQUESTS || c->bytes_in_flight >= CONN_MAX_BYTES;
+	return c->in_flight >= CONN_MAX_REQUESTS ||
+	       c->bytes_in_flight >= c->srv->core->cfg.conn_max_bytes;
 }
 
 /* No more requests from this connection; it is freed once everything in
@@ -627,7 +583,7 @@ static void conn_got_header(struct nbd_conn *c, const uint8_t *h)
 	}
 	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE ||
 	     r->type == NBD_CMD_CACHE) && (err == 0 || r->type == NBD_CMD_WRITE) && r->len) {
-		r->buf = pool_get(&c->w->pool, r->len);
+		r->buf = srv_buf_get(srv_worker_pool(c->u.w), r->len);
 		if (!r->buf) {
 			if (r->type == NBD_CMD_WRITE) {
 				nbd_log(c->srv, "%s: out of memory for a write; dropping "
@@ -642,6 +598,7 @@ static void conn_got_header(struct nbd_conn *c, const uint8_t *h)
 		}
 		r->counted = r->len;
 		c->bytes_in_flight += r->len;
+		c->reserved = 0;	/* now charged to R (req_memory said r->len) */
 	}
 	if (r->type == NBD_CMD_WRITE && r->len) {
 		/* The payload follows even when the request is bad: read it,
@@ -660,6 +617,20 @@ static void conn_got_header(struct nbd_conn *c, const uint8_t *h)
 		req_dispatch(c, r);
 }
 
+/* The request memory a request will hold: a write's payload, or the data
+ * of a read.  Oversized or malformed requests hold none: they are
+ * refused or end the connection. */
+static uint32_t req_memory(const struct nbd_conn *c, const uint8_t *h)
+{
+	uint16_t type = nbd_get16(h + 6);
+	uint32_t len = nbd_get32(h + 24);
+
+	if (nbd_get32(h) != NBD_REQUEST_MAGIC || len > c->bmax)
+		return 0;
+	return type == NBD_CMD_READ || type == NBD_CMD_WRITE || type == NBD_CMD_CACHE ?
+		len : 0;
+}
+
 /* Parse and start every whole request in the receive buffer, then ask
  * for more unless the connection is over its limits. */
 static void conn_process(struct nbd_conn *c)
@@ -673,8 +644,22 @@ static void conn_process(struct nbd_conn *c)
 		}
 		if (c->rend - c->rstart < NBD_REQUEST_SIZE)
 			break;
+		c->reserved = req_memory(c, c->rbuf + c->rstart);
+		if (c->reserved && !srv_mem_take(&c->u, c->reserved)) {
+			/* The worker is over its request memory: wait until
+			 * some comes back (wake). */
+			c->reserved = 0;
+			c->recv_paused = true;
+			c->guard--;
+			return;
+		}
 		c->rstart += NBD_REQUEST_SIZE;
 		conn_got_header(c, c->rbuf + c->rstart - NBD_REQUEST_SIZE);
+		if (c->reserved) {
+			/* Not used: no buffer after all. */
+			srv_mem_give(c->u.w, c->reserved);
+			c->reserved = 0;
+		}
 		if (c->rreq) {
 			/* Take what already arrived of the payload. */
 			uint32_t n = c->rend - c->rstart;
@@ -701,6 +686,8 @@ static void conn_recv_done(struct nbd_xprt *x, int res)
 	struct nbd_conn *c = x->owner;
 
 	c->recv_active = false;
+	if (res > 0 && c->srv->core->cfg.idle_timeout_s)
+		c->last_ms = now_ms();
 	/* Answering a refused write below can drop the last reply of a
 	 * connection whose sends failed: hold C until conn_process. */
 	c->guard++;
@@ -709,9 +696,7 @@ static void conn_recv_done(struct nbd_xprt *x, int res)
 
 		if (c->rreq) {
 			/* A truncated write: nothing to answer. */
-			c->in_flight--;
-			c->bytes_in_flight -= c->rreq->counted;
-			req_free(c->rreq);
+			conn_reply_sent(c, c->rreq);
 			c->rreq = NULL;
 		}
 		if (res == 0 && partial && !c->closing)
@@ -750,6 +735,7 @@ static void conn_reply_sent(struct nbd_conn *c, struct nbd_req *r)
 {
 	c->in_flight--;
 	c->bytes_in_flight -= r->counted;
+	srv_mem_give(c->u.w, r->counted);
 	req_free(r);
 }
 
@@ -843,31 +829,77 @@ static void conn_maybe_free(struct nbd_conn *c)
 	    c->in_flight || c->sq_head)
 		return;
 	nbd_debug(c->srv, "%s: connection closed", c->s.peer);
-	c->w->conn_gone(c->w, c);
+	srv_unit_detach(&c->u);
 	/* Politely (TLS: close_notify) unless the stream broke. */
 	c->x->ops->close(c->x, !c->dead);
 	free(c->rbuf);
 	free(c);
 }
 
-struct nbd_conn *nbd_conn_start_xprt(struct nbd_worker_ctx *w, struct nbd_server *srv,
-				     const struct nbd_session *s, struct mortar_image *img,
-				     struct nbd_xprt *x)
+/* ---- the connection as a unit of the worker ---- */
+
+static void unit_resume(struct srv_unit *u)
 {
-	const struct nbd_export *e = &srv->exports[s->export_index];
+	nbd_conn_resume((struct nbd_conn *)u);
+}
+
+/* Stop reading: the pending receive ends, requests in flight finish
+ * and are answered, then the connection closes. */
+static void unit_stop(struct srv_unit *u)
+{
+	struct nbd_conn *c = (struct nbd_conn *)u;
+
+	c->closing = true;
+	c->x->ops->shutdown(c->x, SHUT_RD);
+	conn_maybe_free(c);
+}
+
+static void unit_tick(struct srv_unit *u, uint64_t now)
+{
+	struct nbd_conn *c = (struct nbd_conn *)u;
+	uint64_t idle_ms = (uint64_t)c->srv->core->cfg.idle_timeout_s * 1000;
+
+	if (c->closing || c->in_flight || now - c->last_ms < idle_ms)
+		return;
+	nbd_log(c->srv, "%s: idle for %u s (--idle-timeout); closing the connection",
+		c->s.peer, c->srv->core->cfg.idle_timeout_s);
+	unit_stop(u);
+}
+
+static void unit_wake(struct srv_unit *u)
+{
+	struct nbd_conn *c = (struct nbd_conn *)u;
+
+	if (c->recv_paused && !c->closing && !c->recv_active)
+		conn_process(c);	/* may free c */
+}
+
+static const struct srv_unit_ops conn_unit_ops = {
+	.resume = unit_resume,
+	.stop = unit_stop,
+	.tick = unit_tick,
+	.wake = unit_wake,
+};
+
+struct nbd_conn *nbd_conn_start_xprt(struct srv_worker *w, struct nbd_server *srv,
+				     const struct nbd_session *s, struct nbd_xprt *x)
+{
+	const struct srv_export *e = s->e;
 	struct nbd_conn *c = calloc(1, sizeof *c);
 
 	if (!c)
 		return NULL;
-	c->w = w;
+	c->u.ops = &conn_unit_ops;
+	c->u.e = s->e;
 	c->srv = srv;
 	c->x = x;
 	c->s = *s;
 	c->s.tls = NULL;	/* the transport owns it */
-	c->img = img;
-	c->size = mortar_image_size(img);
+	c->img = srv_worker_image(w, e);
+	c->size = mortar_image_size(c->img);
 	c->bmax = e->bmax;
-	c->read_only = e->read_only || (e->tflags & NBD_FLAG_READ_ONLY);
+	c->read_only = e->caps & MORTAR_CAP_READ_ONLY;
+	c->last_ms = now_ms();
 	c->rbuf = malloc(RBUF_SIZE);
 	if (!c->rbuf) {
 		free(c);
@@ -876,6 +908,7 @@ struct nbd_conn *nbd_conn_start_xprt(struct nbd_worker_ctx *w, struct nbd_server
 	x->owner = c;
 	x->recv_done = conn_recv_done;
 	x->send_done = conn_send_done;
+	srv_unit_attach(w, &c->u);
 	nbd_debug(srv, "%s: transmission on export '%s'%s%s", s->peer, e->name,
 		  s->structured ? " with structured replies" : "",
 		  s->tls ? " over TLS" : "");
@@ -883,11 +916,12 @@ struct nbd_conn *nbd_conn_start_xprt(struct nbd_worker_ctx *w, struct nbd_server
 	return c;
 }
 
-struct nbd_conn *nbd_conn_start(struct nbd_worker_ctx *w, struct nbd_server *srv,
-				struct nbd_session *s, struct mortar_image *img)
+struct nbd_conn *nbd_conn_start(struct srv_worker *w, struct nbd_server *srv,
+				struct nbd_session *s)
 {
-	struct nbd_xprt *x = s->tls ? nbd_xprt_tls_new(w->loop, s->fd, s->tls) :
-		nbd_xprt_socket_new(w->loop, s->fd);
+	struct mortar_loop *loop = srv_worker_loop(w);
+	struct nbd_xprt *x = s->tls ? nbd_xprt_tls_new(loop, s->fd, s->tls) :
+		nbd_xprt_socket_new(loop, s->fd);
 	struct nbd_conn *c;
 
 	if (!x)
@@ -895,27 +929,8 @@ struct nbd_conn *nbd_conn_start(struct nbd_worker_ctx *w, struct nbd_server *srv
 	/* The transport owns the fd and the TLS session from here. */
 	s->tls = NULL;
 	s->fd = -1;
-	c = nbd_conn_start_xprt(w, srv, s, img, x);
+	c = nbd_conn_start_xprt(w, srv, s, x);
 	if (!c)
 		x->ops->close(x, false);
 	return c;
-}
-
-void nbd_conn_shutdown(struct nbd_conn *c)
-{
-	/* Stop reading: the pending receive ends, requests in flight finish
-	 * and are answered, then the connection closes. */
-	c->closing = true;
-	c->x->ops->shutdown(c->x, SHUT_RD);
-	conn_maybe_free(c);
-}
-
-void *nbd_conn_next(struct nbd_conn *c)
-{
-	return c->next;
-}
-
-void nbd_conn_set_next(struct nbd_conn *c, struct nbd_conn *next)
-{
-	c->next = next;
 }

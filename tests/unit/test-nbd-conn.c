@@ -127,38 +127,32 @@ static void send_complete(struct fake *f, int res)
 	f->x.send_done(&f->x, (int)n);
 }
 
-/* ---- a worker of one ---- */
+/* ---- a worker of one, run by the test ---- */
 
-static struct nbd_server srv;
-static struct nbd_export export0;
-static struct nbd_worker_ctx w;
-static int gone;
-
-static void conn_gone(struct nbd_worker_ctx *ctx, struct nbd_conn *c)
-{
-	(void)ctx;
-	(void)c;
-	gone++;
-}
+static struct srv core;
+static struct nbd_server srv = { .core = &core };
+static struct srv_worker *w;
+/* Connections that detached from the worker since start(). */
+#define GONE (1 - (int)atomic_load(&core.nconns))
 
 static void run_loop(void)
 {
-	while (mortar_loop_in_flight(w.loop) > 0)
-		mortar_loop_run_once(w.loop, 1000);
+	while (mortar_loop_in_flight(srv_worker_loop(w)) > 0)
+		mortar_loop_run_once(srv_worker_loop(w), 1000);
 }
 
-static struct nbd_conn *start(struct mortar_image *img, bool structured)
+static struct nbd_conn *start(bool structured)
 {
-	struct nbd_session s = { .fd = -1, .export_index = 0, .structured = structured };
+	struct nbd_session s = { .fd = -1, .e = core.exports[0], .structured = structured };
 	struct fake *f = calloc(1, sizeof *f);
 
 	the_fake = f;
 	f->x.ops = &fake_ops;
-	f->x.loop = w.loop;
+	f->x.loop = srv_worker_loop(w);
 	f->x.fd = -1;
 	snprintf(s.peer, sizeof s.peer, "test");
-	gone = 0;
-	return nbd_conn_start_xprt(&w, &srv, &s, img, &f->x);
+	atomic_store(&core.nconns, 1);	/* as the acceptor counts it */
+	return nbd_conn_start_xprt(w, &srv, &s, &f->x);
 }
 
 static void put_request(uint8_t *p, uint16_t type, uint64_t cookie, uint64_t off,
@@ -174,9 +168,9 @@ static void put_request(uint8_t *p, uint16_t type, uint64_t cookie, uint64_t off
 
 /* ---- the cases ---- */
 
-static void test_refused_write_after_failed_send(struct mortar_image *img)
+static void test_refused_write_after_failed_send(void)
 {
-	struct nbd_conn *c = start(img, false);
+	struct nbd_conn *c = start(false);
 	struct fake *f = the_fake;
 	uint8_t req[NBD_REQUEST_SIZE], payload[4096];
 
@@ -192,24 +186,24 @@ static void test_refused_write_after_failed_send(struct mortar_image *img)
 	       "the refused write's payload is being received");
 	/* The client shut down its reading side: the send fails... */
 	send_complete(f, -EPIPE);
-	tap_ok(f->shutdowns == 1 && f->closes == 0 && gone == 0,
+	tap_ok(f->shutdowns == 1 && f->closes == 0 && GONE == 0,
 	       "a failed send shuts the transport down, the connection lives on");
 	/* ...and then the payload arrives: the refusal is answered into a
 	 * dead connection, which must not be freed under this call. */
 	memset(payload, 0x5a, sizeof payload);
 	deliver(f, payload, sizeof payload);
 	run_loop();
-	tap_ok(f->closes == 1 && gone == 1 && !f->polite,
+	tap_ok(f->closes == 1 && GONE == 1 && !f->polite,
 	       "the connection closed once, after the receive path was done "
-	       "(closes %d, gone %d)", f->closes, gone);
+	       "(closes %d, gone %d)", f->closes, GONE);
 	tap_ok(!f->r_pending && !f->s_pending, "nothing left pending");
 	free(f->sbuf);
 	free(f);
 }
 
-static void test_pipelined_partial_sends(struct mortar_image *img)
+static void test_pipelined_partial_sends(void)
 {
-	struct nbd_conn *c = start(img, false);
+	struct nbd_conn *c = start(false);
 	struct fake *f = the_fake;
 	uint8_t req[3 * NBD_REQUEST_SIZE];
 	size_t want = 3 * NBD_SIMPLE_REPLY_SIZE + 3 * 512;
@@ -241,14 +235,14 @@ static void test_pipelined_partial_sends(struct mortar_image *img)
 	tap_ok(ok, "each reply is a whole simple reply with one of the cookies");
 	deliver(f, NULL, 0);	/* the client leaves */
 	run_loop();
-	tap_ok(f->closes == 1 && gone == 1 && f->polite, "closed politely once");
+	tap_ok(f->closes == 1 && GONE == 1 && f->polite, "closed politely once");
 	free(f->sbuf);
 	free(f);
 }
 
-static void test_disconnect_with_requests_in_flight(struct mortar_image *img)
+static void test_disconnect_with_requests_in_flight(void)
 {
-	struct nbd_conn *c = start(img, true);
+	struct nbd_conn *c = start(true);
 	struct fake *f = the_fake;
 	uint8_t req[2 * NBD_REQUEST_SIZE];
 
@@ -264,7 +258,7 @@ static void test_disconnect_with_requests_in_flight(struct mortar_image *img)
 	}
 	tap_ok(f->wire_len > 0 && nbd_get32(f->wire) == NBD_STRUCTURED_REPLY_MAGIC &&
 	       nbd_get64(f->wire + 8) == 7, "the read was answered (structured)");
-	tap_ok(f->closes == 1 && gone == 1 && f->polite && !f->r_pending,
+	tap_ok(f->closes == 1 && GONE == 1 && f->polite && !f->r_pending,
 	       "then the connection closed, politely, reading no more");
 	free(f->sbuf);
 	free(f);
@@ -273,33 +267,25 @@ static void test_disconnect_with_requests_in_flight(struct mortar_image *img)
 int main(void)
 {
 	char *dir = test_tmpdir(), path[512];
-	struct mortar_image *img;
+	struct srv_export_spec spec = { .name = "", .location = path };
+	const struct srv_config cfg = {
+		.max_connections = 8, .nworkers = 1, .conn_max_bytes = 64 << 20,
+		.max_bytes = 256 << 20,
+	};
 
 	snprintf(path, sizeof path, "%s/conn.img", dir);
 	if (mortar_image_create_text(path, SIZE, MORTAR_PREALLOC_OFF, 0) < 0 ||
-	    mortar_loop_new(0, &w.loop) < 0 ||
-	    mortar_image_open_text(w.loop, path, 0, &img) < 0) {
+	    srv_init(&core, &cfg, &spec, 1) < 0 || !(w = srv_worker_new_local(&core))) {
 		printf("Bail out! %s\n", mortar_errmsg());
 		return 1;
 	}
-	w.conn_gone = conn_gone;
-	export0.name = "";
-	export0.location = path;
-	export0.size = SIZE;
-	export0.bmax = 32u << 20;
-	export0.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH;
-	srv.exports = &export0;
-	srv.nexports = 1;
-	pthread_mutex_init(&export0.q.lock, NULL);
-	pthread_cond_init(&export0.q.cond, NULL);
 
-	test_refused_write_after_failed_send(img);
-	test_pipelined_partial_sends(img);
-	test_disconnect_with_requests_in_flight(img);
+	test_refused_write_after_failed_send();
+	test_pipelined_partial_sends();
+	test_disconnect_with_requests_in_flight();
 
-	mortar_image_close(img);
-	nbd_bufpool_clear(&w.pool);
-	mortar_loop_free(w.loop);
+	srv_worker_free_local(w);
+	srv_fini(&core);
 	test_rmdir(dir);
 	return tap_done();
 }

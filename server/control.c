@@ -44,55 +44,11 @@
 
 #include "control.h"
 #include "error.h"
+#include "internal.h"
 #include "runtime.h"
-#include "server.h"
 
-#define DRAIN_MAX_MS 30000	/* writes in flight must finish by then */
+#define DRAIN_MAX_MS 30000	/* as in quiesce.c */
 #define LINE_MAX_LEN 4096
-
-/* ---- the quiesce gate used by the transmission paths ---- */
-
-bool nbd_quiesce_enter(struct nbd_quiesce *q)
-{
-	/* Count first, then look: with the control thread setting ON first
-	 * and then waiting for WRITES == 0, one of the two always sees the
-	 * other (both are sequentially consistent). */
-	atomic_fetch_add(&q->writes, 1);
-	if (!atomic_load(&q->on))
-		return true;
-	nbd_quiesce_leave(q);
-	return false;
-}
-
-void nbd_quiesce_leave(struct nbd_quiesce *q)
-{
-	if (atomic_fetch_sub(&q->writes, 1) == 1 && atomic_load(&q->on)) {
-		pthread_mutex_lock(&q->lock);
-		pthread_cond_broadcast(&q->cond);
-		pthread_mutex_unlock(&q->lock);
-	}
-}
-
-bool nbd_quiesce_enter_wait(struct nbd_quiesce *q, const atomic_bool *stopping)
-{
-	while (!nbd_quiesce_enter(q)) {
-		struct timespec t;
-
-		if (atomic_load(stopping))
-			return false;
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_nsec += 200000000;
-		if (t.tv_nsec >= 1000000000) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000;
-		}
-		pthread_mutex_lock(&q->lock);
-		if (atomic_load(&q->on))
-			pthread_cond_timedwait(&q->cond, &q->lock, &t);
-		pthread_mutex_unlock(&q->lock);
-	}
-	return true;
-}
 
 /* ---- lines on a socket ---- */
 
@@ -148,21 +104,21 @@ static int recv_line(int fd, char *buf, size_t len, int timeout_ms)
 
 /* ---- server side ---- */
 
-struct nbd_control {
-	struct nbd_server *srv;
+struct srv_control {
+	struct srv *srv;
 	int lfd;
 	int wake[2];
 	pthread_t tid;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	struct mortar_location **locs;	/* per export, NULL when unparsable */
+	const struct mortar_location **locs;	/* the exports', not ours */
 	struct stat *st;		/* per export, files: identity */
 	bool *is_file;
 };
 
 /* Mark in MATCH the exports that REQUEST names; returns how many. */
-static size_t ctl_match(struct nbd_control *ctl, const char *request, bool *match)
+static size_t ctl_match(struct srv_control *ctl, const char *request, bool *match)
 {
-	struct nbd_server *srv = ctl->srv;
+	struct srv *srv = ctl->srv;
 	size_t n = 0;
 
 	if (!strncmp(request, "file ", 5)) {
@@ -188,54 +144,9 @@ static size_t ctl_match(struct nbd_control *ctl, const char *request, bool *matc
 	return n;
 }
 
-static void ctl_resume(struct nbd_server *srv, const bool *match)
+static void ctl_serve_client(struct srv_control *ctl, int fd)
 {
-	for (size_t i = 0; i < srv->nexports; i++) {
-		if (!match[i])
-			continue;
-		pthread_mutex_lock(&srv->exports[i].q.lock);
-		atomic_store(&srv->exports[i].q.on, false);
-		pthread_cond_broadcast(&srv->exports[i].q.cond);
-		pthread_mutex_unlock(&srv->exports[i].q.lock);
-		nbd_workers_resume(srv, i);
-	}
-}
-
-/* Stop modifying requests on the matched exports, wait for those inside
- * the image, flush.  0, or -errno with the message set (then resumed). */
-static int ctl_quiesce(struct nbd_server *srv, const bool *match)
-{
-	struct timespec deadline;
-	int r = 0;
-
-	for (size_t i = 0; i < srv->nexports; i++)
-		if (match[i])
-			atomic_store(&srv->exports[i].q.on, true);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += DRAIN_MAX_MS / 1000;
-	for (size_t i = 0; i < srv->nexports && r == 0; i++) {
-		struct nbd_quiesce *q = &srv->exports[i].q;
-
-		if (!match[i])
-			continue;
-		pthread_mutex_lock(&q->lock);
-		while (atomic_load(&q->writes) > 0 && r == 0)
-			if (pthread_cond_timedwait(&q->cond, &q->lock, &deadline) == ETIMEDOUT)
-				r = mortar_set_error(ETIMEDOUT, "writes to export '%s' "
-						     "did not finish within %d s",
-						     srv->exports[i].name, DRAIN_MAX_MS / 1000);
-		pthread_mutex_unlock(&q->lock);
-		if (r == 0)
-			r = nbd_workers_flush(srv, i, DRAIN_MAX_MS);
-	}
-	if (r < 0)
-		ctl_resume(srv, match);
-	return r;
-}
-
-static void ctl_serve_client(struct nbd_control *ctl, int fd)
-{
-	struct nbd_server *srv = ctl->srv;
+	struct srv *srv = ctl->srv;
 	char line[LINE_MAX_LEN];
 	bool *match = calloc(srv->nexports, sizeof *match);
 	size_t n;
@@ -252,13 +163,13 @@ static void ctl_serve_client(struct nbd_control *ctl, int fd)
 		free(match);
 		return;
 	}
-	if (ctl_quiesce(srv, match) < 0) {
-		nbd_log(srv, "quiesce refused: %s", mortar_errmsg());
+	if (srv_quiesce_begin(srv, match) < 0) {
+		srv_log(srv, "quiesce refused: %s", mortar_errmsg());
 		send_line(fd, "error %s", mortar_errmsg());
 		free(match);
 		return;
 	}
-	nbd_debug(srv, "quiesced %zu export(s) for a snapshot", n);
+	srv_debug(srv, "quiesced %zu export(s) for a snapshot", n);
 	if (send_line(fd, "ok %zu", n) == 0) {
 		struct pollfd p[2] = {
 			{ .fd = fd, .events = POLLIN },
@@ -267,22 +178,22 @@ static void ctl_serve_client(struct nbd_control *ctl, int fd)
 
 		/* Any line, EOF, the server stopping or the time limit: all
 		 * end the quiesce. */
-		if (poll(p, 2, (int)srv->quiesce_timeout_s * 1000) == 0) {
-			nbd_log(srv, "a snapshot kept the export quiesced for %u s "
+		if (poll(p, 2, (int)srv->cfg.quiesce_timeout_s * 1000) == 0) {
+			srv_log(srv, "a snapshot kept the export quiesced for %u s "
 				"(--quiesce-timeout); resuming, and telling it that "
-				"its copy is not consistent", srv->quiesce_timeout_s);
+				"its copy is not consistent", srv->cfg.quiesce_timeout_s);
 			send_line(fd, "expired");
 		} else if (p[0].revents && recv_line(fd, line, sizeof line, 1000) == 0) {
 			send_line(fd, "resumed");
 		}
 	}
-	ctl_resume(srv, match);
-	nbd_debug(srv, "resumed %zu export(s)", n);
+	srv_quiesce_end(srv, match);
+	srv_debug(srv, "resumed %zu export(s)", n);
 	free(match);
 }
 
 /* The server's own user or root; anybody else is refused. */
-static bool ctl_peer_allowed(struct nbd_control *ctl, int fd)
+static bool ctl_peer_allowed(struct srv_control *ctl, int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof cred;
@@ -290,7 +201,7 @@ static bool ctl_peer_allowed(struct nbd_control *ctl, int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
 	    (cred.uid == 0 || cred.uid == geteuid()))
 		return true;
-	nbd_log(ctl->srv, "control socket: refused a client of user %ld (pid %ld): "
+	srv_log(ctl->srv, "control socket: refused a client of user %ld (pid %ld): "
 		"only user %ld and root may quiesce this server's exports",
 		len == sizeof cred ? (long)cred.uid : -1L,
 		len == sizeof cred ? (long)cred.pid : -1L, (long)geteuid());
@@ -300,7 +211,7 @@ static bool ctl_peer_allowed(struct nbd_control *ctl, int fd)
 
 static void *ctl_main(void *arg)
 {
-	struct nbd_control *ctl = arg;
+	struct srv_control *ctl = arg;
 	sigset_t all;
 
 	sigfillset(&all);
@@ -329,12 +240,10 @@ static void *ctl_main(void *arg)
 	return NULL;
 }
 
-static void ctl_free(struct nbd_control *ctl)
+static void ctl_free(struct srv_control *ctl)
 {
 	if (!ctl)
 		return;
-	for (size_t i = 0; ctl->locs && i < ctl->srv->nexports; i++)
-		mortar_location_free(ctl->locs[i]);
 	free(ctl->locs);
 	free(ctl->st);
 	free(ctl->is_file);
@@ -347,7 +256,7 @@ static void ctl_free(struct nbd_control *ctl)
 	free(ctl);
 }
 
-static int ctl_listen(struct nbd_control *ctl)
+static int ctl_listen(struct srv_control *ctl)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char dir[PATH_MAX];
@@ -371,9 +280,9 @@ static int ctl_listen(struct nbd_control *ctl)
 	return 0;
 }
 
-int nbd_control_start(struct nbd_server *srv)
+int srv_control_start(struct srv *srv)
 {
-	struct nbd_control *ctl = calloc(1, sizeof *ctl);
+	struct srv_control *ctl = calloc(1, sizeof *ctl);
 
 	if (!ctl)
 		return mortar_set_error(ENOMEM, "out of memory");
@@ -387,8 +296,7 @@ int nbd_control_start(struct nbd_server *srv)
 		return mortar_set_error(errno ? errno : ENOMEM, "control socket: %m");
 	}
 	for (size_t i = 0; i < srv->nexports; i++) {
-		if (mortar_location_parse(srv->exports[i].location, &ctl->locs[i], NULL) < 0)
-			continue;
+		ctl->locs[i] = srv->exports[i]->loc;
 		if (ctl->locs[i]->scheme == MORTAR_SCHEME_FILE &&
 		    stat(ctl->locs[i]->path, &ctl->st[i]) == 0)
 			ctl->is_file[i] = true;
@@ -407,14 +315,14 @@ int nbd_control_start(struct nbd_server *srv)
 		ctl_free(ctl);
 		return mortar_set_error(EAGAIN, "cannot start the control socket's thread");
 	}
-	nbd_debug(srv, "control socket %s", ctl->path);
+	srv_debug(srv, "control socket %s", ctl->path);
 	srv->control = ctl;
 	return 0;
 }
 
-void nbd_control_stop(struct nbd_server *srv)
+void srv_control_stop(struct srv *srv)
 {
-	struct nbd_control *ctl = srv->control;
+	struct srv_control *ctl = srv->control;
 	char one = 1;
 
 	if (!ctl)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Listening sockets: a unix socket (mode 0600), TCP on chosen addresses
- * (127.0.0.1 unless told otherwise), or sockets passed by systemd. */
+/* Listening sockets: a unix socket (mode 0600 unless a group is given),
+ * TCP on chosen addresses (127.0.0.1 unless told otherwise), or sockets
+ * passed by systemd.  Each carries the accept callback of its protocol. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -18,17 +19,28 @@
 #define LISTEN_BACKLOG 64
 #define SD_LISTEN_FDS_START 3
 
-static int listen_add(struct nbd_listen *l, int fd)
+static int listen_add(struct srv *srv, int fd, srv_accept_fn accept, void *ctx,
+		      const char *unix_path)
 {
-	if (l->nfds == sizeof l->fds / sizeof l->fds[0]) {
+	struct srv_listener *l;
+
+	if (srv->nlisteners == SRV_MAX_LISTENERS) {
 		close(fd);
-		return mortar_set_error(EMFILE, "too many listening sockets");
+		return mortar_set_error(EMFILE, "too many listening sockets (at most %d)",
+					SRV_MAX_LISTENERS);
 	}
-	l->fds[l->nfds++] = fd;
+	l = &srv->listeners[srv->nlisteners];
+	*l = (struct srv_listener){ .fd = fd, .accept = accept, .ctx = ctx };
+	if (unix_path && !(l->unix_path = strdup(unix_path))) {
+		close(fd);
+		return mortar_set_error(ENOMEM, "out of memory");
+	}
+	srv->nlisteners++;
 	return 0;
 }
 
-int nbd_listen_unix(struct nbd_listen *l, const char *path)
+int srv_listen_unix(struct srv *srv, const char *path, unsigned mode, long gid,
+		    srv_accept_fn accept, void *ctx)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	mode_t old;
@@ -54,18 +66,29 @@ int nbd_listen_unix(struct nbd_listen *l, const char *path)
 		return mortar_set_error(r, "cannot bind unix socket %s: %s", path,
 					strerror(r));
 	}
+	/* Group and mode before listen(): until then nobody can connect. */
+	if ((gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0) ||
+	    (mode != 0600 && chmod(path, mode) < 0)) {
+		r = mortar_set_error(errno, "cannot give %s group %ld and mode %03o: %m",
+				     sun.sun_path, gid, mode);
+		close(fd);
+		unlink(path);
+		return r;
+	}
 	if (listen(fd, LISTEN_BACKLOG) < 0) {
 		r = mortar_set_error(errno, "listen on %s: %m", path);
 		close(fd);
 		unlink(path);
 		return r;
 	}
-	free(l->unix_path);
-	l->unix_path = strdup(path);
-	return listen_add(l, fd);
+	r = listen_add(srv, fd, accept, ctx, path);
+	if (r < 0)
+		unlink(path);
+	return r;
 }
 
-int nbd_listen_tcp(struct nbd_listen *l, const char *addr, const char *port)
+int srv_listen_tcp(struct srv *srv, const char *addr, const char *port,
+		   srv_accept_fn accept, void *ctx)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
@@ -107,7 +130,7 @@ int nbd_listen_tcp(struct nbd_listen *l, const char *addr, const char *port)
 			close(fd);
 			continue;
 		}
-		if (listen_add(l, fd) < 0)
+		if (listen_add(srv, fd, accept, ctx, NULL) < 0)
 			break;
 		bound++;
 	}
@@ -120,7 +143,7 @@ int nbd_listen_tcp(struct nbd_listen *l, const char *addr, const char *port)
 	return 0;
 }
 
-int nbd_listen_systemd(struct nbd_listen *l)
+int srv_listen_systemd(struct srv *srv, srv_accept_fn accept, void *ctx)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 	char *end;
@@ -141,7 +164,7 @@ int nbd_listen_systemd(struct nbd_listen *l)
 			return mortar_set_error(EINVAL, "file descriptor %d from systemd is "
 						"not a stream socket", fd);
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		r = listen_add(l, fd);
+		r = listen_add(srv, fd, accept, ctx, NULL);
 		if (r < 0)
 			return r;
 	}
@@ -152,14 +175,16 @@ int nbd_listen_systemd(struct nbd_listen *l)
 	return (int)n;
 }
 
-void nbd_listen_close(struct nbd_listen *l)
+void srv_listen_close(struct srv *srv)
 {
-	for (unsigned i = 0; i < l->nfds; i++)
-		close(l->fds[i]);
-	l->nfds = 0;
-	if (l->unix_path) {
-		unlink(l->unix_path);
-		free(l->unix_path);
-		l->unix_path = NULL;
+	for (unsigned i = 0; i < srv->nlisteners; i++) {
+		struct srv_listener *l = &srv->listeners[i];
+
+		close(l->fd);
+		if (l->unix_path) {
+			unlink(l->unix_path);
+			free(l->unix_path);
+		}
 	}
+	srv->nlisteners = 0;
 }

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Accepting NBD connections: a short-lived thread negotiates each one
+ * (handshake.c), and a session that reaches transmission goes to one of
+ * the workers, round-robin, where it stays. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server.h"
+#include "tls.h"
+#include "transmission.h"
+
+void nbd_session_close(struct nbd_session *s)
+{
+	nbd_tls_close(s->tls, false);
+	s->tls = NULL;
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+struct hs_job {
+	struct nbd_server *srv;
+	struct nbd_session *s;
+};
+
+/* On the worker: the session becomes a connection there. */
+static void session_arrives(struct srv_worker *w, void *arg)
+{
+	struct hs_job *job = arg;
+	struct nbd_session *s = job->s;
+
+	if (srv_worker_stopping(w) || !nbd_conn_start(w, job->srv, s)) {
+		if (!srv_worker_stopping(w))
+			nbd_log(job->srv, "%s: out of memory starting a connection", s->peer);
+		nbd_session_close(s);
+		atomic_fetch_sub(&job->srv->core->nconns, 1);
+	}
+	free(s);
+	free(job);
+}
+
+static void *handshake_main(void *arg)
+{
+	struct hs_job *job = arg;
+	struct nbd_server *srv = job->srv;
+	struct nbd_session *s = job->s;
+	sigset_t all;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	r = nbd_handshake(srv, s->fd, s);
+	/* TLS sessions too: the transport decrypts on the worker. */
+	if (r == 1 && !atomic_load(&srv->core->stopping) &&
+	    srv_worker_post(srv_worker_next(srv->core), session_arrives, job) == 0) {
+		atomic_fetch_sub(&srv->handshakes, 1);
+		return NULL;
+	}
+	nbd_session_close(s);
+	free(s);
+	free(job);
+	atomic_fetch_sub(&srv->core->nconns, 1);
+	atomic_fetch_sub(&srv->handshakes, 1);
+	return NULL;
+}
+
+static void peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		snprintf(buf, len, "fd %d", fd);
+		return;
+	}
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, len, "unix socket (fd %d)", fd);
+	}
+}
+
+static struct srv_ratelimit refused_rl, accept_rl;
+
+void nbd_accept(struct srv *core, int lfd, void *ctx)
+{
+	struct nbd_server *srv = ctx;
+	struct nbd_session *s;
+	struct hs_job *job;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int fd, one = 1;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			srv_log_limited(core, &accept_rl, "accept: %m");
+		if (errno == EMFILE || errno == ENFILE)
+			usleep(100000);	/* do not spin on a full table */
+		return;
+	}
+	if (atomic_load(&core->nconns) >= core->cfg.max_connections) {
+		srv_log_limited(core, &refused_rl, "refusing a connection: %u connections "
+				"already (--max-connections)", core->cfg.max_connections);
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	s = calloc(1, sizeof *s);
+	job = calloc(1, sizeof *job);
+	if (!s || !job) {
+		free(s);
+		free(job);
+		close(fd);
+		return;
+	}
+	s->fd = fd;
+	peer_name(fd, s->peer, sizeof s->peer);
+	srv_debug(core, "%s: connected", s->peer);
+	job->srv = srv;
+	job->s = s;
+	atomic_fetch_add(&core->nconns, 1);
+	atomic_fetch_add(&srv->handshakes, 1);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	if (pthread_create(&tid, &attr, handshake_main, job) != 0) {
+		srv_log(core, "cannot start a handshake thread");
+		close(fd);
+		free(s);
+		free(job);
+		atomic_fetch_sub(&core->nconns, 1);
+		atomic_fetch_sub(&srv->handshakes, 1);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+void nbd_drain(struct srv *core, void *ctx)
+{
+	struct nbd_server *srv = ctx;
+
+	(void)core;
+	/* Handshakes see the server stopping and give up within 200 ms. */
+	while (atomic_load(&srv->handshakes) > 0)
+		usleep(10000);
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The exports: each image is opened once at startup to learn its size,
+ * block sizes and capabilities, so that a bad location fails now, with
+ * its message, not at the first client. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "internal.h"
+
+static void export_free(struct srv_export *e)
+{
+	if (!e)
+		return;
+	free(e->name);
+	free(e->description);
+	free(e->location);
+	free(e->backend);
+	mortar_location_free(e->loc);
+	srv_quiesce_destroy(&e->q);
+	free(e);
+}
+
+static int export_probe(struct srv *srv, struct srv_export *e, struct mortar_loop *loop)
+{
+	unsigned flags = srv->cfg.open_flags | (e->read_only ? MORTAR_OPEN_RDONLY : 0);
+	struct mortar_image *img;
+	int r = mortar_location_parse(e->location, &e->loc, NULL);
+
+	if (r < 0)
+		return r;
+	r = mortar_image_open(loop, e->loc, flags, &img);
+	if (r < 0)
+		return r;
+	e->size = mortar_image_size(img);
+	e->caps = mortar_image_caps(img) | (e->read_only ? MORTAR_CAP_READ_ONLY : 0);
+	mortar_image_block_size(img, &e->bmin, &e->bpref, &e->bmax);
+	e->backend = strdup(mortar_image_backend(img));
+	mortar_image_close(img);
+	return e->backend ? 0 : mortar_set_error(ENOMEM, "out of memory");
+}
+
+static struct srv_export *export_new(const struct srv_export_spec *s, unsigned slot)
+{
+	struct srv_export *e = calloc(1, sizeof *e);
+
+	if (!e)
+		return NULL;
+	srv_quiesce_init(&e->q);
+	e->slot = slot;
+	e->read_only = s->read_only;
+	e->name = strdup(s->name);
+	e->location = strdup(s->location);
+	e->description = s->description ? strdup(s->description) : NULL;
+	if (!e->name || !e->location || (s->description && !e->description)) {
+		export_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+int srv_init(struct srv *srv, const struct srv_config *cfg,
+	     const struct srv_export_spec *specs, size_t nspecs)
+{
+	struct mortar_loop *loop;
+	int r = 0;
+
+	memset(srv, 0, sizeof *srv);
+	srv->cfg = *cfg;
+	srv->nworkers = cfg->nworkers ? cfg->nworkers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (srv->nworkers < 1)
+		srv->nworkers = 1;
+	srv->exports = calloc(nspecs, sizeof *srv->exports);
+	if (!srv->exports)
+		return mortar_set_error(ENOMEM, "out of memory");
+	r = mortar_loop_new(8, &loop);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nspecs && r == 0; i++) {
+		struct srv_export *e = export_new(&specs[i], (unsigned)i);
+
+		if (!e) {
+			r = mortar_set_error(ENOMEM, "out of memory");
+			break;
+		}
+		srv->exports[srv->nexports++] = e;
+		r = export_probe(srv, e, loop);
+	}
+	mortar_loop_free(loop);
+	return r;
+}
+
+void srv_fini(struct srv *srv)
+{
+	for (size_t i = 0; i < srv->nexports; i++)
+		export_free(srv->exports[i]);
+	free(srv->exports);
+	srv->exports = NULL;
+	srv->nexports = 0;
+}
+
+struct srv_export *srv_export_find(struct srv *srv, const char *name)
+{
+	if (!*name && srv->nexports)
+		return srv->exports[0];
+	for (size_t i = 0; i < srv->nexports; i++)
+		if (!strcmp(srv->exports[i]->name, name))
+			return srv->exports[i];
+	return NULL;
+}

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The export core of `mortar serve`: what every wire protocol shares.
+ *
+ *   export.c    the exports: opened once to learn what they can do,
+ *               looked up by name, each with its quiesce gate and counters
+ *   worker.c    worker threads, one event loop and one open image per
+ *               export each; the units (NBD connections, vhost-user
+ *               virtqueues) that live on them; jobs posted to them
+ *   quiesce.c   holding an export's modifying requests for a snapshot
+ *   control.c   the control socket that other mortar commands use for it
+ *   listen.c    listening sockets: unix, TCP, handed over by systemd
+ *   log.c       log lines: rate limits, names from clients made printable
+ *   daemon.c    daemon mode, pidfile, signals
+ *   run.c       accepting until told to stop, then draining
+ *
+ * A protocol (nbd/, vhost/) adds listeners whose accept callback is its
+ * own, and attaches its per-connection or per-queue state to a worker as
+ * a unit; requests go to the worker's image of the export through
+ * libmortar.  Nothing here knows a wire format.
+ */
+#ifndef MORTAR_SERVER_H
+#define MORTAR_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mortar/mortar.h>
+#include "loop.h"
+#include "bufpool.h"
+
+struct srv;
+struct srv_worker;
+struct srv_unit;
+
+/* ---- quiesce (quiesce.c) ---- */
+
+/* While ON, requests that change the image wait before reaching it;
+ * WRITES counts those inside it, so that the control thread can wait
+ * for zero and then flush. */
+struct srv_quiesce {
+	atomic_bool on;
+	atomic_uint writes;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* WRITES fell to 0, or ON was cleared */
+};
+
+/* A modifying request is about to reach the image: false (nothing
+ * counted) when the export is quiesced and the request must wait; the
+ * unit is resumed (ops->resume) when the quiesce ends. */
+bool srv_quiesce_enter(struct srv_quiesce *q);
+/* ...and has completed. */
+void srv_quiesce_leave(struct srv_quiesce *q);
+
+/* ---- exports (export.c) ---- */
+
+struct srv_stats {
+	atomic_ullong requests, read_bytes, written_bytes, errors;
+};
+
+struct srv_export {
+	char *name;		/* "" is also accepted for the first export */
+	char *description;	/* NULL: none */
+	char *location;		/* as given, for messages */
+	struct mortar_location *loc;	/* parsed once, at start */
+	bool read_only;
+	unsigned slot;		/* index of its image on every worker */
+	/* Learnt by opening the image once at startup. */
+	uint64_t size;
+	uint32_t caps;		/* MORTAR_CAP_*, read-only included */
+	uint32_t bmin, bpref, bmax;
+	char *backend;
+	struct srv_quiesce q;
+	struct srv_stats stats;
+};
+
+/* What a user asks to export. */
+struct srv_export_spec {
+	const char *name;
+	const char *location;
+	const char *description;
+	bool read_only;
+};
+
+/* The export named NAME ("" names the first), or NULL. */
+struct srv_export *srv_export_find(struct srv *srv, const char *name);
+
+/* ---- the server ---- */
+
+struct srv_config {
+	unsigned open_flags;		/* MORTAR_OPEN_DIRECT, ... */
+	unsigned nworkers;		/* 0: one per CPU */
+	unsigned max_connections;
+	unsigned quiesce_timeout_s;
+	unsigned idle_timeout_s;	/* 0: clients may stay idle for ever */
+	uint64_t conn_max_bytes;	/* request memory of one connection */
+	uint64_t max_bytes;		/* request memory of the whole server */
+	bool verbose;
+};
+
+typedef void (*srv_accept_fn)(struct srv *srv, int lfd, void *ctx);
+
+struct srv_listener {
+	int fd;
+	srv_accept_fn accept;
+	void *ctx;
+	char *unix_path;	/* removed at exit when set */
+};
+
+#define SRV_MAX_LISTENERS 16
+
+struct srv {
+	struct srv_config cfg;
+	struct srv_export **exports;
+	size_t nexports;
+
+	struct srv_worker *workers;
+	unsigned nworkers;
+	atomic_uint next_worker;
+
+	atomic_bool stopping;
+	atomic_uint nconns;	/* connections, in handshake or attached */
+
+	struct srv_listener listeners[SRV_MAX_LISTENERS];
+	unsigned nlisteners;
+	/* Called once the listeners are closed, before the workers stop,
+	 * so that a protocol can wait for connections it has not attached
+	 * yet (handshakes); one per protocol. */
+	void (*drain[4])(struct srv *srv, void *ctx);
+	void *drain_ctx[4];
+	unsigned ndrain;
+
+	struct srv_control *control;
+};
+
+/* Make the server: open every export once (a bad location fails here,
+ * with its message), set up nothing else.  0 or -errno (message set). */
+int srv_init(struct srv *srv, const struct srv_config *cfg,
+	     const struct srv_export_spec *specs, size_t nspecs);
+/* Free what srv_init and the rest made; the server must not run. */
+void srv_fini(struct srv *srv);
+
+/* Start the workers, then the control socket (the server must not run
+ * without it: snapshots could not quiesce it).  0 or -errno. */
+int srv_start(struct srv *srv);
+/* Serve until STOP_FD is readable (a signalfd; -1: stop at once): stop
+ * accepting, drain, stop the workers and the control socket.  Returns 0. */
+int srv_run(struct srv *srv, int stop_fd);
+
+/* A protocol's hook, run as the server stops (see drain above). */
+void srv_add_drain(struct srv *srv, void (*fn)(struct srv *, void *), void *ctx);
+
+/* ---- listening (listen.c) ---- */
+
+/* A unix socket at PATH, created with MODE (0600 by default) and, if
+ * GID is not -1, owned by that group: no moment where others could
+ * connect.  ACCEPT runs on the acceptor thread for each connection. */
+int srv_listen_unix(struct srv *srv, const char *path, unsigned mode, long gid,
+		    srv_accept_fn accept, void *ctx);
+int srv_listen_tcp(struct srv *srv, const char *addr, const char *port,
+		   srv_accept_fn accept, void *ctx);
+/* The sockets systemd passed (LISTEN_FDS), all for ACCEPT; returns how
+ * many (0: none), or -errno. */
+int srv_listen_systemd(struct srv *srv, srv_accept_fn accept, void *ctx);
+void srv_listen_close(struct srv *srv);
+
+/* ---- workers and units (worker.c) ---- */
+
+struct srv_unit_ops {
+	/* The quiesce of the unit's export ended: dispatch what waited. */
+	void (*resume)(struct srv_unit *u);
+	/* The server stops: finish what is in flight, then detach. */
+	void (*stop)(struct srv_unit *u);
+	/* Once a second with --idle-timeout: NOW_MS is CLOCK_MONOTONIC. */
+	void (*tick)(struct srv_unit *u, uint64_t now_ms);
+	/* Request memory was given back on the worker: try again. */
+	void (*wake)(struct srv_unit *u);
+};
+
+/* Something that lives on a worker and uses one export's image there. */
+struct srv_unit {
+	const struct srv_unit_ops *ops;
+	struct srv_worker *w;
+	struct srv_export *e;
+	struct srv_unit *prev, *next;
+	bool waiting;		/* on the worker's list for memory */
+	struct srv_unit *wait_next;
+};
+
+/* The worker that takes the next connection (round-robin). */
+struct srv_worker *srv_worker_next(struct srv *srv);
+/* Run FN(W, ARG) on W's thread, soon.  From any thread.  0 or -ENOMEM. */
+int srv_worker_post(struct srv_worker *w, void (*fn)(struct srv_worker *w, void *arg),
+		    void *arg);
+
+/* A worker without a thread, for tests and fuzzers: the caller runs its
+ * loop (srv_worker_loop).  NULL with the message set. */
+struct srv_worker *srv_worker_new_local(struct srv *srv);
+void srv_worker_free_local(struct srv_worker *w);
+
+/* On the worker's thread only: */
+struct mortar_loop *srv_worker_loop(struct srv_worker *w);
+struct srv_bufpool *srv_worker_pool(struct srv_worker *w);
+struct srv *srv_worker_server(struct srv_worker *w);
+bool srv_worker_stopping(const struct srv_worker *w);
+struct mortar_image *srv_worker_image(struct srv_worker *w, const struct srv_export *e);
+/* Attach U (ops and e set) to W; it counts among the server's
+ * connections until srv_unit_detach (COUNTED: it was counted at accept). */
+void srv_unit_attach(struct srv_worker *w, struct srv_unit *u);
+void srv_unit_detach(struct srv_unit *u);
+
+/* Request memory (bytes of payloads and reply data in flight) of the
+ * worker, against its share of --max-request-memory: false when over,
+ * then U is woken (ops->wake) once some is given back. */
+bool srv_mem_take(struct srv_unit *u, uint64_t bytes);
+void srv_mem_give(struct srv_worker *w, uint64_t bytes);
+
+/* Control requests every worker carries out on its loop for export E:
+ * flush its image (waits for all, at most TIMEOUT_MS; 0 or the first
+ * error), or resume the units parked on its quiesce (returns at once). */
+int srv_workers_flush(struct srv *srv, struct srv_export *e, int timeout_ms);
+void srv_workers_resume(struct srv *srv, struct srv_export *e);
+
+/* ---- the control socket (control.c) ---- */
+
+int srv_control_start(struct srv *srv);
+void srv_control_stop(struct srv *srv);
+
+/* ---- log lines (log.c) ---- */
+
+void srv_log(const struct srv *srv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void srv_debug(const struct srv *srv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* At most one line a second per call site (KEY, a static counter): the
+ * lines dropped are counted in the next one that goes out. */
+struct srv_ratelimit {
+	atomic_ullong last_ms;
+	atomic_uint dropped;
+};
+void srv_log_limited(const struct srv *srv, struct srv_ratelimit *rl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Text a client chose, fit for a log line: non-printable bytes, quotes
+ * and backslashes escaped (\xNN), cut with "..." to fit OUTLEN.
+ * Returns OUT. */
+const char *srv_printable(const char *in, size_t inlen, char *out, size_t outlen);
+
+#endif
