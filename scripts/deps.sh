@@ -17,6 +17,8 @@ packages=(
 	jq iproute2 diffutils gnutls-bin
 	# benchmark peer: qemu-storage-daemon
 	qemu-system-common
+	# the systemd units are checked with systemd-analyze verify
+	systemd
 	# a real GlusterFS for the gluster tests
 	glusterfs-server
 	# mortar vm: QEMU for x86 (q35) and pseries guests under TCG
