@@ -105,7 +105,10 @@ if [[ -d $FUZZ_BUILD/tests ]]; then
 		corpus=$LOGDIR/corpus-$n
 		mkdir -p "$corpus"
 		seeds=tests/fuzz/corpus/${n#fuzz-}
+		# (libFuzzer's own exit code for a crash is 77, which
+		# run_one would count as a skip)
 		run_one "fuzz/$n" "$f" -max_total_time="$FUZZ_SECONDS" \
+			-error_exitcode=1 -timeout_exitcode=1 \
 			-timeout=10 -rss_limit_mb=2048 "$corpus" \
 			$( [[ -d $seeds ]] && echo "$seeds" )
 	done
