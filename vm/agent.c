@@ -10,24 +10,16 @@
 
 #include "agent.h"
 #include "error.h"
+#include "vm-json.h"
 
-static bool jbool(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
-}
-
-static int64_t jint64(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
-}
+/* Memory blocks are 128 MiB (x86) to 2 GiB; a size above this is not one. */
+#define MAX_BLOCK_SIZE (1ll << 40)
 
 static int cmp_int(const void *a, const void *b)
 {
-	return *(const int *)a - *(const int *)b;
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
 }
 
 void vm_cpu_list(const int *ids, size_t n, char *buf, size_t len)
@@ -59,23 +51,25 @@ int vm_agent_view(struct qmp *a, struct vm_guest *g)
 	    (r = qmp_execute(a, "guest-get-memory-block-info", NULL, &info)) < 0 ||
 	    (r = qmp_execute(a, "guest-get-memory-blocks", NULL, &blocks)) < 0)
 		goto out;
-	for (size_t i = 0; i < json_object_array_length(vcpus) && n < 256; i++) {
+	for (size_t i = 0; i < vm_json_len(vcpus) && n < 256; i++) {
 		json_object *c = json_object_array_get_idx(vcpus, i);
 
-		if (jbool(c, "online"))
-			ids[n++] = (int)jint64(c, "logical-id");
+		if (vm_json_bool(c, "online"))
+			ids[n++] = (int)vm_json_int(c, "logical-id", -1);
 	}
 	qsort(ids, n, sizeof *ids, cmp_int);
 	g->cpus = (unsigned)n;
 	vm_cpu_list(ids, n, g->cpu_list, sizeof g->cpu_list);
-	bsize = jint64(info, "size");
-	for (size_t i = 0; i < json_object_array_length(blocks); i++)
-		online_blocks += jbool(json_object_array_get_idx(blocks, i), "online");
-	if (bsize <= 0) {
-		r = mortar_set_error(EPROTO, "the guest agent gave no memory block size");
+	/* (the guest runs the agent: its numbers are checked, not trusted) */
+	bsize = vm_json_int(info, "size", -1);
+	for (size_t i = 0; i < vm_json_len(blocks); i++)
+		online_blocks += vm_json_bool(json_object_array_get_idx(blocks, i), "online");
+	if (bsize <= 0 || bsize > MAX_BLOCK_SIZE) {
+		r = mortar_set_error(EPROTO, "the guest agent gave no memory block size (or "
+				     "one above 1 TiB)");
 		goto out;
 	}
-	g->mem_kib = (uint64_t)(online_blocks * bsize) >> 10;
+	g->mem_kib = (uint64_t)online_blocks * (uint64_t)(bsize >> 10);
 	g->valid = true;
 	g->from_agent = true;
 out:
@@ -98,13 +92,13 @@ static int online_all(struct qmp *a, const char *cmd_get, const char *cmd_set,
 	if ((r = qmp_execute(a, cmd_get, NULL, &list)) < 0)
 		return r;
 	want = json_object_new_array();
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
+	for (size_t i = 0; i < vm_json_len(list); i++) {
 		json_object *e = json_object_array_get_idx(list, i), *w;
 
-		if (jbool(e, "online"))
+		if (vm_json_bool(e, "online") || vm_json_int(e, key, -1) < 0)
 			continue;
 		w = json_object_new_object();
-		json_object_object_add(w, key, json_object_new_int64(jint64(e, key)));
+		json_object_object_add(w, key, json_object_new_int64(vm_json_int(e, key, -1)));
 		json_object_object_add(w, "online", json_object_new_boolean(1));
 		json_object_array_add(want, w);
 	}

@@ -5,6 +5,7 @@
  * a reply are kept for qmp_wait_event. */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "error.h"
 #include "qmp.h"
+#include "vm-json.h"
 
 #define MAX_EVENTS 256
 
@@ -169,8 +171,7 @@ int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, json_object 
 
 	for (;;) {
 		for (size_t i = 0; i < q->nevents; i++) {
-			if (json_object_object_get_ex(q->events[i], "event", &v) &&
-			    !strcmp(json_object_get_string(v), name)) {
+			if (!strcmp(vm_json_str(q->events[i], "event"), name)) {
 				if (data)
 					*data = json_object_object_get_ex(q->events[i], "data", &v) ?
 						json_object_get(v) : NULL;
@@ -194,82 +195,43 @@ int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, json_object 
 	}
 }
 
-/* A client on the unix socket PATH, connected; PEER names it in messages. */
-static int qmp_open(const char *path, int timeout_ms, const char *peer, struct qmp **out)
+/* A client over FD (taken over); PEER names it in messages. */
+static int qmp_new(int fd, int timeout_ms, const char *peer, struct qmp **out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct qmp *q;
-	int r;
+	struct qmp *q = calloc(1, sizeof *q);
 
-	if (strlen(path) >= sizeof sa.sun_path)
-		return mortar_set_error(ENAMETOOLONG, "socket path too long: %s", path);
-	strcpy(sa.sun_path, path);
-	q = calloc(1, sizeof *q);
-	if (!q)
+	if (q)
+		q->tok = json_tokener_new();
+	if (!q || !q->tok) {
+		close(fd);
+		if (q)
+			free(q);
 		return mortar_set_error(ENOMEM, "out of memory");
+	}
+	q->fd = fd;
 	q->timeout_ms = timeout_ms;
 	q->peer = peer;
-	q->tok = json_tokener_new();
-	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!q->tok || q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		r = mortar_set_error(errno ? errno : ENOMEM, "cannot reach %s's socket %s: %m",
-				     peer, path);
-		qmp_close(q);
-		return r;
-	}
 	*out = q;
 	return 0;
 }
 
-int qmp_connect(const char *path, int timeout_ms, struct qmp **out)
+/* The greeting, then capabilities negotiation. */
+static int qmp_handshake(struct qmp *q)
 {
-	struct qmp *q;
 	json_object *greeting;
-	int r = qmp_open(path, timeout_ms, "QEMU", &q);
+	int r = qmp_read(q, now_ms() + q->timeout_ms, &greeting);
 
 	if (r < 0)
 		return r;
-	r = qmp_read(q, now_ms() + timeout_ms, &greeting);
-	if (r < 0) {
-		qmp_close(q);
-		return r;
-	}
 	json_object_put(greeting);
-	r = qmp_execute(q, "qmp_capabilities", NULL, NULL);
-	if (r < 0) {
-		qmp_close(q);
-		return r;
-	}
-	*out = q;
-	return 0;
+	return qmp_execute(q, "qmp_capabilities", NULL, NULL);
 }
 
-/* The guest agent speaks the same JSON, without greeting or capabilities;
- * but what an earlier client left unread, or half a message the agent
- * was writing, may still come first.  guest-sync-delimited answers with a
- * 0xFF byte before its reply: everything up to that byte is dropped. */
-int qmp_connect_agent(const char *path, int timeout_ms, struct qmp **out)
+/* Drop what comes before the 0xFF byte that guest-sync-delimited puts
+ * before its reply. */
+static int agent_skip_to_delimiter(struct qmp *q, long deadline)
 {
-	long deadline = now_ms() + timeout_ms;
-	json_object *msg, *args, *o, *v;
-	struct qmp *q;
-	int64_t token;
-	int r = qmp_open(path, timeout_ms, "the guest agent", &q);
-
-	if (r < 0)
-		return r;
-	token = (int64_t)(now_ms() & 0x7fffffff) ^ (int64_t)getpid() << 8;
-	msg = json_object_new_object();
-	args = json_object_new_object();
-	json_object_object_add(args, "id", json_object_new_int64(token));
-	json_object_object_add(msg, "execute", json_object_new_string("guest-sync-delimited"));
-	json_object_object_add(msg, "arguments", args);
-	r = qmp_send(q, msg);
-	json_object_put(msg);
-	if (r < 0)
-		goto fail;
 	for (;;) {
-		/* drop bytes up to the delimiter */
 		char *ff = q->start < q->end ?
 			memchr(q->buf + q->start, 0xff, q->end - q->start) : NULL;
 		struct pollfd p = { .fd = q->fd, .events = POLLIN };
@@ -278,37 +240,102 @@ int qmp_connect_agent(const char *path, int timeout_ms, struct qmp **out)
 
 		if (ff) {
 			q->start = (size_t)(ff - q->buf) + 1;
-			break;
+			return 0;
 		}
 		q->start = q->end = 0;
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-			r = mortar_set_error(ETIMEDOUT, "the guest agent did not answer within "
-					     "%d ms (is qemu-ga running in the guest?)", timeout_ms);
-			goto fail;
-		}
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return mortar_set_error(ETIMEDOUT, "the guest agent did not answer within "
+						"%d ms (is qemu-ga running in the guest?)",
+						q->timeout_ms);
 		n = read(q->fd, q->buf, sizeof q->buf);
-		if (n <= 0) {
-			r = mortar_set_error(n == 0 ? EPIPE : errno, "the guest agent's socket "
-					     "closed");
-			goto fail;
-		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return mortar_set_error(n == 0 ? EPIPE : errno, "the guest agent's socket "
+						"closed");
 		q->end = (size_t)n;
 	}
-	for (;;) {
-		r = qmp_read(q, deadline, &o);
-		if (r < 0)
-			goto fail;
-		if (json_object_object_get_ex(o, "return", &v) && json_object_get_int64(v) == token) {
-			json_object_put(o);
-			break;
-		}
+}
+
+/* The guest agent speaks the same JSON, without greeting or capabilities;
+ * but what an earlier client left unread, or half a message the agent
+ * was writing, may still come first.  guest-sync-delimited answers with a
+ * 0xFF byte before its reply: everything up to that byte is dropped, and
+ * replies up to the one that carries TOKEN. */
+static int agent_sync(struct qmp *q, int64_t token)
+{
+	long deadline = now_ms() + q->timeout_ms;
+	json_object *msg = json_object_new_object(), *args = json_object_new_object(), *o, *v;
+	int r;
+
+	json_object_object_add(args, "id", json_object_new_int64(token));
+	json_object_object_add(msg, "execute", json_object_new_string("guest-sync-delimited"));
+	json_object_object_add(msg, "arguments", args);
+	r = qmp_send(q, msg);
+	json_object_put(msg);
+	if (r == 0)
+		r = agent_skip_to_delimiter(q, deadline);
+	while (r == 0 && (r = qmp_read(q, deadline, &o)) == 0) {
+		bool mine = json_object_object_get_ex(o, "return", &v) &&
+			    json_object_is_type(v, json_type_int) &&
+			    json_object_get_int64(v) == token;
+
 		json_object_put(o);
+		if (mine)
+			break;
+	}
+	return r;
+}
+
+int qmp_connect_fd(int fd, int timeout_ms, int64_t agent_token, struct qmp **out)
+{
+	struct qmp *q = NULL;
+	int r = qmp_new(fd, timeout_ms, agent_token ? "the guest agent" : "QEMU", &q);
+
+	if (r < 0)
+		return r;
+	r = agent_token ? agent_sync(q, agent_token) : qmp_handshake(q);
+	if (r < 0) {
+		qmp_close(q);
+		return r;
 	}
 	*out = q;
 	return 0;
-fail:
-	qmp_close(q);
-	return r;
+}
+
+/* A socket connected to the unix socket PATH of PEER. */
+static int unix_connect(const char *path, const char *peer)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		return mortar_set_error(ENAMETOOLONG, "socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		r = mortar_set_error(errno, "cannot reach %s's socket %s: %m", peer, path);
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int qmp_connect(const char *path, int timeout_ms, struct qmp **out)
+{
+	int fd = unix_connect(path, "QEMU");
+
+	return fd < 0 ? fd : qmp_connect_fd(fd, timeout_ms, 0, out);
+}
+
+int qmp_connect_agent(const char *path, int timeout_ms, struct qmp **out)
+{
+	int fd = unix_connect(path, "the guest agent");
+	/* (a token no stale reply of an earlier client carries) */
+	int64_t token = ((int64_t)(now_ms() & 0x7fffffff) ^ (int64_t)getpid() << 8) | 1;
+
+	return fd < 0 ? fd : qmp_connect_fd(fd, timeout_ms, token, out);
 }
 
 void qmp_close(struct qmp *q)
@@ -326,19 +353,18 @@ void qmp_close(struct qmp *q)
 
 int qmp_version(struct qmp *q)
 {
-	json_object *ret, *qemu, *v;
-	int ver = 0, r = qmp_execute(q, "query-version", NULL, &ret);
+	json_object *ret, *qemu;
+	int64_t major, minor, micro;
+	int r = qmp_execute(q, "query-version", NULL, &ret);
 
 	if (r < 0)
 		return r;
-	if (json_object_object_get_ex(ret, "qemu", &qemu)) {
-		if (json_object_object_get_ex(qemu, "major", &v))
-			ver += json_object_get_int(v) * 10000;
-		if (json_object_object_get_ex(qemu, "minor", &v))
-			ver += json_object_get_int(v) * 100;
-		if (json_object_object_get_ex(qemu, "micro", &v))
-			ver += json_object_get_int(v);
-	}
+	qemu = vm_json_obj(ret, "qemu");
+	major = vm_json_int(qemu, "major", -1);
+	minor = vm_json_int(qemu, "minor", -1);
+	micro = vm_json_int(qemu, "micro", -1);
 	json_object_put(ret);
-	return ver;
+	if (major < 0 || major > 999 || minor < 0 || minor > 99 || micro < 0 || micro > 99)
+		return mortar_set_error(EPROTO, "QEMU gave no version Mortar can read");
+	return (int)(major * 10000 + minor * 100 + micro);
 }

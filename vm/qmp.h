@@ -3,6 +3,8 @@
 #ifndef MORTAR_VM_QMP_H
 #define MORTAR_VM_QMP_H
 
+#include <stdint.h>
+
 #include <json-c/json.h>
 
 struct qmp;
@@ -14,6 +16,10 @@ int qmp_connect(const char *socket, int timeout_ms, struct qmp **out);
  * connect and synchronise (guest-sync-delimited); then qmp_execute runs
  * guest-* commands.  -ETIMEDOUT when no agent answers in the guest. */
 int qmp_connect_agent(const char *socket, int timeout_ms, struct qmp **out);
+/* Either over a socket FD that is already connected (taken over, closed
+ * on failure): QEMU's QMP when AGENT_TOKEN is 0, else the agent, with
+ * AGENT_TOKEN (not 0) as the synchronisation token. */
+int qmp_connect_fd(int fd, int timeout_ms, int64_t agent_token, struct qmp **out);
 void qmp_close(struct qmp *q);
 
 /* Run CMD with ARGS (taken over; may be NULL).  On success 0 and *RET

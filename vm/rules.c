@@ -63,6 +63,11 @@ int vm_rule_start(enum vm_arch arch, unsigned boot_cpus, unsigned max_cpus, uint
 	}
 	if (slots > 256)
 		return refuse(why, len, "--slots: at most 256 DIMM slots");
+	if (nodes > VM_MAX_NUMA) {
+		snprintf(why, len, "--numa %u: QEMU takes at most %u NUMA nodes", nodes,
+			 VM_MAX_NUMA);
+		return -EINVAL;
+	}
 	if (nodes > 1 && (max_cpus % nodes || (mem / nodes) % block)) {
 		snprintf(why, len, "--numa %u: --max-cpus and --memory must divide evenly "
 			 "into %u nodes of whole %" PRIu64 " MiB blocks", nodes, nodes, block >> 20);

@@ -27,6 +27,7 @@ struct vm_topo {
 #define VM_X86_BLOCK (128ull << 20)	/* the x86 guest's memory block */
 #define VM_PPC_BLOCK (256ull << 20)	/* pseries: QEMU's hotplug granule */
 #define VM_PPC_MAX_SLOTS 32
+#define VM_MAX_NUMA 128		/* QEMU's MAX_NODES */
 
 /* The granule of boot and hotplugged memory on ARCH. */
 uint64_t vm_mem_block(enum vm_arch arch);

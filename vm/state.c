@@ -13,7 +13,6 @@
 #include <json-c/json.h>
 
 #include "error.h"
-#include "guest.h"
 #include "vm-json.h"
 #include "state.h"
 
@@ -156,7 +155,7 @@ static void rd_dimm(struct rd *r, json_object *o, void *elem)
 	rd_copy(r, o, "id", d->id, sizeof d->id);
 	rd_copy(r, o, "memdev", d->memdev, sizeof d->memdev);
 	d->size = (uint64_t)rd_int(r, o, "size", 1, INT64_MAX, 0);
-	d->node = (int)rd_int(r, o, "node", 0, VM_MAX_NODES - 1, 0);
+	d->node = (int)rd_int(r, o, "node", 0, VM_MAX_NUMA - 1, 0);
 	rd_membk(r, o, "backend", &d->backend);
 }
 
@@ -230,7 +229,7 @@ static void rd_state(struct rd *r, json_object *o, struct vm_state *st)
 	st->boot_cpus = (unsigned)rd_int(r, o, "boot_cpus", 0, 4096, 0);
 	st->max_cpus = (unsigned)rd_int(r, o, "max_cpus", 0, 4096, 0);
 	st->slots = (unsigned)rd_int(r, o, "slots", 0, 4096, 0);
-	st->numa = (unsigned)rd_int(r, o, "numa", 0, VM_MAX_NODES, 0);
+	st->numa = (unsigned)rd_int(r, o, "numa", 0, VM_MAX_NUMA, 0);
 	st->memory = (uint64_t)rd_int(r, o, "memory", 0, INT64_MAX, 0);
 	st->max_memory = (uint64_t)rd_int(r, o, "max_memory", 0, INT64_MAX, 0);
 	st->virtio_mem = (uint64_t)rd_int(r, o, "virtio_mem", 0, INT64_MAX, 0);

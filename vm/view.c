@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "error.h"
 #include "view.h"
+#include "vm-json.h"
 
 long vm_now_ms(void)
 {
@@ -52,12 +53,10 @@ static bool agent_port_open(struct qmp *q)
 		return false;
 	for (size_t i = 0; json_object_is_type(r, json_type_array) &&
 			   i < json_object_array_length(r); i++) {
-		json_object *c = json_object_array_get_idx(r, i), *label, *fo;
+		json_object *c = json_object_array_get_idx(r, i);
 
-		if (json_object_object_get_ex(c, "label", &label) &&
-		    !strcmp(json_object_get_string(label), "qga0") &&
-		    json_object_object_get_ex(c, "frontend-open", &fo))
-			open = json_object_get_boolean(fo);
+		if (!strcmp(vm_json_str(c, "label"), "qga0"))
+			open = vm_json_bool(c, "frontend-open");
 	}
 	json_object_put(r);
 	return open;

@@ -111,6 +111,24 @@ int main(void)
 	       g.node_kib[1] == 420600, "a status line parses");
 	tap_ok(!vm_guest_parse("MORTAR-GUEST v2 seq=1", &g), "another version is ignored");
 	tap_ok(!vm_guest_parse("[    1.2] random kernel line", &g), "kernel noise is ignored");
+	/* what the old sscanf parser read, and fuzz-guest-line found */
+	tap_ok(!vm_guest_parse("MORTAR-GUEST v1 seq=0 cpus=6 cpu_list=0 mem_kib=4nodes=,", &g),
+	       "fields run together are not a line");
+	tap_ok(!vm_guest_parse("MORTAR-GUEST v1 seq=1 cpus=1 cpu_list=0 mem_kib=1 nodes=1,,2", &g) &&
+	       !vm_guest_parse("MORTAR-GUEST v1 seq=1 cpus=1 cpu_list=0 mem_kib=1 nodes=1,", &g) &&
+	       !vm_guest_parse("MORTAR-GUEST v1 seq=1 cpus=1 cpu_list=0 mem_kib=1 nodes=1,2x", &g),
+	       "an empty or bad node is not a line");
+	tap_ok(!vm_guest_parse("MORTAR-GUEST v1 seq=1 cpus=-1 cpu_list=0 mem_kib=1 nodes=1", &g) &&
+	       !vm_guest_parse("MORTAR-GUEST v1 seq=1 cpus=4294967296 cpu_list=0 mem_kib=1 nodes=1", &g) &&
+	       !vm_guest_parse("MORTAR-GUEST v1 seq=1 cpus=1 cpu_list=0 mem_kib=18446744073709551616 "
+			       "nodes=1", &g), "negative and overflowing numbers are not a line");
+	tap_ok(!vm_guest_parse("MORTAR-GUEST v1 seq=1 cpus=1 cpu_list=0 mem_kib=1 nodes=1 [ 2.1] usb",
+			       &g) &&
+	       !vm_guest_parse("MORTAR-GUEST v1 seq=1 cpus=1 cpu_list=a mem_kib=1 nodes=1", &g),
+	       "a line the kernel wrote into, a cpu list that is not one: not a line");
+	tap_ok(vm_guest_parse("MORTAR-GUEST v1 seq=1 cpus=1 cpu_list=0 mem_kib=1 nodes=1,2,3,4,5,6,7,"
+			      "8,9,10,11,12,13,14,15,16,17,18\r\n", &g) && g.nnodes == VM_MAX_NODES &&
+	       g.node_kib[15] == 16, "the first %d nodes are kept", VM_MAX_NODES);
 	{
 		const int ids[] = { 0, 1, 2, 5, 7, 8 }, one[] = { 3 };
 		char list[64];

@@ -195,7 +195,7 @@ static void test_old_and_damaged(void)
 	       "number: %s", mortar_errmsg());
 	tap_ok(load_text("{\"name\":\"t\",\"arch\":\"sparc\"}") == -EINVAL &&
 	       strstr(mortar_errmsg(), "\"arch\""), "an unknown arch: %s", mortar_errmsg());
-	tap_ok(load_text("{\"name\":\"t\",\"arch\":\"x86_64\",\"numa\":100}") == -EINVAL &&
+	tap_ok(load_text("{\"name\":\"t\",\"arch\":\"x86_64\",\"numa\":200}") == -EINVAL &&
 	       strstr(mortar_errmsg(), "out of range"), "too many nodes: %s", mortar_errmsg());
 	tap_ok(load_text("{\"name\":\"t\",\"arch\":\"x86_64\",\"dimms\":[{\"id\":\"a\","
 			 "\"size\":0}]}") == -EINVAL, "an empty DIMM: %s", mortar_errmsg());
