@@ -41,27 +41,28 @@ static const char bench_usage[] =
 
 /* ---- parse ---- */
 
+const struct option bench_options[] = {
+	{ "quick", no_argument, NULL, 'Q' },
+	{ "runs", required_argument, NULL, 'n' },
+	{ "runtime", required_argument, NULL, 't' },
+	{ "size", required_argument, NULL, 'S' },
+	{ "paths", required_argument, NULL, 'p' },
+	{ "plot-dir", required_argument, NULL, 'P' },
+	{ "force", no_argument, NULL, 'F' },
+	{ "keep", no_argument, NULL, 'k' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 /* Returns -1 to go on, else the exit status to return at once. */
 static int bench_getopt(int argc, char **argv, struct bench_opts *o)
 {
-	static const struct option opts[] = {
-		{ "quick", no_argument, NULL, 'Q' },
-		{ "runs", required_argument, NULL, 'n' },
-		{ "runtime", required_argument, NULL, 't' },
-		{ "size", required_argument, NULL, 'S' },
-		{ "paths", required_argument, NULL, 'p' },
-		{ "plot-dir", required_argument, NULL, 'P' },
-		{ "force", no_argument, NULL, 'F' },
-		{ "keep", no_argument, NULL, 'k' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *cmd = "bench";
 	int c, bad = 0;
 
 	optind = 1;
-	while (!bad && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while (!bad && (c = getopt_long(argc, argv, "h", bench_options, NULL)) != -1) {
 		switch (c) {
 		case 'Q': o->quick = true; break;
 		case 'n':

@@ -38,7 +38,7 @@ int cli_dispatch(const struct cli_table *t, int argc, char **argv)
 				c->run(argc - 1, argv + 1);
 	}
 	if (t->fallback && argc >= 2)
-		return t->fallback(argc, argv);
+		return t->fallback->run(argc, argv);
 	if (argc < 2) {
 		cli_help(t, stderr);
 		return EXIT_USAGE;

@@ -8,21 +8,23 @@
  * that calls cli_dispatch() on it:
  *
  *     static const struct cli_command vm_cpu_cmds[] = {
- *         { "add", "plug vCPUs", vm_cpu_add, NULL },
- *         { "remove", "unplug a vCPU", vm_cpu_remove, NULL },
+ *         { "add", "plug vCPUs", vm_cpu_add, NULL, vm_opts, "wt", false },
+ *         { "remove", "unplug a vCPU", vm_cpu_remove, NULL, vm_opts, "w", false },
  *     };
  *     static const struct cli_table vm_cpu_table = {
  *         "vm cpu", vm_cpu_usage, vm_cpu_cmds, CLI_NCMDS(vm_cpu_cmds), NULL,
  *     };
  *     static const struct cli_command vm_cmds[] = {
- *         { "start", "launch a VM", vm_start, NULL },
- *         { "cpu", "plug or unplug vCPUs", NULL, &vm_cpu_table },
+ *         { "start", "launch a VM", vm_start, NULL, start_opts, NULL, false },
+ *         { "cpu", "plug or unplug vCPUs", NULL, &vm_cpu_table, NULL, NULL, false },
  *         ...
  *     };
- *     int cmd_vm(int argc, char **argv)
- *     {
- *         return cli_dispatch(&vm_table, argc, argv);
- *     }
+ *     const struct cli_table vm_table = { ... vm_cmds ... };
+ *
+ * and mortar's own table (main.c) names vm_table in its "vm" row.  A row
+ * also carries what its command parses (the getopt_long table, and which
+ * of its entries the command takes when the table is shared), so that
+ * `mortar --complete` (complete.c) offers exactly that.
  */
 #ifndef MORTAR_CLI_COMMAND_H
 #define MORTAR_CLI_COMMAND_H
@@ -31,6 +33,7 @@
 #include <stdio.h>
 
 struct cli_table;
+struct option;
 
 /* ARGV[0] is the command's own name; options start at ARGV[1].  Returns
  * the exit status (EXIT_OK, EXIT_ERROR, EXIT_USAGE). */
@@ -41,6 +44,12 @@ struct cli_command {
 	const char *summary;		/* one line, for the list in --help */
 	cli_handler run;		/* NULL when SUB is set */
 	const struct cli_table *sub;	/* NAME takes a subcommand of its own */
+	/* For completion; RUN parses its options with OPTS: */
+	const struct option *opts;	/* its getopt_long table (NULL with SUB) */
+	const char *only;		/* NULL: every entry of OPTS; else the vals
+					 * (letters) of those RUN takes, OPTS being
+					 * shared ("--help" is always offered) */
+	bool locations;			/* its operands are locations */
 };
 
 struct cli_table {
@@ -50,7 +59,7 @@ struct cli_table {
 	size_t ncmds;
 	/* Run when ARGV[1] names no command, with ARGV unchanged ("mortar
 	 * img snapshot DISK NAME" creates); NULL: that is a usage error. */
-	cli_handler fallback;
+	const struct cli_command *fallback;
 };
 
 #define CLI_NCMDS(a) (sizeof(a) / sizeof((a)[0]))
@@ -60,5 +69,13 @@ struct cli_table {
 int cli_dispatch(const struct cli_table *t, int argc, char **argv);
 /* T's usage and its commands with their summaries. */
 void cli_help(const struct cli_table *t, FILE *f);
+
+/* complete.c: `mortar --complete WORD...`, for the bash completion.  The
+ * WORDs are those after "mortar", the last being the one being completed
+ * (maybe empty).  Prints the candidates for it, one a line: commands,
+ * options ("--name"), values (of "--name=partial": the value alone, what
+ * the shell replaces after '='), or "@files", "@dirs", "@groups",
+ * "@commands" to have the shell add those.  Returns EXIT_OK. */
+int cli_complete(const struct cli_table *top, int nwords, char **words);
 
 #endif

@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The handlers of mortar's top-level commands (the table is in main.c).
- * Each command file includes this header for its own prototype only. */
+/* mortar's top-level commands (the table is in main.c): the handlers and
+ * their option tables, or the tables of their subcommands.  Each command
+ * file includes this header for its own declarations only. */
 #ifndef MORTAR_CLI_COMMANDS_H
 #define MORTAR_CLI_COMMANDS_H
 
-int cmd_img(int argc, char **argv);
+#include <getopt.h>
+
+#include "command.h"
+
+extern const struct cli_table img_table;
 int cmd_io(int argc, char **argv);
+extern const struct option io_options[];
 int cmd_serve(int argc, char **argv);
+extern const struct option serve_longopts[];
 int cmd_doctor(int argc, char **argv);
-int cmd_vm(int argc, char **argv);
+extern const struct option doctor_options[];
+extern const struct cli_table vm_table;
 int cmd_bench(int argc, char **argv);
+extern const struct option bench_options[];
 
 #endif

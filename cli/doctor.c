@@ -46,20 +46,21 @@ static void doctor_print(void *opaque, const struct mortar_check *c)
 	printf("%s %-9s %s\n", tags[c->status], c->name, c->detail);
 }
 
+const struct option doctor_options[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "write", no_argument, NULL, 'w' },
+	{ "output", required_argument, NULL, 'o' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int cmd_doctor(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "write", no_argument, NULL, 'w' },
-		{ "output", required_argument, NULL, 'o' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct doctor_out o = { .output = OUTPUT_HUMAN };
 	unsigned flags = 0;
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "hw", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hw", doctor_options, NULL)) != -1) {
 		switch (c) {
 		case 'h': fputs(doctor_usage, stdout); return EXIT_OK;
 		case 'w': flags |= MORTAR_DOCTOR_WRITE; break;

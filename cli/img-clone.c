@@ -52,16 +52,17 @@ static void clone_print(const char *src, const char *dst, enum output_format out
 	       mortar_clone_method_shares(used) ? ", blocks shared until written" : "");
 }
 
+const struct option img_clone_options[] = {
+	{ "force", no_argument, NULL, 'F' },
+	{ "no-reflink", no_argument, NULL, 'R' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int cmd_img_clone(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "force", no_argument, NULL, 'F' },
-		{ "no-reflink", no_argument, NULL, 'R' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *cmd = "img clone", *src, *dst;
 	enum output_format out = OUTPUT_HUMAN;
 	enum mortar_clone_method used;
@@ -71,7 +72,7 @@ int cmd_img_clone(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "Fqo:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "Fqo:h", img_clone_options, NULL)) != -1) {
 		switch (c) {
 		case 'F': flags |= MORTAR_CLONE_FORCE; break;
 		case 'R': flags |= MORTAR_CLONE_COPY_ONLY; break;

@@ -384,16 +384,17 @@ static int convert_raw(const char *cmd, const struct mortar_location *src, const
 	return r < 0 ? cli_fail_lib(cmd) : EXIT_OK;
 }
 
+const struct option img_convert_options[] = {
+	{ "format", required_argument, NULL, 'f' },
+	{ "force", no_argument, NULL, 'F' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int cmd_img_convert(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "force", no_argument, NULL, 'F' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *cmd = "img convert", *src, *dst, *fmt = NULL;
 	enum output_format out = OUTPUT_HUMAN;
 	struct mortar_location *loc = NULL;
@@ -403,7 +404,7 @@ int cmd_img_convert(int argc, char **argv)
 	int c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:Fqo:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:Fqo:h", img_convert_options, NULL)) != -1) {
 		switch (c) {
 		case 'f': fmt = optarg; break;
 		case 'F': force = true; break;

@@ -152,7 +152,7 @@ int img_info(int argc, char **argv)
 	bool done;
 	int r;
 
-	r = img_getopt(cmd, info_usage, IMG_OPT_OUTPUT, argc, argv, &o, &done);
+	r = img_getopt(cmd, info_usage, IMG_INFO_OPTS, argc, argv, &o, &done);
 	if (done)
 		return r;
 	if (argc - optind != 1)
@@ -215,7 +215,7 @@ int img_map(int argc, char **argv)
 	bool done;
 	int r;
 
-	r = img_getopt(cmd, map_usage, IMG_OPT_OUTPUT, argc, argv, &o, &done);
+	r = img_getopt(cmd, map_usage, IMG_MAP_OPTS, argc, argv, &o, &done);
 	if (done)
 		return r;
 	if (argc - optind != 1)

@@ -38,22 +38,23 @@ struct snap_opts {
 
 /* Options, then NARGS operands.  Sets *DONE when the command must return
  * the exit status returned at once (after --help or a usage error). */
+static const struct option snap_options[] = {
+	{ "force", no_argument, NULL, 'F' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 static int snap_getopt(const char *cmd, int argc, char **argv, struct snap_opts *o,
 		       int nargs, bool *done)
 {
-	static const struct option opts[] = {
-		{ "force", no_argument, NULL, 'F' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	int c;
 
 	*o = (struct snap_opts){ .out = OUTPUT_HUMAN };
 	*done = true;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "Fqo:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "Fqo:h", snap_options, NULL)) != -1) {
 		switch (c) {
 		case 'F': o->force = true; break;
 		case 'q': o->quiet = true; break;
@@ -273,19 +274,17 @@ static int snap_revert(int argc, char **argv)
 	return done ? r : with_image(cmd, argv, &o, snap_revert_run);
 }
 
+/* Every subcommand parses all of snap_options; each row offers those
+ * its usage names. */
 static const struct cli_command snap_cmds[] = {
 	{ "create", "take a snapshot (the default: 'snapshot LOCATION NAME')",
-	  snap_create, NULL },
-	{ "list", "the snapshots of an image", snap_list, NULL },
-	{ "delete", "remove a snapshot", snap_delete, NULL },
-	{ "revert", "make the image what the snapshot holds", snap_revert, NULL },
+	  snap_create, NULL, snap_options, "qo", true },
+	{ "list", "the snapshots of an image", snap_list, NULL, snap_options, "o", true },
+	{ "delete", "remove a snapshot", snap_delete, NULL, snap_options, "", true },
+	{ "revert", "make the image what the snapshot holds", snap_revert, NULL,
+	  snap_options, "Fq", true },
 };
 
-static const struct cli_table snap_table = {
-	"img snapshot", snapshot_usage, snap_cmds, CLI_NCMDS(snap_cmds), snap_create,
+const struct cli_table img_snapshot_table = {
+	"img snapshot", snapshot_usage, snap_cmds, CLI_NCMDS(snap_cmds), &snap_cmds[0],
 };
-
-int cmd_img_snapshot(int argc, char **argv)
-{
-	return cli_dispatch(&snap_table, argc, argv);
-}

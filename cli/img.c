@@ -20,34 +20,35 @@ static const char img_usage[] =
 	"binary suffixes: K, M, G, T, P, E (K = 1024), e.g. 10G.  See mortar-img(1).\n";
 
 static const struct cli_command img_cmds[] = {
-	{ "create", "make a new raw image of a size", img_create, NULL },
-	{ "info", "size, allocation, capabilities, storage and snapshots", img_info, NULL },
-	{ "map", "which ranges hold data, zeroes or holes", img_map, NULL },
-	{ "resize", "grow (or with --shrink, shrink) an image", img_resize, NULL },
-	{ "clone", "copy an image as cheaply as its storage allows", cmd_img_clone, NULL },
-	{ "convert", "copy qcow2, vmdk, vhdx... into a raw image", cmd_img_convert, NULL },
-	{ "snapshot", "create, list, delete and revert snapshots", cmd_img_snapshot, NULL },
+	{ "create", "make a new raw image of a size", img_create, NULL,
+	  img_options, IMG_CREATE_OPTS, true },
+	{ "info", "size, allocation, capabilities, storage and snapshots", img_info, NULL,
+	  img_options, IMG_INFO_OPTS, true },
+	{ "map", "which ranges hold data, zeroes or holes", img_map, NULL,
+	  img_options, IMG_MAP_OPTS, true },
+	{ "resize", "grow (or with --shrink, shrink) an image", img_resize, NULL,
+	  img_options, IMG_RESIZE_OPTS, true },
+	{ "clone", "copy an image as cheaply as its storage allows", cmd_img_clone, NULL,
+	  img_clone_options, NULL, true },
+	{ "convert", "copy qcow2, vmdk, vhdx... into a raw image", cmd_img_convert, NULL,
+	  img_convert_options, NULL, true },
+	{ "snapshot", "create, list, delete and revert snapshots", NULL,
+	  &img_snapshot_table, NULL, NULL, false },
 };
 
-static const struct cli_table img_table = {
+const struct cli_table img_table = {
 	"img", img_usage, img_cmds, CLI_NCMDS(img_cmds), NULL,
 };
 
-int cmd_img(int argc, char **argv)
-{
-	return cli_dispatch(&img_table, argc, argv);
-}
-
 /* ---- options and opening, for create, info, map, resize ---- */
 
-enum { OPT_OUTPUT = 256, OPT_PREALLOC, OPT_FORCE, OPT_SHRINK };
-
-static const struct option img_options[] = {
+/* The vals are letters (IMG_*_OPTS) though only -h is a short option. */
+const struct option img_options[] = {
 	{ "help", no_argument, NULL, 'h' },
-	{ "output", required_argument, NULL, OPT_OUTPUT },
-	{ "preallocation", required_argument, NULL, OPT_PREALLOC },
-	{ "force", no_argument, NULL, OPT_FORCE },
-	{ "shrink", no_argument, NULL, OPT_SHRINK },
+	{ "output", required_argument, NULL, 'o' },
+	{ "preallocation", required_argument, NULL, 'p' },
+	{ "force", no_argument, NULL, 'F' },
+	{ "shrink", no_argument, NULL, 'S' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -69,18 +70,6 @@ static int img_prealloc(const char *cmd, const char *arg, enum mortar_prealloc *
 	return -EINVAL;
 }
 
-/* The option getopt_long returned as C, or -1 for help and errors. */
-static int img_opt_bit(int c)
-{
-	switch (c) {
-	case OPT_OUTPUT: return IMG_OPT_OUTPUT;
-	case OPT_PREALLOC: return IMG_OPT_PREALLOC;
-	case OPT_FORCE: return IMG_OPT_FORCE;
-	case OPT_SHRINK: return IMG_OPT_SHRINK;
-	default: return -1;
-	}
-}
-
 static const char *img_opt_name(int c)
 {
 	for (const struct option *o = img_options; o->name; o++)
@@ -89,7 +78,7 @@ static const char *img_opt_name(int c)
 	return "?";
 }
 
-int img_getopt(const char *cmd, const char *usage, unsigned allowed, int argc,
+int img_getopt(const char *cmd, const char *usage, const char *allowed, int argc,
 	       char **argv, struct img_opts *o, bool *done)
 {
 	int c;
@@ -97,23 +86,21 @@ int img_getopt(const char *cmd, const char *usage, unsigned allowed, int argc,
 	*done = true;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", img_options, NULL)) != -1) {
-		int bit = img_opt_bit(c);
-
 		if (c == 'h') {
 			fputs(usage, stdout);
 			return EXIT_OK;
 		}
-		if (bit < 0)
+		if (c == '?' || c == ':')
 			return cli_bad_option(cmd, argv);
-		if (!(allowed & (unsigned)bit))
+		if (!strchr(allowed, c))
 			return cli_usage(cmd, "--%s is not an option of this command",
 					 img_opt_name(c));
-		if (c == OPT_OUTPUT && cli_parse_output(cmd, optarg, &o->output) < 0)
+		if (c == 'o' && cli_parse_output(cmd, optarg, &o->output) < 0)
 			return EXIT_USAGE;
-		if (c == OPT_PREALLOC && img_prealloc(cmd, optarg, &o->prealloc) < 0)
+		if (c == 'p' && img_prealloc(cmd, optarg, &o->prealloc) < 0)
 			return EXIT_USAGE;
-		o->force |= c == OPT_FORCE;
-		o->shrink |= c == OPT_SHRINK;
+		o->force |= c == 'F';
+		o->shrink |= c == 'S';
 	}
 	*done = false;
 	return EXIT_OK;
@@ -162,8 +149,7 @@ int img_create(int argc, char **argv)
 	bool done;
 	int r;
 
-	r = img_getopt(cmd, create_usage, IMG_OPT_PREALLOC | IMG_OPT_FORCE, argc, argv, &o,
-		       &done);
+	r = img_getopt(cmd, create_usage, IMG_CREATE_OPTS, argc, argv, &o, &done);
 	if (done)
 		return r;
 	if (argc - optind != 2)
@@ -235,7 +221,7 @@ int img_resize(int argc, char **argv)
 	if (argc < 2)
 		return cli_usage(cmd, "expected LOCATION SIZE");
 	sizearg = resize_take_size(argc, argv);
-	r = img_getopt(cmd, resize_usage, IMG_OPT_SHRINK, argc - 1, argv, &o, &done);
+	r = img_getopt(cmd, resize_usage, IMG_RESIZE_OPTS, argc - 1, argv, &o, &done);
 	if (done)
 		return r;
 	if (argc - 1 - optind != 1)

@@ -4,21 +4,32 @@
 #ifndef MORTAR_CLI_IMG_H
 #define MORTAR_CLI_IMG_H
 
+#include <getopt.h>
 #include <stdbool.h>
 
 #include <mortar/mortar.h>
 #include "cli.h"
+#include "command.h"
 
 int img_create(int argc, char **argv);		/* img.c */
 int img_resize(int argc, char **argv);		/* img.c */
 int img_info(int argc, char **argv);		/* img-info.c */
 int img_map(int argc, char **argv);		/* img-info.c */
 int cmd_img_clone(int argc, char **argv);	/* img-clone.c */
+extern const struct option img_clone_options[];
 int cmd_img_convert(int argc, char **argv);	/* img-convert.c */
-int cmd_img_snapshot(int argc, char **argv);	/* img-snapshot.c */
+extern const struct option img_convert_options[];
+extern const struct cli_table img_snapshot_table; /* img-snapshot.c */
 
-/* The options of create, info, map and resize; each takes some of them. */
-enum { IMG_OPT_OUTPUT = 1, IMG_OPT_PREALLOC = 2, IMG_OPT_FORCE = 4, IMG_OPT_SHRINK = 8 };
+/* The options of create, info, map and resize (img_options, in img.c),
+ * by their getopt vals: --output, --preallocation, --force, --shrink.
+ * Each command takes some of them, named here for its parser and its row
+ * in the table alike. */
+extern const struct option img_options[];
+#define IMG_CREATE_OPTS "pF"
+#define IMG_INFO_OPTS "o"
+#define IMG_MAP_OPTS "o"
+#define IMG_RESIZE_OPTS "S"
 
 struct img_opts {
 	enum output_format output;
@@ -26,11 +37,12 @@ struct img_opts {
 	bool force, shrink;
 };
 
-/* Parse ARGV's options for CMD, which takes those in ALLOWED (others are
- * usage errors, not ignored) and prints USAGE on --help.  Leaves optind at
- * the first operand.  Sets *DONE when the command must return the exit
- * status returned at once (after --help or a usage error). */
-int img_getopt(const char *cmd, const char *usage, unsigned allowed, int argc,
+/* Parse ARGV's options for CMD, which takes those whose vals are in
+ * ALLOWED (others are usage errors, not ignored) and prints USAGE on
+ * --help.  Leaves optind at the first operand.  Sets *DONE when the
+ * command must return the exit status returned at once (after --help or
+ * a usage error). */
+int img_getopt(const char *cmd, const char *usage, const char *allowed, int argc,
 	       char **argv, struct img_opts *o, bool *done);
 
 /* Open LOCATION on a fresh loop.  With TRY_RW, open writable where

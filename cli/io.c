@@ -251,15 +251,16 @@ static int io_run(struct mortar_image *img, const char *line)
 
 /* ---- the command ---- */
 
+const struct option io_options[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "read-only", no_argument, NULL, 'r' },
+	{ "direct", no_argument, NULL, 'd' },
+	{ "cmd", required_argument, NULL, 'c' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int cmd_io(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "read-only", no_argument, NULL, 'r' },
-		{ "direct", no_argument, NULL, 'd' },
-		{ "cmd", required_argument, NULL, 'c' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct mortar_loop *loop;
 	struct mortar_image *img;
 	const char **cmds;
@@ -270,7 +271,7 @@ int cmd_io(int argc, char **argv)
 	if (!cmds)
 		return cli_error("io", "out of memory");
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "hrdc:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hrdc:", io_options, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(io_usage, stdout);
 			free(cmds);

@@ -21,14 +21,17 @@ static const char mortar_usage[] =
 
 static const struct cli_command mortar_cmds[] = {
 	{ "img", "create, inspect, map, resize, clone, convert and snapshot images",
-	  cmd_img, NULL },
-	{ "io", "read, write, zero and trim an image (like qemu-io)", cmd_io, NULL },
-	{ "serve", "export images over NBD to QEMU, qemu-img, nbdcopy...", cmd_serve, NULL },
+	  NULL, &img_table, NULL, NULL, false },
+	{ "io", "read, write, zero and trim an image (like qemu-io)", cmd_io, NULL,
+	  io_options, NULL, true },
+	{ "serve", "export images over NBD to QEMU, qemu-img, nbdcopy...", cmd_serve, NULL,
+	  serve_longopts, NULL, true },
 	{ "doctor", "check a location step by step; name the cause and fix",
-	  cmd_doctor, NULL },
-	{ "vm", "launch VMs on Mortar disks; scale CPUs and memory live", cmd_vm, NULL },
+	  cmd_doctor, NULL, doctor_options, NULL, true },
+	{ "vm", "launch VMs on Mortar disks; scale CPUs and memory live", NULL, &vm_table,
+	  NULL, NULL, false },
 	{ "bench", "compare Mortar with FUSE, qemu-nbd, nbdkit... using fio",
-	  cmd_bench, NULL },
+	  cmd_bench, NULL, bench_options, NULL, true },
 };
 
 static const struct cli_table mortar_table = {
@@ -43,6 +46,9 @@ int main(int argc, char **argv)
 		printf("mortar %s\n", mortar_version());
 		return EXIT_OK;
 	}
+	/* Hidden: what the bash completion asks (complete.c). */
+	if (argc >= 2 && !strcmp(argv[1], "--complete"))
+		return cli_complete(&mortar_table, argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "help"))
 		argv[1] = "--help";
 	return cli_dispatch(&mortar_table, argc, argv);

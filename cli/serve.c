@@ -79,7 +79,7 @@ enum {
 	OPT_MAX_MEM, OPT_CONN_MEM, OPT_THREADS, OPT_DIRECT,
 };
 
-static const struct option serve_longopts[] = {
+const struct option serve_longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "socket", required_argument, NULL, 's' },
 	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },

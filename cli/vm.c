@@ -183,8 +183,14 @@ static int parse_size(const char *cmd, const char *arg, void *out)
 /* The exit status when vm_getopt or vm_begin says to stop. */
 #define STOP(rc) ((rc) < 0 ? EXIT_OK : (rc))
 
-/* The options of the hotplug subcommands. */
+/* The options (vals of vm_long_opts) each subcommand takes, for its
+ * parser and its row in the table alike; PLUG_OPTS: the hotplug ones. */
 #define PLUG_OPTS "wtnisb"
+#define STOP_OPTS "Ft"
+#define STATUS_OPTS "o"
+#define LIST_OPTS "o"
+#define MIGRATE_OPTS "TFtw"
+#define MEM_SET_OPTS "wt"
 
 /* ---- start ---- */
 
@@ -278,7 +284,7 @@ static int vm_start(int argc, char **argv)
 
 static int vm_stop(int argc, char **argv)
 {
-	static const struct vm_syntax syn = { "vm stop", "Ft", 1, "the VM's NAME", NULL };
+	static const struct vm_syntax syn = { "vm stop", STOP_OPTS, 1, "the VM's NAME", NULL };
 	struct vm_opts o;
 	int rc = vm_getopt(&syn, argc, argv, &o, NULL);
 
@@ -320,7 +326,7 @@ static void print_status(json_object *o)
 
 static int vm_status(int argc, char **argv)
 {
-	static const struct vm_syntax syn = { "vm status", "o", 1, "the VM's NAME", NULL };
+	static const struct vm_syntax syn = { "vm status", STATUS_OPTS, 1, "the VM's NAME", NULL };
 	struct vm_opts o;
 	struct mortar_vm *vm;
 	json_object *d;
@@ -345,7 +351,7 @@ static int vm_list(int argc, char **argv)
 {
 	struct vm_opts o;
 	json_object *arr;
-	static const struct vm_syntax syn = { "vm list", "o", 0, "no operands", NULL };
+	static const struct vm_syntax syn = { "vm list", LIST_OPTS, 0, "no operands", NULL };
 	int rc = vm_getopt(&syn, argc, argv, &o, NULL);
 
 	if (rc)
@@ -464,7 +470,7 @@ static int vm_mem_remove(int argc, char **argv)
 static int vm_mem_set(int argc, char **argv)
 {
 	static const struct vm_syntax syn = {
-		"vm mem", "wt", 2, "NAME and the total memory SIZE", parse_size,
+		"vm mem", MEM_SET_OPTS, 2, "NAME and the total memory SIZE", parse_size,
 	};
 	struct vm_opts o;
 	struct mortar_vm *vm;
@@ -485,7 +491,7 @@ static int vm_mem_set(int argc, char **argv)
 
 static int vm_migrate(int argc, char **argv)
 {
-	static const struct vm_syntax syn = { "vm migrate", "TFtw", 1, "the VM's NAME", NULL };
+	static const struct vm_syntax syn = { "vm migrate", MIGRATE_OPTS, 1, "the VM's NAME", NULL };
 	struct vm_opts o;
 	struct mortar_vm *vm;
 	pid_t pid;
@@ -511,8 +517,10 @@ static const char vm_usage[] =
 	"'mortar vm start --help' lists every command's options; see mortar-vm(1).\n";
 
 static const struct cli_command vm_cpu_cmds[] = {
-	{ "add", "plug one vCPU (into a chosen slot)", vm_cpu_add, NULL },
-	{ "remove", "unplug a hot-plugged vCPU", vm_cpu_remove, NULL },
+	{ "add", "plug one vCPU (into a chosen slot)", vm_cpu_add, NULL,
+	  vm_long_opts, PLUG_OPTS, false },
+	{ "remove", "unplug a hot-plugged vCPU", vm_cpu_remove, NULL,
+	  vm_long_opts, PLUG_OPTS, false },
 };
 
 static const struct cli_table vm_cpu_table = {
@@ -520,32 +528,36 @@ static const struct cli_table vm_cpu_table = {
 };
 
 static const struct cli_command vm_mem_cmds[] = {
-	{ "add", "plug a DIMM", vm_mem_add, NULL },
-	{ "remove", "unplug a DIMM", vm_mem_remove, NULL },
+	{ "add", "plug a DIMM", vm_mem_add, NULL, vm_long_opts, PLUG_OPTS, false },
+	{ "remove", "unplug a DIMM", vm_mem_remove, NULL, vm_long_opts, PLUG_OPTS, false },
 };
 
-/* (mortar vm mem NAME SIZE: no subcommand, virtio-mem) */
+/* mortar vm mem NAME SIZE: no subcommand, virtio-mem */
+static const struct cli_command vm_mem_set_row = {
+	"mem", "resize through virtio-mem", vm_mem_set, NULL, vm_long_opts, MEM_SET_OPTS, false,
+};
+
 static const struct cli_table vm_mem_table = {
-	"vm mem", vm_usage, vm_mem_cmds, CLI_NCMDS(vm_mem_cmds), vm_mem_set,
+	"vm mem", vm_usage, vm_mem_cmds, CLI_NCMDS(vm_mem_cmds), &vm_mem_set_row,
 };
 
 static const struct cli_command vm_cmds[] = {
-	{ "start", "start a VM with a topology ready for hotplug", vm_start, NULL },
-	{ "stop", "power a VM off and clean up after it", vm_stop, NULL },
-	{ "list", "every VM and its state", vm_list, NULL },
-	{ "status", "a VM's vCPUs, memory, disks and what its guest sees", vm_status, NULL },
-	{ "cpus", "plug or unplug vCPUs until N are present", vm_cpus, NULL },
-	{ "cpu", "plug or unplug one vCPU", NULL, &vm_cpu_table },
+	{ "start", "start a VM with a topology ready for hotplug", vm_start, NULL,
+	  start_opts, NULL, false },
+	{ "stop", "power a VM off and clean up after it", vm_stop, NULL,
+	  vm_long_opts, STOP_OPTS, false },
+	{ "list", "every VM and its state", vm_list, NULL, vm_long_opts, LIST_OPTS, false },
+	{ "status", "a VM's vCPUs, memory, disks and what its guest sees", vm_status, NULL,
+	  vm_long_opts, STATUS_OPTS, false },
+	{ "cpus", "plug or unplug vCPUs until N are present", vm_cpus, NULL,
+	  vm_long_opts, PLUG_OPTS, false },
+	{ "cpu", "plug or unplug one vCPU", NULL, &vm_cpu_table, NULL, NULL, false },
 	{ "mem", "plug or unplug DIMMs; NAME SIZE: resize through virtio-mem", NULL,
-	  &vm_mem_table },
-	{ "migrate", "move a VM to a new QEMU with its plugged devices", vm_migrate, NULL },
+	  &vm_mem_table, NULL, NULL, false },
+	{ "migrate", "move a VM to a new QEMU with its plugged devices", vm_migrate, NULL,
+	  vm_long_opts, MIGRATE_OPTS, false },
 };
 
-static const struct cli_table vm_table = {
+const struct cli_table vm_table = {
 	"vm", vm_usage, vm_cmds, CLI_NCMDS(vm_cmds), NULL,
 };
-
-int cmd_vm(int argc, char **argv)
-{
-	return cli_dispatch(&vm_table, argc, argv);
-}
