@@ -33,23 +33,35 @@ int cli_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return 0;
 }
 
+/* The value of the digits S in BASE (8 or 16), at most 255. */
+static int parse_small(const char *s, unsigned base, uint64_t *out)
+{
+	const char *digits = base == 8 ? "01234567" : "0123456789abcdefABCDEF";
+	uint64_t v = 0;
+
+	if (!*s || strspn(s, digits) != strlen(s))
+		return -EINVAL;
+	for (; *s && v <= 255; s++)
+		v = v * base + (unsigned)(isdigit((unsigned char)*s) ? *s - '0' :
+					  tolower((unsigned char)*s) - 'a' + 10);
+	if (v > 255)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
 int cli_parse_byte(const char *s, unsigned *out)
 {
 	uint64_t v = 0;
-	int r = 0;
+	int r;
 
-	if (s && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		const char *p = s + 2;
-
-		if (!*p || strspn(p, "0123456789abcdefABCDEF") != strlen(p))
-			return -EINVAL;
-		for (; *p && v <= 255; p++)
-			v = v * 16 + (unsigned)(isdigit((unsigned char)*p) ? *p - '0' :
-						tolower((unsigned char)*p) - 'a' + 10);
-		r = v > 255 ? -ERANGE : 0;
-	} else {
+	/* qemu-io's spellings: 171, 0xab, 0253. */
+	if (s && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		r = parse_small(s + 2, 16, &v);
+	else if (s && s[0] == '0' && s[1])
+		r = parse_small(s + 1, 8, &v);
+	else
 		r = cli_parse_uint(s, 0, 255, &v);
-	}
 	if (r == 0)
 		*out = (unsigned)v;
 	return r;

@@ -39,7 +39,8 @@ int cli_bad_option(const char *cmd, char **argv);
 
 /* A decimal whole number in [LO, HI]: 0, -EINVAL (not one), -ERANGE. */
 int cli_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
-/* A byte value, decimal or 0x hex ("171", "0xab"): 0 or -EINVAL/-ERANGE. */
+/* A byte value in decimal, hex or octal ("171", "0xab", "0253"), as
+ * qemu-io reads -P: 0 or -EINVAL/-ERANGE. */
 int cli_parse_byte(const char *s, unsigned *out);
 /* A duration: "90" or "90s", "500ms", "2m", "1h"; 0 or -EINVAL/-ERANGE. */
 int cli_parse_duration_ms(const char *s, uint64_t *ms);

@@ -192,7 +192,7 @@ static int io_parse_flags(const struct io_verb *v, int argc, char **argv, struct
 		}
 		if (f == 'P') {
 			if (++i == argc || cli_parse_byte(argv[i], &byte) < 0) {
-				cli_error("io", "'%s': -P needs a byte value (0-255, e.g. 0xab)",
+				cli_error("io", "'%s': -P needs a byte value (0-255, e.g. 171, 0xab or 0253)",
 					  a->line);
 				return -1;
 			}

@@ -123,6 +123,10 @@ int main(void)
 	byte("0xab", 0, 0xab);
 	byte("0XAB", 0, 0xab);
 	byte("0x0", 0, 0);
+	byte("0377", 0, 255);
+	byte("010", 0, 8);
+	byte("0400", -ERANGE, 0);
+	byte("08", -EINVAL, 0);
 	byte("256", -ERANGE, 0);
 	byte("0x100", -ERANGE, 0);
 	byte("0x", -EINVAL, 0);
