@@ -19,6 +19,8 @@ packages=(
 	qemu-system-common
 	# the systemd units are checked with systemd-analyze verify
 	systemd
+	# the Debian packages are built and checked (tests/func/deb-package.sh)
+	dpkg-dev debhelper lintian bash-completion
 	# a real GlusterFS for the gluster tests
 	glusterfs-server
 	# mortar vm: QEMU for x86 (q35) and pseries guests under TCG
