@@ -53,7 +53,7 @@ static uint64_t now_ms(void)
 
 void srv_log_limited(const struct srv *srv, struct srv_ratelimit *rl, const char *fmt, ...)
 {
-	uint64_t now = now_ms(), last = atomic_load(&rl->last_ms);
+	unsigned long long now = now_ms(), last = atomic_load(&rl->last_ms);
 	unsigned dropped;
 	char buf[900];
 	va_list ap;
