@@ -29,6 +29,10 @@ packages=(
 	xfsprogs
 	# mortar bench plots; progress-bar test in a terminal
 	gnuplot-nox tmux
+	# libvirt tests: Debian's libvirtd, started by the tests themselves
+	# (scripts/libvirt-fixture.sh); -sysv rather than -systemd, which would
+	# bring systemd-sysv, an init for a machine booting with systemd
+	libvirt-daemon-system libvirt-daemon-system-sysv libvirt-clients
 )
 
 missing=()
@@ -46,5 +50,15 @@ if [[ $(id -u) != 0 ]]; then
 fi
 echo "deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Installs start no service here (libvirtd, glusterd...): the tests start
+# their own, in namespaces of their own.  policy-rc.d says so to the
+# packages' scripts, unless the machine has its own policy already.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+	printf '#!/bin/sh\n# mortar deps.sh: no service starts during its install\nexit 101\n' |
+		$SUDO tee "$policy" >/dev/null
+	$SUDO chmod 755 "$policy"
+	trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -8,7 +8,8 @@
 #
 # The GlusterFS tests share one pool of three glusterd nodes
 # (scripts/gluster-pool.sh), made before the first of them and taken down
-# after the last; each test makes and removes its own volumes.
+# after the last; each test makes and removes its own volumes.  The
+# libvirt tests share one libvirtd the same way (scripts/libvirt-fixture.sh).
 #
 # Environment: BUILD (default build), ASAN_BUILD (build-asan, optional),
 # FUZZ_BUILD (build-fuzz, optional), FUZZ_SECONDS (20), TESTS (a grep
@@ -31,7 +32,10 @@ run_one() {
 	if [[ -n ${TESTS:-} ]] && ! grep -qE -- "$TESTS" <<<"$name"; then
 		return
 	fi
-	[[ $name != gluster/* ]] || gluster_pool_up
+	[[ $name != gluster/* ]] ||
+		fixture_up MORTAR_GLUSTER_POOL MORTAR_GLUSTER_OWNER scripts/gluster-pool.sh "GlusterFS pool" glusterd
+	[[ $name != libvirt/* ]] ||
+		fixture_up MORTAR_LIBVIRT MORTAR_LIBVIRT_OWNER scripts/libvirt-fixture.sh "libvirtd instance" libvirtd
 	local log=$LOGDIR/${name//\//_}.log
 	local start=$SECONDS rc
 	"$@" >"$log" 2>&1 </dev/null
@@ -47,22 +51,32 @@ run_one() {
 	esac
 }
 
-# Once, before the first gluster test.  If the pool cannot be made here,
-# each test tries on its own and reports why.
-gluster_pool_tried=false
-gluster_pool_up() {
-	$gluster_pool_tried && return 0
-	gluster_pool_tried=true
-	[[ -z ${MORTAR_GLUSTER_POOL:-} && $(id -u) == 0 ]] && command -v glusterd >/dev/null || return 0
-	local env start=$SECONDS
-	if env=$(MORTAR_GLUSTER_OWNER=$$ scripts/gluster-pool.sh up 2>"$LOGDIR/gluster-pool.log"); then
+# A fixture that a folder's tests share: made by SCRIPT up (which prints
+# VAR=... lines) before the first of them, owned by this run, released
+# at its end.  If it cannot be made here, each test tries on its own and
+# reports why.
+declare -A fixture_tried=()
+fixture_up() { # VAR OWNER-VAR SCRIPT LABEL TOOL
+	local var=$1 owner=$2 script=$3 label=$4 tool=$5 env start=$SECONDS
+	local log=$LOGDIR/$(basename "$script" .sh).log
+	[[ -z ${fixture_tried[$var]:-} ]] || return 0
+	fixture_tried[$var]=$script
+	[[ -z ${!var:-} && $(id -u) == 0 ]] && command -v "$tool" >/dev/null || return 0
+	if env=$(env "$owner=$$" "$script" up 2>"$log"); then
 		eval "$env"
-		export MORTAR_GLUSTER_POOL
-		trap 'MORTAR_GLUSTER_OWNER=$$ scripts/gluster-pool.sh release' EXIT
-		printf '%-50s %3ds\n' "(GlusterFS pool $MORTAR_GLUSTER_POOL up)" $((SECONDS - start))
+		export "${var?}"
+		trap release_fixtures EXIT
+		printf '%-50s %3ds\n' "($label ${!var} up)" $((SECONDS - start))
 	else
-		echo "GlusterFS pool: not made here ($(tail -1 "$LOGDIR/gluster-pool.log"))"
+		echo "$label: not made here ($(tail -1 "$log"))"
 	fi
+}
+
+release_fixtures() {
+	[[ -z ${fixture_tried[MORTAR_GLUSTER_POOL]:-} || -z ${MORTAR_GLUSTER_POOL:-} ]] ||
+		MORTAR_GLUSTER_OWNER=$$ scripts/gluster-pool.sh release
+	[[ -z ${fixture_tried[MORTAR_LIBVIRT]:-} || -z ${MORTAR_LIBVIRT:-} ]] ||
+		MORTAR_LIBVIRT_OWNER=$$ scripts/libvirt-fixture.sh release
 }
 
 # Build directories may be given relative to the source tree or absolute.
@@ -87,16 +101,14 @@ if [[ -d $ASAN_BUILD/tests ]]; then
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
-for t in tests/func/*.sh tests/gluster/*.sh tests/vm/*.sh; do
+for t in tests/func/*.sh tests/gluster/*.sh tests/vm/*.sh tests/libvirt/*.sh; do
 	[[ -f $t && $(basename "$t") != lib.sh ]] || continue
 	run_one "$(basename "$(dirname "$t")")/$(basename "$t" .sh)" bash "$t"
 done
 
-if [[ -n ${MORTAR_GLUSTER_POOL:-} ]] && $gluster_pool_tried; then
-	MORTAR_GLUSTER_OWNER=$$ scripts/gluster-pool.sh release
-	trap - EXIT
-	unset MORTAR_GLUSTER_POOL
-fi
+release_fixtures
+trap - EXIT
+unset MORTAR_GLUSTER_POOL MORTAR_LIBVIRT
 
 if [[ -d $FUZZ_BUILD/tests ]]; then
 	for f in "$FUZZ_BUILD"/tests/fuzz-*; do

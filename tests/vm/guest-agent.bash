@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+# Sourced by tests that run commands inside a test guest through the QEMU
+# guest agent (qemu-ga, which scripts/guest/init starts when the VM has
+# the port org.qemu.guest_agent.0).  The transport is a function that
+# takes one agent command as JSON and prints the agent's JSON reply:
+#   GUEST_AGENT=qga_socket QGA_SOCKET=PATH   a `mortar vm` guest (qga.sock
+#                                            in its runtime directory)
+#   GUEST_AGENT=lv_agent LV_DOMAIN=NAME      a libvirt domain (tests/libvirt)
+#
+#   guest_exec [-t SECONDS] COMMAND   sh -c COMMAND in the guest: its
+#                                     output on stdout and stderr, its exit
+#                                     status (125: the agent failed, 124:
+#                                     no end within SECONDS, default 60)
+#   guest_wait_agent [SECONDS]        until the agent answers (default 120)
+
+# qga_socket JSON: one command over QGA_SOCKET.  guest-sync first, with a
+# fresh id, so that a reply left over from an earlier client is skipped.
+qga_socket() {
+	python3 - "$QGA_SOCKET" "$1" <<-'EOF'
+	import json, random, socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.settimeout(30)
+	s.connect(sys.argv[1])
+	f = s.makefile("rwb")
+	def reply():
+	    while True:
+	        line = f.readline()
+	        if not line:
+	            sys.exit("qga: the agent closed the connection")
+	        try:
+	            return json.loads(line.strip(b"\xff \r\n") or b"null")
+	        except ValueError:
+	            continue
+	tag = random.randint(1, 1 << 30)
+	f.write(json.dumps({"execute": "guest-sync", "arguments": {"id": tag}}).encode() + b"\n")
+	f.flush()
+	while (reply() or {}).get("return") != tag:
+	    pass
+	f.write(sys.argv[2].encode() + b"\n")
+	f.flush()
+	print(json.dumps(reply()))
+	EOF
+}
+
+_guest_agent() { "${GUEST_AGENT:?set GUEST_AGENT to a transport}" "$@"; }
+
+guest_wait_agent() {
+	local deadline=$((SECONDS + ${1:-120}))
+	until _guest_agent '{"execute":"guest-ping"}' 2>/dev/null | grep -q '"return"'; do
+		((SECONDS < deadline)) || return 1
+		sleep 1
+	done
+}
+
+guest_exec() {
+	local limit=60 req pid st deadline
+	if [[ $1 == -t ]]; then
+		limit=$2
+		shift 2
+	fi
+	req=$(jq -cn --arg c "$1" \
+		'{execute: "guest-exec", arguments: {path: "/bin/sh", arg: ["-c", $c], "capture-output": true}}')
+	pid=$(_guest_agent "$req" | jq -r '.return.pid // empty') || true
+	[[ -n $pid ]] || { echo "guest_exec: the agent did not start '$1'" >&2; return 125; }
+	deadline=$((SECONDS + limit))
+	while :; do
+		st=$(_guest_agent "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}") ||
+			{ echo "guest_exec: the agent did not answer about '$1'" >&2; return 125; }
+		[[ $(jq -r .return.exited <<<"$st") == true ]] && break
+		((SECONDS < deadline)) || { echo "guest_exec: '$1' still runs after ${limit}s" >&2; return 124; }
+		sleep 0.3
+	done
+	jq -r '.return["out-data"] // empty' <<<"$st" | base64 -d
+	jq -r '.return["err-data"] // empty' <<<"$st" | base64 -d >&2
+	return "$(jq -r '.return.exitcode // 125' <<<"$st")"
+}
