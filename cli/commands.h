@@ -14,6 +14,7 @@ int cmd_io(int argc, char **argv);
 extern const struct option io_options[];
 int cmd_serve(int argc, char **argv);
 extern const struct option serve_longopts[];
+extern const struct cli_table export_table;
 int cmd_doctor(int argc, char **argv);
 extern const struct option doctor_options[];
 extern const struct cli_table vm_table;

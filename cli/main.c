@@ -26,6 +26,8 @@ static const struct cli_command mortar_cmds[] = {
 	  io_options, NULL, true },
 	{ "serve", "export images over NBD to QEMU, qemu-img, nbdcopy...", cmd_serve, NULL,
 	  serve_longopts, NULL, true },
+	{ "export", "describe a served export for libvirt (virsh attach-device)", NULL,
+	  &export_table, NULL, NULL, false },
 	{ "doctor", "check a location step by step; name the cause and fix",
 	  cmd_doctor, NULL, doctor_options, NULL, true },
 	{ "vm", "launch VMs on Mortar disks; scale CPUs and memory live", NULL, &vm_table,
