@@ -30,6 +30,7 @@
 #include "backend-gluster.h"
 #include "diag.h"
 #include "error.h"
+#include "gluster-volfile.h"
 #include "runtime.h"
 
 #define GL_LOG_LEVEL 5			/* GF_LOG_WARNING */
@@ -209,7 +210,7 @@ static void *gl_init_thread(void *arg)
  * errno: gfapi's, or ETIME when the deadline passed.  After a timeout the
  * init thread is left to itself with the glfs_t (neither can be stopped
  * safely); the caller must not touch FS again. */
-static int gl_init_bounded(glfs_t *fs)
+int gl_init_bounded(glfs_t *fs)
 {
 	struct gl_init_job *j = calloc(1, sizeof *j);
 	struct timespec deadline;
@@ -400,6 +401,7 @@ int gl_conn_get(const struct mortar_location *loc, const char *text,
 		goto out;
 	}
 	c->key = key;
+	c->volume = strdup(loc->volume);
 	c->logfile = gl_logfile(loc->volume);
 	{
 		struct stat lst;
@@ -447,10 +449,36 @@ int gl_conn_get(const struct mortar_location *loc, const char *text,
 	goto out;
 fail:
 	free(c->key);
+	free(c->volume);
 	free(c->logfile);
 	free(c);
 out:
 	pthread_mutex_unlock(&gl_lock);
+	return r;
+}
+
+int gl_conn_volfile(struct gl_conn *c, struct gl_volfile **out)
+{
+	char probe, *text;
+	ssize_t n;
+	int r;
+
+	/* glfs_get_volfile copies as many bytes as it is given room for,
+	 * whatever the volfile's length (10.3): ask the length first, then
+	 * give exactly that. */
+	n = glfs_get_volfile(c->fs, &probe, 0);
+	if (n >= 0)
+		return mortar_set_error(ENODATA, "volume '%s': the client has no volfile "
+					"to read", c->volume);
+	if (!(text = malloc((size_t)-n)))
+		return mortar_set_error(ENOMEM, "out of memory");
+	if (glfs_get_volfile(c->fs, text, (size_t)-n) != -n) {
+		free(text);
+		return mortar_set_error(EAGAIN, "volume '%s': its volfile changed while "
+					"being read; try again", c->volume);
+	}
+	r = gl_volfile_parse(text, (size_t)-n, out);
+	free(text);
 	return r;
 }
 

@@ -30,6 +30,7 @@
 #include <glusterfs/api/glfs.h>
 
 #include "backend-gluster.h"
+#include "dirty.h"
 #include "error.h"
 
 #define GL_MAX_CHUNK (512u << 20)	/* larger transfers failed on some versions */
@@ -47,7 +48,10 @@ struct gl_img {
 	uint64_t size;
 	uint32_t caps;
 	bool failed;		/* an fsync failed: refuse writes from now on */
-	bool seek_unsupported;	/* sharded volumes: everything is data */
+	bool seek_unsupported;	/* sharded volumes: see shards */
+	bool shards_tried;
+	struct gl_shards *shards;	/* NULL: everything is data */
+	struct dirty_map dirty;	/* written since the last flush */
 };
 
 /* A request with this backend's state (req_size). */
@@ -55,6 +59,7 @@ struct gl_req {
 	struct mortar_req req;
 	uint64_t done;			/* bytes of a read or write done */
 	struct iovec *tmp_iov;		/* the piece in flight */
+	uint32_t epoch;			/* of a flush (gl_dirty) */
 };
 
 static inline struct gl_req *gr(struct mortar_req *req)
@@ -258,6 +263,7 @@ static void gl_pwritev(void *handle, struct mortar_req *req)
 		mortar_loop_defer(h->loop, &req->op, r);
 		return;
 	}
+	dirty_map_mark(&h->dirty, req->offset, req->length);
 	gr(req)->done = 0;
 	gl_rw_step(h, req);
 }
@@ -273,6 +279,8 @@ static void gl_flush_done(struct mortar_op *op, int res)
 			"since the last good flush may be lost, so the image now "
 			"refuses writes until reopened (log: %s)", gname(h),
 			strerror(-res), h->conn->logfile ? h->conn->logfile : "none");
+	} else {
+		dirty_map_flush_done(&h->dirty, gr(req)->epoch);
 	}
 	gl_finish(req, res);
 }
@@ -288,6 +296,7 @@ static void gl_flush(void *handle, struct mortar_req *req)
 		return;
 	}
 	req->op.fn = gl_flush_done;
+	gr(req)->epoch = dirty_map_flush_begin(&h->dirty);
 	mortar_loop_hold(h->loop);
 	gl_submitted(h, req, glfs_fsync_async(h->fd, gl_cbk, req));
 }
@@ -385,61 +394,58 @@ static void gl_zero(void *handle, struct mortar_req *req)
 						(size_t)req->length, gl_cbk, req));
 }
 
-/* SEEK_DATA/SEEK_HOLE with the quirks seen in the field: ENXIO means
- * zeroes to the end; an offset before the start is nonsense (error);
- * ENOTSUP/EINVAL (sharded volumes) means report everything as data. */
+/* What the graph without the shard translator tells of a sharded image
+ * (backend-gluster-shard.c): where its data is, its shard size. */
+static void gl_shards_need(struct gl_img *h)
+{
+	if (!h->shards_tried) {
+		h->shards_tried = true;
+		if (gl_shards_open(h->conn, h->path, &h->shards) < 0)
+			h->shards = NULL;	/* (then the image is treated as unsharded) */
+	}
+}
+
+/* Where [POS, STOP) has data, with nothing written there since the last
+ * flush: the bricks say, through SEEK_DATA/SEEK_HOLE, or on a sharded
+ * volume through the graph without the shard translator; where neither
+ * can, everything is data. */
+static int gl_extents_settled(struct gl_img *h, struct mortar_req *req, size_t *cap,
+			      uint64_t *pos, uint64_t stop)
+{
+	int r;
+
+	if (!h->seek_unsupported) {
+		r = gl_seek_extents(h->fd, 0, h->size, req, cap, pos, stop, gname(h));
+		if (r != -ENOTSUP)
+			return r;
+		h->seek_unsupported = true;
+	}
+	gl_shards_need(h);
+	if (h->shards)
+		return gl_shards_extents(h->shards, req, cap, pos, stop, gname(h));
+	r = mortar_req_add_extent(req, cap, *pos, stop - *pos, 0);
+	*pos = stop;
+	return r;
+}
+
 static void gl_extents(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
-	uint64_t pos = req->offset, end = req->offset + req->length;
+	uint64_t pos = req->offset, end = req->offset + req->length, stop;
 	size_t cap = 0;
 	int r = 0;
 
 	if (end > h->size)
 		end = h->size;
 	while (pos < end && req->nextents < GL_MAX_EXTENTS && r == 0) {
-		off_t data, hole;
-		uint64_t stop;
-
-		if (h->seek_unsupported) {
-			r = mortar_req_add_extent(req, &cap, pos, end - pos, 0);
-			break;
-		}
-		data = glfs_lseek(h->fd, (off_t)pos, SEEK_DATA);
-		if (data < 0 && errno == ENXIO) {
-			r = mortar_req_add_extent(req, &cap, pos, end - pos,
-				       MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
-			break;
-		}
-		if (data < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP || errno == EINVAL)) {
-			h->seek_unsupported = true;
-			continue;
-		}
-		if (data < 0) {
-			r = gl_io_error(h, "block status", pos, -errno);
-			break;
-		}
-		if ((uint64_t)data < pos) {
-			r = mortar_set_error(EIO, "%s: the server answered SEEK_DATA at %"
-				PRIu64 " with an earlier offset %lld; not trusting it",
-				gname(h), pos, (long long)data);
-			break;
-		}
-		if ((uint64_t)data > pos) {
-			stop = (uint64_t)data < end ? (uint64_t)data : end;
-			r = mortar_req_add_extent(req, &cap, pos, stop - pos,
-				       MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
+		if (dirty_map_at(&h->dirty, pos, end, &stop)) {
+			r = mortar_req_add_extent(req, &cap, pos, stop - pos, 0);
 			pos = stop;
-			if (req->flags & MORTAR_REQ_ONE)
-				break;
-			continue;
+		} else {
+			r = gl_extents_settled(h, req, &cap, &pos, stop);
+			if (pos < stop)
+				break;	/* as much as one request goes */
 		}
-		hole = glfs_lseek(h->fd, (off_t)pos, SEEK_HOLE);
-		if (hole < 0 || (uint64_t)hole <= pos)
-			hole = (off_t)end;
-		stop = (uint64_t)hole < end ? (uint64_t)hole : end;
-		r = mortar_req_add_extent(req, &cap, pos, stop - pos, 0);
-		pos = stop;
 		if (req->flags & MORTAR_REQ_ONE)
 			break;
 	}
@@ -457,8 +463,12 @@ static void gl_resize(void *handle, struct mortar_req *req)
 	struct gl_img *h = handle;
 	int r = gl_check_failed(h);
 
-	if (r == 0 && glfs_ftruncate(h->fd, (off_t)req->offset, NULL, NULL) < 0)
-		r = gl_io_error(h, "resize", req->offset, -errno);
+	if (r == 0)
+		r = gl_size_check(h->conn, gname(h), req->offset);
+	if (r == 0 && req->offset < h->size)
+		gl_shards_need(h);
+	if (r == 0 && (r = gl_shards_truncate(h->fd, h->shards, h->size, req->offset)) < 0)
+		r = gl_io_error(h, "resize", req->offset, r);
 	if (r == 0)
 		h->size = req->offset;
 	req->op.fn = gl_deferred_fail;
@@ -484,8 +494,13 @@ static int gl_open(const struct mortar_location *loc,
 		return mortar_set_error(ENOMEM, "out of memory");
 	h->name = args->name;
 	h->loop = args->loop;
+	if (!(h->path = strdup(gl_path(loc)))) {
+		free(h);
+		return mortar_set_error(ENOMEM, "out of memory");
+	}
 	r = gl_conn_get(loc, text, &h->conn);
 	if (r < 0) {
+		free(h->path);
 		free(h);
 		return r;
 	}
@@ -531,6 +546,7 @@ static int gl_open(const struct mortar_location *loc,
 	return 0;
 fail:
 	gl_conn_put(h->conn);
+	free(h->path);
 	free(h);
 	return r;
 }
@@ -544,7 +560,10 @@ static int gl_close(void *handle)
 	if (glfs_close(h->fd) < 0)
 		r = mortar_set_error(errno, "%s: closing failed: %m; data written "
 				     "since the last flush may be lost", gname(h));
+	gl_shards_close(h->shards);
+	dirty_map_free(&h->dirty);
 	gl_conn_put(h->conn);
+	free(h->path);
 	free(h);
 	return r;
 }
@@ -598,6 +617,8 @@ static int gl_create(const struct mortar_location *loc, uint64_t size,
 	r = gl_conn_get(loc, text, &c);
 	if (r < 0)
 		goto out;
+	if ((r = gl_size_check(c, text, size)) < 0)
+		goto put;
 	if (glfs_stat(c->fs, loc->path, &st) == 0 && !(flags & MORTAR_CREATE_FORCE)) {
 		r = mortar_set_error(EEXIST, "%s already exists; pass --force to "
 				     "replace it (its data will be lost)", text);

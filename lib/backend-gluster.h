@@ -10,6 +10,7 @@
 #define MORTAR_LIB_BACKEND_GLUSTER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <glusterfs/api/glfs.h>
 
 #include "backend.h"
@@ -20,9 +21,15 @@ extern const struct mortar_backend mortar_backend_gluster;
  * in the process and reference counted (backend-gluster-conn.c). */
 struct gl_conn {
 	char *key;
+	char *volume;
 	glfs_t *fs;
 	unsigned refs;
 	char *logfile;
+	/* The graph without the shard translator, for block status on
+	 * sharded volumes (backend-gluster-shard.c): made on first use;
+	 * raw_err < 0 once making it failed. */
+	glfs_t *raw;
+	int raw_err;
 	struct gl_conn *next;
 };
 
@@ -32,6 +39,12 @@ int gl_conn_get(const struct mortar_location *loc, const char *text, struct gl_c
 /* The same, LOC's canonical text naming it. */
 int gl_conn_get_loc(const struct mortar_location *loc, struct gl_conn **out);
 void gl_conn_put(struct gl_conn *c);
+/* glfs_init(FS), given up after MORTAR_GLUSTER_TIMEOUT: -1 with errno. */
+int gl_init_bounded(glfs_t *fs);
+/* The client volfile of C's volume, as glusterd gave it, parsed
+ * (gluster-volfile.h); 0 or a negative errno with a message. */
+struct gl_volfile;
+int gl_conn_volfile(struct gl_conn *c, struct gl_volfile **out);
 /* The message for a failed glfs_open/creat/stat of LOC's path. */
 int gl_open_error(const char *text, const struct mortar_location *loc, int err,
 		  unsigned flags);
@@ -41,6 +54,34 @@ int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_l
 			unsigned flags, mortar_progress_fn progress, void *opaque,
 			enum mortar_clone_method *used);
 int mortar_gluster_probe(const struct mortar_location *loc, struct mortar_storage_caps *caps);
+
+/* backend-gluster-shard.c: images on sharded volumes.
+ * gl_shards_open: what block status needs for PATH on C's volume; *OUT
+ * stays NULL (and 0 is returned) when the volume cannot be read without
+ * its shard translator: then everything is data. */
+struct gl_shards;
+int gl_shards_open(struct gl_conn *c, const char *path, struct gl_shards **out);
+void gl_shards_close(struct gl_shards *s);
+/* Add REQ's extents over [*POS, END) (image offsets), as far as one
+ * request goes; *POS moves past what was added. */
+int gl_shards_extents(struct gl_shards *s, struct mortar_req *req, size_t *cap,
+		      uint64_t *pos, uint64_t end, const char *name);
+/* The shard size of the image, UINT64_MAX when it is not sharded (or S
+ * is NULL: not known). */
+uint64_t gl_shards_block(const struct gl_shards *s);
+/* glfs_ftruncate(FD, NEW_SIZE) of an image of SIZE bytes, past
+ * GlusterFS's loss of data on shrinks to a shard boundary; 0 or -errno
+ * (no message). */
+int gl_shards_truncate(glfs_fd_t *fd, const struct gl_shards *s, uint64_t size,
+		       uint64_t new_size);
+/* SIZE fits an image on C's volume; or -EFBIG with a message naming TEXT.
+ * (A sharded file grown past 2^31 shards can no longer be deleted.) */
+int gl_size_check(struct gl_conn *c, const char *text, uint64_t size);
+/* The same over one file opened on the same graph: FD holds the image's
+ * bytes from image offset SHIFT on, up to LIMIT.  -ENOTSUP (no message)
+ * when the graph cannot seek. */
+int gl_seek_extents(glfs_fd_t *fd, uint64_t shift, uint64_t limit, struct mortar_req *req,
+		    size_t *cap, uint64_t *pos, uint64_t end, const char *name);
 
 /* backend-gluster-ns.c: the table's ns_open. */
 int mortar_gluster_ns_open(const struct mortar_location *loc, const struct mortar_fs_ops **ops,
