@@ -177,7 +177,7 @@ static const char map_usage[] =
 
 struct map_state {
 	enum output_format output;
-	json_object *arr;
+	uint64_t count;			/* extents printed */
 };
 
 static int map_one(void *opaque, const struct mortar_extent *e)
@@ -188,16 +188,13 @@ static int map_one(void *opaque, const struct mortar_extent *e)
 
 	if (s->output == OUTPUT_JSON) {
 		/* The same keys as qemu-img map --output=json, so scripts
-		 * written for one read the other. */
-		json_object *j = json_object_new_object();
-		json_object_object_add(j, "start", json_object_new_int64((int64_t)e->offset));
-		json_object_object_add(j, "length", json_object_new_int64((int64_t)e->length));
-		json_object_object_add(j, "depth", json_object_new_int(0));
-		json_object_object_add(j, "present", json_object_new_boolean(1));
-		json_object_object_add(j, "zero", json_object_new_boolean(zero));
-		json_object_object_add(j, "data", json_object_new_boolean(data));
-		json_object_object_add(j, "offset", json_object_new_int64((int64_t)e->offset));
-		json_object_array_add(s->arr, j);
+		 * written for one read the other; printed as they come, so
+		 * that memory does not grow with the number of extents. */
+		printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": 0, "
+		       "\"present\": true, \"zero\": %s, \"data\": %s, \"offset\": %" PRIu64 " }",
+		       s->count ? ",\n  " : "[\n  ", e->offset, e->length,
+		       zero ? "true" : "false", data ? "true" : "false", e->offset);
+		s->count++;
 	} else {
 		printf("0x%-18" PRIx64 "0x%-18" PRIx64 "%s\n", e->offset, e->length,
 		       data ? (zero ? "data (zero)" : "data") : "hole");
@@ -223,15 +220,14 @@ int img_map(int argc, char **argv)
 	if ((r = img_open(cmd, argv[optind], MORTAR_OPEN_RDONLY, false, &loop, &img)))
 		return r;
 	s.output = o.output;
-	if (s.output == OUTPUT_JSON)
-		s.arr = json_object_new_array();
-	else
+	if (s.output != OUTPUT_JSON)
 		printf("%-20s%-20s%s\n", "Offset", "Length", "Type");
 	if (mortar_image_map_sync(img, map_one, &s) < 0) {
-		json_object_put(s.arr);
+		if (s.count)
+			puts("");	/* (an unfinished array: the error says why) */
 		return img_close(cmd, loop, img, cli_fail_lib(cmd));
 	}
-	if (s.arr)
-		cli_print_json(s.arr);
+	if (s.output == OUTPUT_JSON)
+		puts(s.count ? "\n]" : "[]");
 	return img_close(cmd, loop, img, EXIT_OK);
 }
