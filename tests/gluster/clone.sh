@@ -8,12 +8,14 @@
 # them once deleted);
 # every copy byte-equal (qemu-img compare / cmp) and sparse on the brick;
 # on a volume whose brick is on XFS with reflink=1 the server-side clone
-# shares the brick's blocks (filefrag) and takes no space (df); `img info`
-# says how copies are made (snapshots: tests/gluster/snapshot.sh).
+# shares the brick's blocks (filefrag) and takes no space (df); on a
+# sharded volume (virt profile) the copies have shard files only where the
+# source has data; `img info` says how copies are made (snapshots:
+# tests/gluster/snapshot.sh).
 . "$(dirname "$0")/../func/lib.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../func/helpers.bash"
-requires qemu-img qemu-io qemu-nbd
+requires qemu-img qemu-io qemu-nbd jq getfattr
 requires_root
 
 vol=mortar-cl$$
@@ -68,6 +70,36 @@ pinned1=$(ls "$brick/.glusterfs/unlink" | wc -l)
 	fail "4 img info calls left the brick $((fds1 - fds0)) more open files and $((pinned1 - pinned0)) more pinned deleted files"
 ls "$run"/mortar/gluster-copy/* >/dev/null || fail "no probe result remembered"
 echo "ok: 4 img info calls probed the bricks once ($((fds1 - fds0)) descriptor, $((pinned1 - pinned0)) pinned file)"
+
+# --- a sharded volume (the virt profile): only the shards with data ---
+# A 2 GiB image with data in three of its 32 shards (64 MiB each), cloned
+# onto the volume, within it, and back: every copy equal, and on the
+# bricks the clones have shard files only where the source has data.
+vv=mortar-clv$$
+gluster_volume "$vv" replica 3 group=virt
+gv=gluster://$GLUSTER_HOST/$vv
+vb=$GLUSTER_BRICKS/$vv/brick1
+"$MORTAR" img create sparse.img 2G >/dev/null
+for at in 5 700 1900; do
+	dd if=/dev/urandom of=sparse.img bs=1M count=3 seek=$at conv=notrunc status=none
+done
+shards() { # files in .shard of the image PATH on the volume's first brick
+	local gfid
+	gfid=$(getfattr -n trusted.gfid -e hex "$vb/$1" 2>/dev/null | sed -n 's/^trusted.gfid=0x//p' |
+		sed 's/\(........\)\(....\)\(....\)\(....\)/\1-\2-\3-\4-/')
+	ls "$vb/.shard" | grep -c "^$gfid\." || true
+}
+"$MORTAR" img clone -q sparse.img "$gv/s.img" >/dev/null
+start=$(date +%s%N)
+OUT=$("$MORTAR" img clone --output=json "$gv/s.img" "$gv/t.img" | tail -1)
+ms=$((($(date +%s%N) - start) / 1000000))
+"$MORTAR" img clone -q "$gv/t.img" back-sparse.img >/dev/null
+cmp sparse.img back-sparse.img || fail "file -> sharded volume -> within -> file differs"
+expect_eq "shard files of the copy made within the volume" "$(shards t.img)" 2
+map=$("$MORTAR" img map --output=json "$gv/t.img")
+expect_eq "data extents of the copy" "$(jq -c '[.[] | select(.data) | [.start, .length]]' <<<"$map")" \
+	"[[$((5 << 20)),$((3 << 20))],[$((700 << 20)),$((3 << 20))],[$((1900 << 20)),$((3 << 20))]]"
+echo "ok: a 2 GiB sharded image with 9 MiB of data cloned within the volume in $ms ms ($(json_get "$OUT" method)), shards only where data is"
 
 # --- a brick on XFS with reflink=1: the bricks' copy is a reflink ---
 requires filefrag

@@ -46,8 +46,9 @@ on_exit "rmdir '$GLUSTER_FS_DIR/'* '$GLUSTER_FS_DIR' 2>/dev/null"
 gluster_volume() {
 	local name=$1
 	[[ $name == mortar-* ]] || fail "gluster test volumes must be named mortar-*"
-	# Registered before the create, so a half-made volume is removed too.
-	on_exit "gluster_fixture delete $name"
+	# Registered before the create, so a half-made volume is removed too;
+	# a test that failed with a node down leaves the pool to be repaired.
+	on_exit "gluster_fixture delete $name || { gluster_pool up >/dev/null && gluster_fixture delete $name; }"
 	gluster_fixture create "$@" || fail "cannot create gluster volume $name"
 }
 

@@ -23,7 +23,7 @@
 . "$(dirname "$0")/../func/lib.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../func/helpers.bash"
-requires fio jq qemu-io md5sum
+requires fio jq qemu-io md5sum ss
 fio --enghelp=nbd >/dev/null 2>&1 || skip "fio without the nbd engine"
 
 PING=10
@@ -73,10 +73,20 @@ healed() {
 	echo "ok: $1: healed in $ms ms"
 }
 
-# in_service NODE: with another node stopped, a write still finds quorum,
-# through NODE and the third: the server is connected to NODE's brick again.
+# in_service NODE: the server connects to NODE's brick again by itself
+# (how long that took is printed), and with another node stopped a write
+# still finds quorum, through NODE and the third.
 in_service() {
-	local other=$(($1 % 3 + 1)) out
+	local other=$(($1 % 3 + 1)) out addr i
+	read -r -a addr <<<"$GLUSTER_HOSTS"
+	addr=${addr[$1 - 1]}
+	for ((i = 0; i < 300; i++)); do
+		ss -Htnp state established dst "$addr" |
+			awk -v p="pid=$SPID," '$4 !~ /:24007$/ && index($0, p) { f = 1 } END { exit !f }' && break
+		sleep 0.1
+	done
+	((i < 300)) || fail "mortar serve did not connect to the brick of node $1 again within 30 s"
+	echo "ok: mortar serve is connected to node $1's brick again ($((i * 100)) ms after the check began)"
 	gluster_pool stop "$other"
 	out=$(timeout $((PING + 20)) qemu-io -f raw "nbd+unix:///?socket=$SOCK" \
 		-c "write -P 0x5c 500M 64k" -c flush -c "read -P 0x5c 500M 64k" 2>&1) ||
