@@ -16,6 +16,7 @@
 #include <mortar/mortar.h>
 #include "cli.h"
 #include "commands.h"
+#include "serve-config.h"
 #include "../nbd/protocol.h"
 #include "../nbd/server.h"
 #include "../nbd/tls.h"
@@ -27,6 +28,8 @@ static const char serve_usage[] =
 	"Export images over NBD.  The first export is also the default one\n"
 	"(empty name); an export without NAME= is named after its file.\n"
 	"\n"
+	"      --config FILE          read options from FILE: KEY = VALUE lines whose\n"
+	"                             keys are these long options, 'export = LOCATION'\n"
 	"  -s, --socket PATH          listen on a unix socket (mode 0600)\n"
 	"      --socket-group GROUP   give the unix socket to GROUP (mode 0660)\n"
 	"      --socket-mode MODE     the unix socket's mode, octal (default 0600)\n"
@@ -55,14 +58,18 @@ static const char serve_usage[] =
 	"      --tls-psk FILE         pre-shared keys, username:hexkey lines (psktool)\n"
 	"      --run COMMAND          serve while COMMAND runs, then exit with its status;\n"
 	"                             COMMAND sees $uri, $nbd, $unixsocket, $port\n"
+	"      --fdstore              under systemd, keep connections in its fd store\n"
+	"                             across a restart (FileDescriptorStoreMax=)\n"
 	"  -v, --verbose              log connections and refused requests\n"
 	"\n"
 	"Stop with SIGTERM or SIGINT: in-flight requests finish, images are flushed.\n"
+	"SIGUSR2: hand the sockets and connections to a new copy of the installed\n"
+	"binary (an upgrade in place); clients see a pause, no error.\n"
 	"See mortar-serve(1).\n";
 
 struct serve_opts {
 	const char *socket, *port, *bind, *pidfile, *run, *description, *snapshot;
-	bool read_only, foreground, direct, verbose;
+	bool read_only, foreground, direct, verbose, fdstore;
 	unsigned max_conns, timeout_s, threads, quiesce_s, idle_s;
 	uint64_t max_mem, conn_mem;
 	unsigned socket_mode;
@@ -76,11 +83,13 @@ struct serve_opts {
 enum {
 	OPT_TLS_CERTS = 0x100, OPT_TLS_PSK, OPT_TLS_VERIFY, OPT_SNAPSHOT,
 	OPT_QUIESCE_TIMEOUT, OPT_SOCKET_GROUP, OPT_SOCKET_MODE, OPT_IDLE_TIMEOUT,
-	OPT_MAX_MEM, OPT_CONN_MEM, OPT_THREADS, OPT_DIRECT,
+	OPT_MAX_MEM, OPT_CONN_MEM, OPT_THREADS, OPT_DIRECT, OPT_CONFIG, OPT_FDSTORE,
 };
 
 const struct option serve_longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "fdstore", no_argument, NULL, OPT_FDSTORE },
 	{ "socket", required_argument, NULL, 's' },
 	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
@@ -170,6 +179,8 @@ static int serve_option(struct serve_opts *o, int c, char **argv)
 	case 'v': o->verbose = true; return 0;
 	case 'L': return parse_tls(optarg, &o->tls) ? EXIT_USAGE : 0;
 	case OPT_DIRECT: o->direct = true; return 0;
+	case OPT_CONFIG: return 0;	/* read before (serve-config.c) */
+	case OPT_FDSTORE: o->fdstore = true; return 0;
 	case OPT_TLS_CERTS: o->tls_certs = optarg; return 0;
 	case OPT_TLS_PSK: o->tls_psk = optarg; return 0;
 	case OPT_TLS_VERIFY: o->tls_verify_peer = true; return 0;
@@ -363,6 +374,7 @@ static int serve_exports(const struct serve_opts *o, int n, char **args,
 /* ---- listening and running ---- */
 
 struct serve_run {
+	struct serve_args args;		/* the options' strings live here */
 	struct serve_opts o;
 	struct srv core;
 	struct nbd_server nbd;
@@ -434,13 +446,11 @@ static pid_t spawn_run(const struct serve_run *s)
 }
 
 /* After srv_run: the --run command's status, if it was what ended it. */
-static int serve_child_status(struct serve_run *s)
+static int serve_child_status(struct serve_run *s, int signo)
 {
-	struct signalfd_siginfo si;
 	int status, rc = EXIT_OK;
 
-	if (read(s->d.sfd, &si, sizeof si) == sizeof si && si.ssi_signo == SIGCHLD &&
-	    s->child > 0 && waitpid(s->child, &status, 0) == s->child) {
+	if (signo == SIGCHLD && s->child > 0 && waitpid(s->child, &status, 0) == s->child) {
 		rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		s->child = -1;
 	}
@@ -461,26 +471,38 @@ static int serve_start_and_run(struct serve_run *s)
 	if (o->tls && nbd_tls_load(o->tls_certs, o->tls_psk, o->tls_verify_peer,
 				   &s->nbd.tls) < 0)
 		return cli_fail_lib("serve");
+	int inherited, signo;
+
 	if (srv_daemon_signals(&s->d) < 0)
+		return cli_fail_lib("serve");
+	/* After a re-exec or a restart by systemd: the previous process's
+	 * sockets and connections. */
+	inherited = srv_handover_load(&s->core);
+	if (inherited < 0)
 		return cli_fail_lib("serve");
 	if ((rc = serve_listen(s)) != 0)
 		return rc;
-	if (!o->foreground && !o->run && srv_daemon_detach(&s->d) < 0)
+	/* A re-exec'd daemon is in the background already. */
+	if (!o->foreground && !o->run && !inherited && srv_daemon_detach(&s->d) < 0)
 		return cli_fail_lib("serve");
 	srv_add_drain(&s->core, nbd_drain, &s->nbd);
+	srv_add_adopter(&s->core, "nbd", nbd_adopt, &s->nbd);
+	s->core.no_handover = o->run != NULL;
+	s->core.fdstore = o->fdstore;
 	if (srv_start(&s->core) < 0)
 		return cli_fail_lib("serve");
+	srv_handover_adopt(&s->core);
 	if (srv_daemon_ready(&s->d) < 0 ||
 	    (o->run && (s->child = spawn_run(s)) < 0)) {
 		rc = s->child < 0 && o->run ? cli_error("serve", "fork: %m") :
 			cli_fail_lib("serve");
-		srv_run(&s->core, -1);	/* stops at once */
+		srv_run(&s->core, -1, &signo);	/* stops at once */
 		return rc;
 	}
 	/* Serve until a signal says stop (or the --run command ends); the
 	 * server drains and flushes before srv_run returns. */
-	srv_run(&s->core, s->d.sfd);
-	return serve_child_status(s);
+	srv_run(&s->core, s->d.sfd, &signo);
+	return serve_child_status(s, signo);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -494,13 +516,16 @@ int cmd_serve(int argc, char **argv)
 		return cli_error("serve", "out of memory");
 	s->d = (struct srv_daemon)SRV_DAEMON_INIT;
 	s->child = -1;
-	rc = serve_parse(argc, argv, &s->o);
+	rc = serve_args_build(&s->args, serve_longopts, argc, argv);
+	if (rc == 0)
+		rc = serve_parse(s->args.argc, s->args.argv, &s->o);
 	if (rc) {
+		serve_args_free(&s->args);
 		free(s);
 		return rc < 0 ? EXIT_OK : rc;
 	}
-	nspecs = (size_t)(argc - optind);
-	rc = serve_exports(&s->o, argc - optind, argv + optind, &specs);
+	nspecs = (size_t)(s->args.argc - optind);
+	rc = serve_exports(&s->o, s->args.argc - optind, s->args.argv + optind, &specs);
 	if (rc == 0) {
 		const struct srv_config cfg = {
 			.open_flags = s->o.direct ? MORTAR_OPEN_DIRECT : 0,
@@ -530,6 +555,7 @@ int cmd_serve(int argc, char **argv)
 		rmdir(s->tmpdir);
 	srv_fini(&s->core);
 	nbd_tls_free(s->nbd.tls);
+	serve_args_free(&s->args);
 	free(s);
 	return rc;
 }

@@ -12,12 +12,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "server.h"
 #include "tls.h"
 #include "transmission.h"
 
 void nbd_session_close(struct nbd_session *s)
 {
+	free(s->pending);
+	s->pending = NULL;
+	s->npending = 0;
 	nbd_tls_close(s->tls, false);
 	s->tls = NULL;
 	if (s->fd >= 0)
@@ -42,6 +47,7 @@ static void session_arrives(struct srv_worker *w, void *arg)
 		nbd_session_close(s);
 		atomic_fetch_sub(&job->srv->core->nconns, 1);
 	}
+	free(s->pending);
 	free(s);
 	free(job);
 }
@@ -157,4 +163,89 @@ void nbd_drain(struct srv *core, void *ctx)
 	/* Handshakes see the server stopping and give up within 200 ms. */
 	while (atomic_load(&srv->handshakes) > 0)
 		usleep(10000);
+}
+
+/* ---- connections handed over by a previous process ---- */
+
+static int unhex(const char *hex, uint8_t **out, uint32_t *n)
+{
+	size_t len = strlen(hex);
+
+	*out = NULL;
+	*n = 0;
+	if (len % 2 || len / 2 > (64u << 10))
+		return -1;
+	if (!len)
+		return 0;
+	*out = malloc(len / 2);
+	if (!*out)
+		return -1;
+	for (size_t i = 0; i < len / 2; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		(*out)[i] = (uint8_t)v;
+	}
+	*n = (uint32_t)(len / 2);
+	return 0;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static bool jbool(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+void nbd_adopt(struct srv *core, void *ctx, int fd, struct json_object *st)
+{
+	struct nbd_server *srv = ctx;
+	struct nbd_session *s = calloc(1, sizeof *s);
+	struct hs_job *job = calloc(1, sizeof *job);
+	struct json_object *v;
+
+	if (!s || !job)
+		goto fail;
+	s->fd = fd;
+	snprintf(s->peer, sizeof s->peer, "%s", jstr(st, "peer"));
+	s->e = srv_export_find(core, jstr(st, "export"));
+	if (!s->e) {
+		char shown[100];
+
+		srv_log(core, "%s: export '%s' is gone from the configuration; closing "
+			"the connection", s->peer, srv_printable(jstr(st, "export"),
+			strlen(jstr(st, "export")), shown, sizeof shown));
+		goto fail;
+	}
+	s->structured = jbool(st, "structured");
+	s->meta_alloc = jbool(st, "meta_alloc");
+	s->meta_id = json_object_object_get_ex(st, "meta_id", &v) ?
+		(uint32_t)json_object_get_int64(v) : 1;
+	if (unhex(jstr(st, "pending"), &s->pending, &s->npending) < 0) {
+		srv_log(core, "%s: the bytes the previous process received are "
+			"unreadable; closing the connection", s->peer);
+		goto fail;
+	}
+	job->srv = srv;
+	job->s = s;
+	atomic_fetch_add(&core->nconns, 1);
+	if (srv_worker_post(srv_worker_next(core), session_arrives, job) == 0)
+		return;
+	atomic_fetch_sub(&core->nconns, 1);
+fail:
+	if (s)
+		free(s->pending);
+	free(s);
+	free(job);
+	close(fd);
 }

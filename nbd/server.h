@@ -36,6 +36,8 @@ struct nbd_session {
 	uint32_t meta_id;
 	char peer[80];		/* for log lines */
 	struct nbd_tls_conn *tls;	/* set when STARTTLS succeeded (nbd/tls.h) */
+	uint8_t *pending;	/* handed over: received, not yet parsed */
+	uint32_t npending;
 };
 
 /* Close what S still holds (its TLS session, its socket). */
@@ -52,6 +54,8 @@ uint16_t nbd_export_tflags(const struct srv_export *e);
  * the drain hook that waits for the handshakes still running. */
 void nbd_accept(struct srv *core, int lfd, void *ctx);
 void nbd_drain(struct srv *core, void *ctx);
+/* The adopter of NBD connections a previous process handed over. */
+void nbd_adopt(struct srv *core, void *ctx, int fd, struct json_object *state);
 
 #define nbd_log(nsrv, ...) srv_log((nsrv)->core, __VA_ARGS__)
 #define nbd_debug(nsrv, ...) srv_debug((nsrv)->core, __VA_ARGS__)

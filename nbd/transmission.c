@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "protocol.h"
 #include "request.h"
 #include "server.h"
@@ -86,6 +88,7 @@ struct nbd_conn {
 
 	unsigned guard;		/* >0 while a function still uses the conn */
 	bool closing;		/* no more requests will be read */
+	bool freezing;		/* handover: read no more requests for now */
 	bool dead;		/* the socket failed: drop replies */
 	struct nbd_conn *next;
 };
@@ -636,7 +639,7 @@ static uint32_t req_memory(const struct nbd_conn *c, const uint8_t *h)
 static void conn_process(struct nbd_conn *c)
 {
 	c->guard++;
-	while (!c->closing && !c->rreq) {
+	while (!c->closing && !c->rreq && !c->freezing) {
 		if (conn_over_limit(c)) {
 			c->recv_paused = true;
 			c->guard--;
@@ -673,7 +676,7 @@ static void conn_process(struct nbd_conn *c)
 		}
 	}
 	c->guard--;
-	if (c->closing) {
+	if (c->closing || (c->freezing && !c->rreq)) {
 		conn_maybe_free(c);	/* last use of c */
 		return;
 	}
@@ -686,6 +689,10 @@ static void conn_recv_done(struct nbd_xprt *x, int res)
 	struct nbd_conn *c = x->owner;
 
 	c->recv_active = false;
+	if (res == -ECANCELED && c->freezing) {
+		conn_maybe_free(c);	/* frozen, if nothing else is left */
+		return;
+	}
 	if (res > 0 && c->srv->core->cfg.idle_timeout_s)
 		c->last_ms = now_ms();
 	/* Answering a refused write below can drop the last reply of a
@@ -823,8 +830,46 @@ static void conn_send_done(struct nbd_xprt *x, int res)
 
 /* ---- lifetime ---- */
 
+/* Handover: nothing in flight any more, so the connection can go to the
+ * next process as it is, with the bytes already received but not yet
+ * parsed. */
+static void conn_maybe_frozen(struct nbd_conn *c)
+{
+	struct json_object *st;
+	uint32_t n = c->rend - c->rstart;
+	char *hex;
+
+	if (c->u.frozen || c->guard || c->recv_active || c->send_active ||
+	    c->in_flight || c->rreq || c->sq_head)
+		return;
+	hex = malloc((size_t)n * 2 + 1);
+	if (!hex) {
+		srv_unit_frozen(&c->u, -1, NULL);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c->rbuf[c->rstart + i]);
+	hex[2 * n] = '\0';
+	st = json_object_new_object();
+	json_object_object_add(st, "proto", json_object_new_string("nbd"));
+	json_object_object_add(st, "export", json_object_new_string(c->u.e->name));
+	json_object_object_add(st, "structured", json_object_new_boolean(c->s.structured));
+	json_object_object_add(st, "meta_alloc", json_object_new_boolean(c->s.meta_alloc));
+	json_object_object_add(st, "meta_id", json_object_new_int64(c->s.meta_id));
+	json_object_object_add(st, "peer", json_object_new_string(c->s.peer));
+	json_object_object_add(st, "pending", json_object_new_string(hex));
+	free(hex);
+	nbd_debug(c->srv, "%s: frozen for the handover (%u bytes received not yet "
+		  "read)", c->s.peer, n);
+	srv_unit_frozen(&c->u, c->x->ops->handover_fd(c->x), st);
+}
+
 static void conn_maybe_free(struct nbd_conn *c)
 {
+	if (c->freezing && !c->closing) {
+		conn_maybe_frozen(c);
+		return;
+	}
 	if (!c->closing || c->guard || c->recv_active || c->send_active ||
 	    c->in_flight || c->sq_head)
 		return;
@@ -859,7 +904,7 @@ static void unit_tick(struct srv_unit *u, uint64_t now)
 	struct nbd_conn *c = (struct nbd_conn *)u;
 	uint64_t idle_ms = (uint64_t)c->srv->core->cfg.idle_timeout_s * 1000;
 
-	if (c->closing || c->in_flight || now - c->last_ms < idle_ms)
+	if (c->closing || c->freezing || c->in_flight || now - c->last_ms < idle_ms)
 		return;
 	nbd_log(c->srv, "%s: idle for %u s (--idle-timeout); closing the connection",
 		c->s.peer, c->srv->core->cfg.idle_timeout_s);
@@ -874,11 +919,45 @@ static void unit_wake(struct srv_unit *u)
 		conn_process(c);	/* may free c */
 }
 
+static void unit_freeze(struct srv_unit *u)
+{
+	struct nbd_conn *c = (struct nbd_conn *)u;
+
+	if (c->closing)
+		return;		/* it detaches soon: not carried */
+	if (!c->x->ops->handover_fd) {
+		nbd_log(c->srv, "%s: a %s connection cannot be carried over to the new "
+			"process (its session state lives in this one); closing it "
+			"between requests, the client reconnects", c->s.peer,
+			c->x->ops->name);
+		unit_stop(u);
+		return;
+	}
+	c->freezing = true;
+	/* The pending receive ends; a write's payload still arrives. */
+	if (c->recv_active && !c->rreq)
+		c->x->ops->cancel_recv(c->x);
+	conn_maybe_free(c);
+}
+
+static void unit_thaw(struct srv_unit *u)
+{
+	struct nbd_conn *c = (struct nbd_conn *)u;
+
+	if (!c->freezing)
+		return;
+	c->freezing = false;
+	if (!c->recv_active)
+		conn_process(c);	/* what arrived meanwhile, then receive */
+}
+
 static const struct srv_unit_ops conn_unit_ops = {
 	.resume = unit_resume,
 	.stop = unit_stop,
 	.tick = unit_tick,
 	.wake = unit_wake,
+	.freeze = unit_freeze,
+	.thaw = unit_thaw,
 };
 
 struct nbd_conn *nbd_conn_start_xprt(struct srv_worker *w, struct nbd_server *srv,
@@ -901,7 +980,8 @@ struct nbd_conn *nbd_conn_start_xprt(struct srv_worker *w, struct nbd_server *sr
 	c->read_only = e->caps & MORTAR_CAP_READ_ONLY;
 	c->last_ms = now_ms();
 	c->rbuf = malloc(RBUF_SIZE);
-	if (!c->rbuf) {
+	if (!c->rbuf || s->npending > RBUF_SIZE) {
+		free(c->rbuf);
 		free(c);
 		return NULL;
 	}
@@ -912,7 +992,14 @@ struct nbd_conn *nbd_conn_start_xprt(struct srv_worker *w, struct nbd_server *sr
 	nbd_debug(srv, "%s: transmission on export '%s'%s%s", s->peer, e->name,
 		  s->structured ? " with structured replies" : "",
 		  s->tls ? " over TLS" : "");
-	conn_recv_more(c);
+	if (s->npending) {
+		/* Handed over: what the previous process had received. */
+		memcpy(c->rbuf, s->pending, s->npending);
+		c->rend = s->npending;
+		conn_process(c);
+	} else {
+		conn_recv_more(c);
+	}
 	return c;
 }
 

@@ -9,8 +9,9 @@
 
 struct sock_xprt {
 	struct nbd_xprt x;
-	struct mortar_op recv_op, send_op;
+	struct mortar_op recv_op, send_op, cancel_op;
 	struct msghdr msg;
+	bool cancel_pending, closed;
 };
 
 #define SOCK(x) ((struct sock_xprt *)(x))
@@ -53,6 +54,34 @@ static void sock_sendv(struct nbd_xprt *x, const struct iovec *iov, int iovcnt)
 	sqe->flags |= IOSQE_ASYNC;
 }
 
+static void sock_cancel_done(struct mortar_op *op, int res)
+{
+	struct sock_xprt *s = (struct sock_xprt *)((char *)op - offsetof(struct sock_xprt, cancel_op));
+
+	(void)res;	/* the receive itself says how it ended */
+	s->cancel_pending = false;
+	if (s->closed)
+		free(s);
+}
+
+static void sock_cancel_recv(struct nbd_xprt *x)
+{
+	struct sock_xprt *s = SOCK(x);
+	struct io_uring_sqe *sqe;
+
+	if (s->cancel_pending)
+		return;
+	s->cancel_pending = true;
+	sqe = mortar_loop_sqe(x->loop, &s->cancel_op);
+	io_uring_prep_cancel(sqe, &s->recv_op, 0);
+}
+
+/* The stream goes on as it is in another process: the fd is all. */
+static int sock_handover_fd(struct nbd_xprt *x)
+{
+	return x->fd;
+}
+
 static void sock_shutdown(struct nbd_xprt *x, int how)
 {
 	shutdown(x->fd, how);
@@ -60,9 +89,13 @@ static void sock_shutdown(struct nbd_xprt *x, int how)
 
 static void sock_close(struct nbd_xprt *x, bool polite)
 {
+	struct sock_xprt *s = SOCK(x);
+
 	(void)polite;
 	close(x->fd);
-	free(SOCK(x));
+	s->closed = true;
+	if (!s->cancel_pending)
+		free(s);
 }
 
 static const struct nbd_xprt_ops sock_ops = {
@@ -70,6 +103,8 @@ static const struct nbd_xprt_ops sock_ops = {
 	.recv = sock_recv,
 	.sendv = sock_sendv,
 	.shutdown = sock_shutdown,
+	.cancel_recv = sock_cancel_recv,
+	.handover_fd = sock_handover_fd,
 	.close = sock_close,
 };
 
@@ -84,5 +119,6 @@ struct nbd_xprt *nbd_xprt_socket_new(struct mortar_loop *loop, int fd)
 	s->x.fd = fd;
 	s->recv_op.fn = sock_recv_done;
 	s->send_op.fn = sock_send_done;
+	s->cancel_op.fn = sock_cancel_done;
 	return &s->x;
 }

@@ -33,6 +33,13 @@ struct nbd_xprt_ops {
 	/* Make pending and future operations end: HOW is SHUT_RD (stop
 	 * reading, replies still go out) or SHUT_RDWR (drop everything). */
 	void (*shutdown)(struct nbd_xprt *x, int how);
+	/* End the pending receive early: it completes with what already
+	 * arrived, or -ECANCELED, and nothing the client sends later is
+	 * taken from the socket (a handover carries it). */
+	void (*cancel_recv)(struct nbd_xprt *x);
+	/* The fd another process can go on with, or NULL (this op) when the
+	 * stream's state lives in this process (TLS). */
+	int (*handover_fd)(struct nbd_xprt *x);
 	/* Nothing is in flight any more: end the stream (POLITE: say so,
 	 * e.g. TLS close_notify), close the fd and free X. */
 	void (*close)(struct nbd_xprt *x, bool polite);

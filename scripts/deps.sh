@@ -8,6 +8,8 @@ packages=(
 	# build
 	build-essential meson ninja-build pkg-config scdoc
 	liburing-dev libjson-c-dev libgnutls28-dev libglusterfs-dev
+	# mortar serve under systemd: sd_notify, the fd store, the journal
+	libsystemd-dev
 	# mortar img convert reads non-raw images from a qemu-nbd child
 	libnbd-dev
 	# fuzzing: clang with libFuzzer and the sanitizer runtimes

@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "error.h"
+#include "notify.h"
 
 int srv_daemon_signals(struct srv_daemon *d)
 {
@@ -27,6 +28,7 @@ int srv_daemon_signals(struct srv_daemon *d)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, &d->oldmask);
 	d->sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (d->sfd < 0)
@@ -116,6 +118,7 @@ int srv_daemon_ready(struct srv_daemon *d)
 			return r;
 		d->wrote_pidfile = true;
 	}
+	srv_notify("READY=1\nMAINPID=%ld", (long)getpid());
 	if (d->ready_fd >= 0) {
 		if (write(d->ready_fd, &zero, 1) != 1) {
 			/* The parent is gone: carry on. */

@@ -99,6 +99,13 @@ void srv_fini(struct srv *srv)
 	free(srv->exports);
 	srv->exports = NULL;
 	srv->nexports = 0;
+	for (unsigned i = 0; srv->sd_names && i < srv->nsd; i++)
+		free(srv->sd_names[i]);
+	free(srv->sd_names);
+	free(srv->sd_fds);
+	srv->sd_names = NULL;
+	srv->sd_fds = NULL;
+	srv->nsd = 0;
 }
 
 struct srv_export *srv_export_find(struct srv *srv, const char *name)

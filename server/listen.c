@@ -14,10 +14,9 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "server.h"
+#include "internal.h"
 
 #define LISTEN_BACKLOG 64
-#define SD_LISTEN_FDS_START 3
 
 static int listen_add(struct srv *srv, int fd, srv_accept_fn accept, void *ctx,
 		      const char *unix_path)
@@ -39,12 +38,41 @@ static int listen_add(struct srv *srv, int fd, srv_accept_fn accept, void *ctx,
 	return 0;
 }
 
+/* A unix socket file that nobody listens on any more? */
+static bool stale_socket(const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(sun->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	r = connect(fd, (const struct sockaddr *)sun, sizeof *sun);
+	r = r < 0 && errno == ECONNREFUSED;
+	close(fd);
+	return r;
+}
+
 int srv_listen_unix(struct srv *srv, const char *path, unsigned mode, long gid,
 		    srv_accept_fn accept, void *ctx)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	mode_t old;
 	int fd, r;
+
+	/* The socket the previous process listened on, still listening:
+	 * clients that connect meanwhile wait in its backlog. */
+	fd = srv_handover_listener(srv, path, NULL, NULL, false);
+	if (fd >= 0) {
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if ((gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0) ||
+		    chmod(path, mode) < 0)
+			srv_log(srv, "cannot give %s group %ld and mode %03o: %m", path,
+				gid, mode);
+		return listen_add(srv, fd, accept, ctx, path);
+	}
 
 	if (strlen(path) >= sizeof sun.sun_path)
 		return mortar_set_error(ENAMETOOLONG, "unix socket path %s is too long "
@@ -56,6 +84,12 @@ int srv_listen_unix(struct srv *srv, const char *path, unsigned mode, long gid,
 	/* Created 0600 from the start: no window where others can connect. */
 	old = umask(0177);
 	r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	if (r < 0 && errno == EADDRINUSE && stale_socket(&sun)) {
+		/* Left by a server that handed its sockets to systemd's fd
+		 * store, which then let them go (or by a crash). */
+		unlink(sun.sun_path);
+		r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	}
 	umask(old);
 	if (r < 0) {
 		r = errno;
@@ -87,9 +121,38 @@ int srv_listen_unix(struct srv *srv, const char *path, unsigned mode, long gid,
 	return r;
 }
 
+static int listen_tcp_adopt(struct srv *srv, int fd, const char *addr, const char *port,
+			    srv_accept_fn accept, void *ctx)
+{
+	struct srv_listener *l;
+	int r;
+
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	r = listen_add(srv, fd, accept, ctx, NULL);
+	if (r < 0)
+		return r;
+	l = &srv->listeners[srv->nlisteners - 1];
+	l->tcp_addr = strdup(addr);
+	l->tcp_port = strdup(port);
+	return 0;
+}
+
 int srv_listen_tcp(struct srv *srv, const char *addr, const char *port,
 		   srv_accept_fn accept, void *ctx)
 {
+	const char *asked = addr;
+	int inh;
+
+	/* Every socket the previous process bound for the same address. */
+	inh = srv_handover_listener(srv, NULL, addr, port, false);
+	if (inh >= 0) {
+		do {
+			int r = listen_tcp_adopt(srv, inh, addr, port, accept, ctx);
+			if (r < 0)
+				return r;
+		} while ((inh = srv_handover_listener(srv, NULL, addr, port, false)) >= 0);
+		return 0;
+	}
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
 		.ai_socktype = SOCK_STREAM,
@@ -130,7 +193,7 @@ int srv_listen_tcp(struct srv *srv, const char *addr, const char *port,
 			close(fd);
 			continue;
 		}
-		if (listen_add(srv, fd, accept, ctx, NULL) < 0)
+		if (listen_tcp_adopt(srv, fd, asked, port, accept, ctx) < 0)
 			break;
 		bound++;
 	}
@@ -145,34 +208,32 @@ int srv_listen_tcp(struct srv *srv, const char *addr, const char *port,
 
 int srv_listen_systemd(struct srv *srv, srv_accept_fn accept, void *ctx)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	char *end;
-	long n;
+	int taken = 0, r = srv_systemd_fds(srv), fd;
 
-	if (!pid || !fds || strtol(pid, &end, 10) != getpid() || *end)
-		return 0;
-	n = strtol(fds, &end, 10);
-	if (*end || n <= 0 || n > 16)
-		return mortar_set_error(EINVAL, "LISTEN_FDS=%s is not a count of "
-					"sockets this server can take (1-16)", fds);
-	for (long i = 0; i < n; i++) {
-		int fd = SD_LISTEN_FDS_START + (int)i;
-		int type = 0, r;
+	for (unsigned i = 0; r == 0 && i < srv->nsd; i++) {
+		const char *name = srv->sd_names ? srv->sd_names[i] : NULL;
+		int type = 0;
 		socklen_t tl = sizeof type;
 
+		fd = srv->sd_fds[i];
+		/* Ours from the fd store: connections and the handover state
+		 * (srv_handover_load took them). */
+		if (name && !strncmp(name, "mortar-", 7))
+			continue;
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
-			return mortar_set_error(EINVAL, "file descriptor %d from systemd is "
-						"not a stream socket", fd);
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		r = listen_add(srv, fd, accept, ctx, NULL);
-		if (r < 0)
-			return r;
+			r = mortar_set_error(EINVAL, "file descriptor %d from systemd is "
+					     "not a stream socket", fd);
+		else if ((r = listen_add(srv, fd, accept, ctx, NULL)) == 0)
+			taken++;
 	}
-	/* Not for our children. */
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	return (int)n;
+	/* After a re-exec, the socket unit's listeners come from the
+	 * previous process instead. */
+	while (r == 0 && (fd = srv_handover_listener(srv, NULL, NULL, NULL, true)) >= 0) {
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if ((r = listen_add(srv, fd, accept, ctx, NULL)) == 0)
+			taken++;
+	}
+	return r < 0 ? r : taken;
 }
 
 void srv_listen_close(struct srv *srv)
@@ -185,6 +246,8 @@ void srv_listen_close(struct srv *srv)
 			unlink(l->unix_path);
 			free(l->unix_path);
 		}
+		free(l->tcp_addr);
+		free(l->tcp_port);
 	}
 	srv->nlisteners = 0;
 }

@@ -3,9 +3,13 @@
  * connections on every listener until told to stop, then drain. */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "internal.h"
+#include "notify.h"
 
 int srv_start(struct srv *srv)
 {
@@ -32,25 +36,65 @@ void srv_add_drain(struct srv *srv, void (*fn)(struct srv *, void *), void *ctx)
 	}
 }
 
-int srv_run(struct srv *srv, int stop_fd)
+/* A signal arrived: true to stop serving, false to go on. */
+static bool run_signal(struct srv *srv, int sfd, int *signo)
+{
+	struct signalfd_siginfo si;
+
+	if (read(sfd, &si, sizeof si) != sizeof si)
+		return false;
+	*signo = (int)si.ssi_signo;
+	switch (si.ssi_signo) {
+	case SIGUSR2:
+		/* Upgrade in place: returns only if it failed. */
+		if (srv->no_handover) {
+			srv_log(srv, "SIGUSR2: no re-exec with --run");
+			return false;
+		}
+		srv_handover_reexec(srv);
+		srv_log(srv, "re-exec failed, serving on: %s", mortar_errmsg());
+		return false;
+	case SIGTERM:
+	case SIGINT:
+		if (srv->fdstore && srv_notify_enabled()) {
+			if (srv_handover_fdstore(srv) == 0)
+				srv_handover_exit(srv);
+			srv_log(srv, "cannot keep the connections in systemd's fd store, "
+				"stopping: %s", mortar_errmsg());
+		}
+		return true;
+	default:
+		return true;	/* SIGCHLD: the --run command ended */
+	}
+}
+
+int srv_run(struct srv *srv, int stop_fd, int *signo)
 {
 	struct pollfd pfd[SRV_MAX_LISTENERS + 1];
-	unsigned n = 0;
+	unsigned n = 0, last_conns = ~0u;
 
+	*signo = 0;
 	for (unsigned i = 0; i < srv->nlisteners; i++)
 		pfd[n++] = (struct pollfd){ .fd = srv->listeners[i].fd, .events = POLLIN };
 	pfd[n] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
 
 	while (stop_fd >= 0) {
-		int r = poll(pfd, n + 1, -1);
+		int r;
 
+		/* systemctl status shows it; checked every 2 s at most. */
+		if (atomic_load(&srv->nconns) != last_conns) {
+			last_conns = atomic_load(&srv->nconns);
+			srv_notify("STATUS=%zu export(s), %u connection(s)", srv->nexports,
+				   last_conns);
+		}
+		r = poll(pfd, n + 1, srv_notify_enabled() ? 2000 : -1);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			srv_log(srv, "poll: %m");
 			break;
 		}
-		if (pfd[n].revents)
+		if (pfd[n].revents && run_signal(srv, stop_fd, signo))
 			break;
 		for (unsigned i = 0; i < n; i++)
 			if (pfd[i].revents & POLLIN)
@@ -59,6 +103,7 @@ int srv_run(struct srv *srv, int stop_fd)
 
 	/* Stop: no new connections, end any quiesce, let the protocols'
 	 * pending connections give up, drain the workers. */
+	srv_notify("STOPPING=1");
 	atomic_store(&srv->stopping, true);
 	srv_control_stop(srv);
 	srv_listen_close(srv);

@@ -107,7 +107,13 @@ struct srv_listener {
 	srv_accept_fn accept;
 	void *ctx;
 	char *unix_path;	/* removed at exit when set */
+	char *tcp_addr, *tcp_port;	/* as asked for (handover matches them) */
 };
+
+/* A protocol takes a connection the previous process handed over
+ * (handover.c): FD and the JSON STATE its srv_unit_frozen() gave. */
+struct json_object;
+typedef void (*srv_adopt_fn)(struct srv *srv, void *ctx, int fd, struct json_object *state);
 
 #define SRV_MAX_LISTENERS 16
 
@@ -133,6 +139,21 @@ struct srv {
 	unsigned ndrain;
 
 	struct srv_control *control;
+	struct srv_freeze *freeze;	/* during a handover (worker.c) */
+	struct srv_inherited *inherited;	/* from the previous process */
+	struct {
+		const char *proto;
+		srv_adopt_fn fn;
+		void *ctx;
+	} adopters[4];
+	unsigned nadopters;
+	bool fdstore;		/* on SIGTERM under systemd: hand over, not stop */
+	bool no_handover;	/* --run: SIGUSR2 does nothing */
+	/* What systemd passed (LISTEN_FDS), read once (handover.c). */
+	bool sd_read;
+	int *sd_fds;
+	char **sd_names;
+	unsigned nsd;
 };
 
 /* Make the server: open every export once (a bad location fails here,
@@ -145,12 +166,38 @@ void srv_fini(struct srv *srv);
 /* Start the workers, then the control socket (the server must not run
  * without it: snapshots could not quiesce it).  0 or -errno. */
 int srv_start(struct srv *srv);
-/* Serve until STOP_FD is readable (a signalfd; -1: stop at once): stop
- * accepting, drain, stop the workers and the control socket.  Returns 0. */
-int srv_run(struct srv *srv, int stop_fd);
+/* Serve until a signal on STOP_FD (a signalfd; -1: stop at once) says
+ * stop, then stop accepting, drain, stop the workers and the control
+ * socket.  SIGUSR2 hands over to a new process (re-exec) and goes on
+ * only if that failed; SIGTERM with srv->fdstore under systemd hands over
+ * through the fd store and exits.  *SIGNO: the signal that stopped it.
+ * Returns 0. */
+int srv_run(struct srv *srv, int stop_fd, int *signo);
 
 /* A protocol's hook, run as the server stops (see drain above). */
 void srv_add_drain(struct srv *srv, void (*fn)(struct srv *, void *), void *ctx);
+
+/* ---- handing over to a new process (handover.c) ---- */
+
+/* Before listening: read what a previous process handed over (re-exec,
+ * or systemd's fd store).  1 if there is something, 0 if not, or -errno
+ * with the message set.  Listeners then adopt its sockets by address. */
+int srv_handover_load(struct srv *srv);
+/* After srv_start: give the connections to their protocols' adopters,
+ * close the inherited listeners nobody took. */
+void srv_handover_adopt(struct srv *srv);
+void srv_add_adopter(struct srv *srv, const char *proto, srv_adopt_fn fn, void *ctx);
+/* Freeze every connection between requests, flush, and execve our own
+ * binary (its path as installed now) with our command line, carrying
+ * the listeners and connections.  Returns only on failure (-errno, the
+ * message set), serving again. */
+int srv_handover_reexec(struct srv *srv);
+/* The same into systemd's fd store; 0 when everything is there (then
+ * the process should exit without touching the sockets), or -errno. */
+int srv_handover_fdstore(struct srv *srv);
+/* After that: leave without closing a socket politely (they are the
+ * store's now), removing only what names this process. */
+void srv_handover_exit(struct srv *srv) __attribute__((noreturn));
 
 /* ---- listening (listen.c) ---- */
 
@@ -177,6 +224,12 @@ struct srv_unit_ops {
 	void (*tick)(struct srv_unit *u, uint64_t now_ms);
 	/* Request memory was given back on the worker: try again. */
 	void (*wake)(struct srv_unit *u);
+	/* Handover to a new process (handover.c): stop taking requests,
+	 * finish those in flight, then call srv_unit_frozen() once (or
+	 * detach: then it is not carried over). */
+	void (*freeze)(struct srv_unit *u);
+	/* The handover was called off: serve again. */
+	void (*thaw)(struct srv_unit *u);
 };
 
 /* Something that lives on a worker and uses one export's image there. */
@@ -187,6 +240,7 @@ struct srv_unit {
 	struct srv_unit *prev, *next;
 	bool waiting;		/* on the worker's list for memory */
 	struct srv_unit *wait_next;
+	bool frozen;		/* reported by srv_unit_frozen */
 };
 
 /* The worker that takes the next connection (round-robin). */
@@ -210,6 +264,13 @@ struct mortar_image *srv_worker_image(struct srv_worker *w, const struct srv_exp
  * connections until srv_unit_detach (COUNTED: it was counted at accept). */
 void srv_unit_attach(struct srv_worker *w, struct srv_unit *u);
 void srv_unit_detach(struct srv_unit *u);
+
+/* A unit asked to freeze has nothing in flight: its connection can go to
+ * the next process as FD (still the unit's: nothing is closed) with
+ * STATE, a JSON object the protocol's adopter reads back there, which
+ * must hold "proto".  FD < 0 or STATE NULL: the unit cannot be carried
+ * (TLS) and stays frozen until the process ends.  Takes STATE. */
+void srv_unit_frozen(struct srv_unit *u, int fd, struct json_object *state);
 
 /* Request memory (bytes of payloads and reply data in flight) of the
  * worker, against its share of --max-request-memory: false when over,
