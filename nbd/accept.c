@@ -100,8 +100,6 @@ static void peer_name(int fd, char *buf, size_t len)
 	}
 }
 
-static struct srv_ratelimit refused_rl, accept_rl;
-
 void nbd_accept(struct srv *core, int lfd, void *ctx)
 {
 	struct nbd_server *srv = ctx;
@@ -111,20 +109,9 @@ void nbd_accept(struct srv *core, int lfd, void *ctx)
 	pthread_t tid;
 	int fd, one = 1;
 
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			srv_log_limited(core, &accept_rl, "accept: %m");
-		if (errno == EMFILE || errno == ENFILE)
-			usleep(100000);	/* do not spin on a full table */
+	fd = srv_accept(core, lfd);
+	if (fd < 0)
 		return;
-	}
-	if (atomic_load(&core->nconns) >= core->cfg.max_connections) {
-		srv_log_limited(core, &refused_rl, "refusing a connection: %u connections "
-				"already (--max-connections)", core->cfg.max_connections);
-		close(fd);
-		return;
-	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	s = calloc(1, sizeof *s);
 	job = calloc(1, sizeof *job);

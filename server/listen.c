@@ -251,3 +251,25 @@ void srv_listen_close(struct srv *srv)
 	}
 	srv->nlisteners = 0;
 }
+
+static struct srv_ratelimit accept_rl, refused_rl;
+
+int srv_accept(struct srv *srv, int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			srv_log_limited(srv, &accept_rl, "accept: %m");
+		if (errno == EMFILE || errno == ENFILE)
+			usleep(100000);	/* do not spin on a full table */
+		return -1;
+	}
+	if (atomic_load(&srv->nconns) >= srv->cfg.max_connections) {
+		srv_log_limited(srv, &refused_rl, "refusing a connection: %u connections "
+				"already (--max-connections)", srv->cfg.max_connections);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

@@ -212,6 +212,10 @@ int srv_listen_tcp(struct srv *srv, const char *addr, const char *port,
  * many (0: none), or -errno. */
 int srv_listen_systemd(struct srv *srv, srv_accept_fn accept, void *ctx);
 void srv_listen_close(struct srv *srv);
+/* For accept callbacks: the next connection on LFD, or -1 when there is
+ * none or it was refused for --max-connections (logged, rate-limited),
+ * so that every protocol refuses alike. */
+int srv_accept(struct srv *srv, int lfd);
 
 /* ---- workers and units (worker.c) ---- */
 
