@@ -17,7 +17,7 @@
 # qga_socket JSON: one command over QGA_SOCKET.  guest-sync first, with a
 # fresh id, so that a reply left over from an earlier client is skipped.
 qga_socket() {
-	python3 - "$QGA_SOCKET" "$1" <<-'EOF'
+	"${PY:-python3}" - "$QGA_SOCKET" "$1" <<-'EOF'
 	import json, random, socket, sys
 	s = socket.socket(socket.AF_UNIX)
 	s.settimeout(30)
@@ -74,4 +74,21 @@ guest_exec() {
 	jq -r '.return["out-data"] // empty' <<<"$st" | base64 -d
 	jq -r '.return["err-data"] // empty' <<<"$st" | base64 -d >&2
 	return "$(jq -r '.return.exitcode // 125' <<<"$st")"
+}
+
+# guest_put HOSTFILE PATH: copy a file into the guest, executable (a tool
+# the initramfs lacks).  The guest's /bin holds busybox's links: write
+# elsewhere (/tmp), never through one.
+guest_put() {
+	local h chunk rc=0
+	h=$(_guest_agent "$(jq -cn --arg p "$2" '{execute: "guest-file-open", arguments: {path: $p, mode: "w"}}')" |
+		jq -r '.return // empty') || true
+	[[ -n $h ]] || { echo "guest_put: the agent cannot open $2" >&2; return 125; }
+	while read -r chunk; do
+		_guest_agent "{\"execute\":\"guest-file-write\",\"arguments\":{\"handle\":$h,\"buf-b64\":\"$chunk\"}}" |
+			grep -q '"return"' || { rc=125; break; }
+	done < <(base64 -w 65536 "$1")
+	_guest_agent "{\"execute\":\"guest-file-close\",\"arguments\":{\"handle\":$h}}" >/dev/null
+	((rc == 0)) || { echo "guest_put: cannot write $2" >&2; return $rc; }
+	guest_exec "chmod 0755 '$2'"
 }
