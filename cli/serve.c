@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* mortar serve: export images over NBD.  This file reads the command
- * line; the export core (server/) and the protocol (nbd/) do the rest. */
+/* mortar serve: export images over NBD and vhost-user-blk.  This file
+ * reads the command line; the export core (server/) and the protocols
+ * (nbd/, vhost/) do the rest. */
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -21,19 +22,24 @@
 #include "../nbd/server.h"
 #include "../nbd/tls.h"
 #include "../server/daemon.h"
+#include "../vhost/server.h"
 
 static const char serve_usage[] =
 	"Usage: mortar serve [OPTIONS] [NAME=]LOCATION...\n"
 	"\n"
-	"Export images over NBD.  The first export is also the default one\n"
-	"(empty name); an export without NAME= is named after its file.\n"
+	"Export images over NBD and vhost-user-blk.  The first export is also the\n"
+	"default one (empty name); an export without NAME= is named after its file.\n"
 	"\n"
 	"      --config FILE          read options from FILE: KEY = VALUE lines whose\n"
 	"                             keys are these long options, 'export = LOCATION'\n"
-	"  -s, --socket PATH          listen on a unix socket (mode 0600)\n"
-	"      --socket-group GROUP   give the unix socket to GROUP (mode 0660)\n"
-	"      --socket-mode MODE     the unix socket's mode, octal (default 0600)\n"
-	"  -p, --port PORT            listen on TCP PORT (default 10809 if no --socket)\n"
+	"  -s, --socket PATH          listen for NBD on a unix socket (mode 0600)\n"
+	"      --vhost-user-blk [NAME=]PATH\n"
+	"                             serve export NAME (default: the first) to QEMU as\n"
+	"                             a vhost-user-blk device on a unix socket at PATH;\n"
+	"                             repeat for more exports\n"
+	"      --socket-group GROUP   give the unix sockets to GROUP (mode 0660)\n"
+	"      --socket-mode MODE     the unix sockets' mode, octal (default 0600)\n"
+	"  -p, --port PORT            listen on TCP PORT (default 10809 if no socket)\n"
 	"  -b, --bind ADDR            TCP address (default 127.0.0.1; :: or 0.0.0.0 for all)\n"
 	"  -r, --read-only            refuse writes\n"
 	"      --snapshot NAME        export snapshot NAME of each image (read-only)\n"
@@ -67,8 +73,12 @@ static const char serve_usage[] =
 	"binary (an upgrade in place); clients see a pause, no error.\n"
 	"See mortar-serve(1).\n";
 
+#define SERVE_MAX_VHOST 8
+
 struct serve_opts {
 	const char *socket, *port, *bind, *pidfile, *run, *description, *snapshot;
+	char *vhost[SERVE_MAX_VHOST];	/* [NAME=]PATH, as given */
+	unsigned nvhost;
 	bool read_only, foreground, direct, verbose, fdstore;
 	unsigned max_conns, timeout_s, threads, quiesce_s, idle_s;
 	uint64_t max_mem, conn_mem;
@@ -84,6 +94,7 @@ enum {
 	OPT_TLS_CERTS = 0x100, OPT_TLS_PSK, OPT_TLS_VERIFY, OPT_SNAPSHOT,
 	OPT_QUIESCE_TIMEOUT, OPT_SOCKET_GROUP, OPT_SOCKET_MODE, OPT_IDLE_TIMEOUT,
 	OPT_MAX_MEM, OPT_CONN_MEM, OPT_THREADS, OPT_DIRECT, OPT_CONFIG, OPT_FDSTORE,
+	OPT_VHOST,
 };
 
 const struct option serve_longopts[] = {
@@ -91,6 +102,7 @@ const struct option serve_longopts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "fdstore", no_argument, NULL, OPT_FDSTORE },
 	{ "socket", required_argument, NULL, 's' },
+	{ "vhost-user-blk", required_argument, NULL, OPT_VHOST },
 	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 	{ "port", required_argument, NULL, 'p' },
@@ -181,6 +193,12 @@ static int serve_option(struct serve_opts *o, int c, char **argv)
 	case OPT_DIRECT: o->direct = true; return 0;
 	case OPT_CONFIG: return 0;	/* read before (serve-config.c) */
 	case OPT_FDSTORE: o->fdstore = true; return 0;
+	case OPT_VHOST:
+		if (o->nvhost == SERVE_MAX_VHOST)
+			return cli_usage("serve", "at most %d --vhost-user-blk sockets",
+					 SERVE_MAX_VHOST);
+		o->vhost[o->nvhost++] = optarg;
+		return 0;
 	case OPT_TLS_CERTS: o->tls_certs = optarg; return 0;
 	case OPT_TLS_PSK: o->tls_psk = optarg; return 0;
 	case OPT_TLS_VERIFY: o->tls_verify_peer = true; return 0;
@@ -229,8 +247,9 @@ static int serve_check(struct serve_opts *o)
 	}
 	if (o->bind && !o->port && !o->socket)
 		o->port = "10809";
-	if ((o->socket_gid >= 0 || o->socket_mode) && !o->socket)
-		return cli_usage("serve", "--socket-group and --socket-mode are for --socket");
+	if ((o->socket_gid >= 0 || o->socket_mode) && !o->socket && !o->nvhost)
+		return cli_usage("serve", "--socket-group and --socket-mode are for --socket "
+				 "and --vhost-user-blk");
 	if (!o->socket_mode)
 		o->socket_mode = o->socket_gid >= 0 ? 0660 : 0600;
 	if (o->tls && !o->tls_certs && !o->tls_psk)
@@ -378,18 +397,42 @@ struct serve_run {
 	struct serve_opts o;
 	struct srv core;
 	struct nbd_server nbd;
+	struct vhost_server vhost;
 	struct srv_daemon d;
 	char tmpdir[32];
 	char autosock[64];
 	pid_t child;
 };
 
+/* The vhost-user-blk sockets: 0 or an exit code (the message printed). */
+static int serve_listen_vhost(struct serve_run *s)
+{
+	struct serve_opts *o = &s->o;
+
+	for (unsigned i = 0; i < o->nvhost; i++) {
+		char *name, *path;
+		struct srv_export *e;
+
+		split_export(o->vhost[i], &name, &path);
+		e = srv_export_find(&s->core, name ? name : "");
+		if (!e)
+			return cli_usage("serve", "--vhost-user-blk %s=%s: no export is named "
+					 "'%s'", name, path, name);
+		if (vhost_listen_unix(&s->vhost, path, o->socket_mode, o->socket_gid, e) < 0)
+			return cli_fail_lib("serve");
+	}
+	return 0;
+}
+
 /* 0 or an exit code (the message printed). */
 static int serve_listen(struct serve_run *s)
 {
 	struct serve_opts *o = &s->o;
-	int n = srv_listen_systemd(&s->core, nbd_accept, &s->nbd);
+	int n = serve_listen_vhost(s);
 
+	if (n)
+		return n;
+	n = srv_listen_systemd(&s->core, nbd_accept, &s->nbd);
 	if (n < 0)
 		return cli_fail_lib("serve");
 	if (n > 0) {
@@ -408,6 +451,9 @@ static int serve_listen(struct serve_run *s)
 	if (o->socket && srv_listen_unix(&s->core, o->socket, o->socket_mode,
 					 o->socket_gid, nbd_accept, &s->nbd) < 0)
 		return cli_fail_lib("serve");
+	/* vhost-user-blk alone opens no NBD port nobody asked for. */
+	if (o->nvhost && !o->socket && !o->port)
+		return 0;
 	if ((o->port || !o->socket) &&
 	    srv_listen_tcp(&s->core, o->bind ? o->bind : "127.0.0.1",
 			   o->port ? o->port : "10809", nbd_accept, &s->nbd) < 0)
@@ -486,6 +532,7 @@ static int serve_start_and_run(struct serve_run *s)
 	if (!o->foreground && !o->run && !inherited && srv_daemon_detach(&s->d) < 0)
 		return cli_fail_lib("serve");
 	srv_add_drain(&s->core, nbd_drain, &s->nbd);
+	srv_add_drain(&s->core, vhost_drain, &s->vhost);
 	srv_add_adopter(&s->core, "nbd", nbd_adopt, &s->nbd);
 	s->core.no_handover = o->run != NULL;
 	s->core.fdstore = o->fdstore;
@@ -539,6 +586,7 @@ int cmd_serve(int argc, char **argv)
 		};
 
 		s->nbd.core = &s->core;
+		vhost_server_init(&s->vhost, &s->core);
 		s->nbd.tls_required = s->o.tls == 2;
 		s->nbd.handshake_timeout_ms = s->o.timeout_s * 1000;
 		s->d.pidfile = s->o.pidfile;
@@ -554,6 +602,8 @@ int cmd_serve(int argc, char **argv)
 	if (s->tmpdir[0])
 		rmdir(s->tmpdir);
 	srv_fini(&s->core);
+	if (s->vhost.core)
+		vhost_server_fini(&s->vhost);
 	nbd_tls_free(s->nbd.tls);
 	serve_args_free(&s->args);
 	free(s);
