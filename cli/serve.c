@@ -3,6 +3,7 @@
  * reads the command line; the export core (server/) and the protocols
  * (nbd/, vhost/) do the rest. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <libgen.h>
@@ -17,6 +18,7 @@
 #include <mortar/mortar.h>
 #include "cli.h"
 #include "commands.h"
+#include "error.h"
 #include "serve-config.h"
 #include "../nbd/protocol.h"
 #include "../nbd/server.h"
@@ -66,11 +68,15 @@ static const char serve_usage[] =
 	"                             COMMAND sees $uri, $nbd, $unixsocket, $port\n"
 	"      --fdstore              under systemd, keep connections in its fd store\n"
 	"                             across a restart (FileDescriptorStoreMax=)\n"
+	"      --log=stderr|syslog|journal\n"
+	"                             where log lines go (default stderr); the journal\n"
+	"                             gets MORTAR_CLIENT, MORTAR_EXPORT, MORTAR_REQUEST\n"
 	"  -v, --verbose              log connections and refused requests\n"
 	"\n"
 	"Stop with SIGTERM or SIGINT: in-flight requests finish, images are flushed.\n"
 	"SIGUSR2: hand the sockets and connections to a new copy of the installed\n"
-	"binary (an upgrade in place); clients see a pause, no error.\n"
+	"binary (an upgrade in place); clients see a pause, no error.  SIGHUP: the\n"
+	"same with the configuration read again (a reload).\n"
 	"See mortar-serve(1).\n";
 
 #define SERVE_MAX_VHOST 8
@@ -83,6 +89,7 @@ struct serve_opts {
 	unsigned max_conns, timeout_s, threads, quiesce_s, idle_s;
 	uint64_t max_mem, conn_mem;
 	unsigned socket_mode;
+	enum srv_log_target log;
 	long socket_gid;		/* -1: the server's own */
 	/* TLS */
 	int tls;			/* 0 off, 1 on, 2 require */
@@ -94,13 +101,14 @@ enum {
 	OPT_TLS_CERTS = 0x100, OPT_TLS_PSK, OPT_TLS_VERIFY, OPT_SNAPSHOT,
 	OPT_QUIESCE_TIMEOUT, OPT_SOCKET_GROUP, OPT_SOCKET_MODE, OPT_IDLE_TIMEOUT,
 	OPT_MAX_MEM, OPT_CONN_MEM, OPT_THREADS, OPT_DIRECT, OPT_CONFIG, OPT_FDSTORE,
-	OPT_VHOST,
+	OPT_VHOST, OPT_LOG,
 };
 
 const struct option serve_longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "fdstore", no_argument, NULL, OPT_FDSTORE },
+	{ "log", required_argument, NULL, OPT_LOG },
 	{ "socket", required_argument, NULL, 's' },
 	{ "vhost-user-blk", required_argument, NULL, OPT_VHOST },
 	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
@@ -163,6 +171,19 @@ static int parse_mode(const char *arg, unsigned *mode)
 	return 0;
 }
 
+static int parse_log(const char *arg, enum srv_log_target *log)
+{
+	if (!strcmp(arg, "stderr"))
+		*log = SRV_LOG_STDERR;
+	else if (!strcmp(arg, "syslog"))
+		*log = SRV_LOG_SYSLOG;
+	else if (!strcmp(arg, "journal"))
+		*log = SRV_LOG_JOURNAL;
+	else
+		return cli_usage("serve", "--log wants stderr, syslog or journal");
+	return 0;
+}
+
 static int parse_tls(const char *arg, int *tls)
 {
 	if (!strcmp(arg, "off"))
@@ -199,6 +220,7 @@ static int serve_option(struct serve_opts *o, int c, char **argv)
 					 SERVE_MAX_VHOST);
 		o->vhost[o->nvhost++] = optarg;
 		return 0;
+	case OPT_LOG: return parse_log(optarg, &o->log) ? EXIT_USAGE : 0;
 	case OPT_TLS_CERTS: o->tls_certs = optarg; return 0;
 	case OPT_TLS_PSK: o->tls_psk = optarg; return 0;
 	case OPT_TLS_VERIFY: o->tls_verify_peer = true; return 0;
@@ -393,6 +415,8 @@ static int serve_exports(const struct serve_opts *o, int n, char **args,
 /* ---- listening and running ---- */
 
 struct serve_run {
+	int argc;			/* as given, for reloads */
+	char **argv;
 	struct serve_args args;		/* the options' strings live here */
 	struct serve_opts o;
 	struct srv core;
@@ -507,6 +531,88 @@ static int serve_child_status(struct serve_run *s, int signo)
 	return rc;
 }
 
+/* The configuration of the config as it will be read after a reload:
+ * the options parse, every export opens.  0 or -errno (message set). */
+static int serve_check_config(const struct serve_run *s)
+{
+	struct serve_args args;
+	struct serve_opts o;
+	struct srv_export_spec *specs = NULL;
+	struct srv probe;
+	int rc = serve_args_build(&args, serve_longopts, s->argc, s->argv), r = 0;
+
+	if (rc == 0)
+		rc = serve_parse(args.argc, args.argv, &o);
+	if (rc == 0)
+		rc = serve_exports(&o, args.argc - optind, args.argv + optind, &specs);
+	if (rc == 0) {
+		const struct srv_config cfg = {
+			.open_flags = o.direct ? MORTAR_OPEN_DIRECT : 0, .nworkers = 1,
+		};
+		size_t n = (size_t)(args.argc - optind);
+
+		r = srv_init(&probe, &cfg, specs, n);
+		if (r < 0)
+			mortar_error_prefix("an export of the new configuration");
+		srv_fini(&probe);
+		free_specs(specs, n);
+	} else {
+		r = mortar_set_error(EINVAL, "the new configuration %s does not parse (the "
+				     "line above says why)", s->args.config ? s->args.config :
+				     "(command line)");
+	}
+	serve_args_free(&args);
+	return r;
+}
+
+/* An upgrade's binary must at least run. */
+static int serve_check_binary(void)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	int status;
+	pid_t pid;
+
+	if (n < 0)
+		return mortar_set_error(errno, "/proc/self/exe: %m");
+	exe[n] = '\0';
+	if (n > 10 && !strcmp(exe + n - 10, " (deleted)"))
+		exe[n - 10] = '\0';
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execl(exe, exe, "--version", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return mortar_set_error(errno ? errno : ECHILD, "cannot run %s: %m", exe);
+	/* Its SIGCHLD waits in our signalfd (and would cross the exec). */
+	{
+		sigset_t chld;
+		struct timespec zero = { 0, 0 };
+
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		sigtimedwait(&chld, NULL, &zero);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return mortar_set_error(ENOEXEC, "%s --version fails (status %d): the new "
+					"binary would not start", exe, status);
+	return 0;
+}
+
+static int serve_check_reload(struct srv *srv, bool upgrade, void *ctx)
+{
+	(void)srv;
+	if (upgrade && serve_check_binary() < 0)
+		return -mortar_errno();
+	return serve_check_config(ctx);
+}
+
 /* Everything between the parsed command line and the end of serving. */
 static int serve_start_and_run(struct serve_run *s)
 {
@@ -519,6 +625,7 @@ static int serve_start_and_run(struct serve_run *s)
 		return cli_fail_lib("serve");
 	int inherited, signo;
 
+	srv_log_open(&s->core);
 	if (srv_daemon_signals(&s->d) < 0)
 		return cli_fail_lib("serve");
 	/* After a re-exec or a restart by systemd: the previous process's
@@ -535,6 +642,9 @@ static int serve_start_and_run(struct serve_run *s)
 	srv_add_drain(&s->core, vhost_drain, &s->vhost);
 	srv_add_adopter(&s->core, "nbd", nbd_adopt, &s->nbd);
 	s->core.no_handover = o->run != NULL;
+	s->core.stop_on_child = o->run != NULL;
+	s->core.check = serve_check_reload;
+	s->core.check_ctx = s;
 	s->core.fdstore = o->fdstore;
 	if (srv_start(&s->core) < 0)
 		return cli_fail_lib("serve");
@@ -563,6 +673,8 @@ int cmd_serve(int argc, char **argv)
 		return cli_error("serve", "out of memory");
 	s->d = (struct srv_daemon)SRV_DAEMON_INIT;
 	s->child = -1;
+	s->argc = argc;
+	s->argv = argv;
 	rc = serve_args_build(&s->args, serve_longopts, argc, argv);
 	if (rc == 0)
 		rc = serve_parse(s->args.argc, s->args.argv, &s->o);
@@ -583,6 +695,7 @@ int cmd_serve(int argc, char **argv)
 			.conn_max_bytes = s->o.conn_mem,
 			.max_bytes = s->o.max_mem,
 			.verbose = s->o.verbose,
+			.log = s->o.log,
 		};
 
 		s->nbd.core = &s->core;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -123,7 +124,8 @@ void nbd_accept(struct srv *core, int lfd, void *ctx)
 	}
 	s->fd = fd;
 	peer_name(fd, s->peer, sizeof s->peer);
-	srv_debug(core, "%s: connected", s->peer);
+	srv_logx(core, LOG_DEBUG, &(struct srv_logctx){ .client = s->peer }, "%s: connected",
+		 s->peer);
 	job->srv = srv;
 	job->s = s;
 	atomic_fetch_add(&core->nconns, 1);
@@ -212,6 +214,14 @@ void nbd_adopt(struct srv *core, void *ctx, int fd, struct json_object *st)
 		srv_log(core, "%s: export '%s' is gone from the configuration; closing "
 			"the connection", s->peer, srv_printable(jstr(st, "export"),
 			strlen(jstr(st, "export")), shown, sizeof shown));
+		goto fail;
+	}
+	if (strcmp(jstr(st, "location"), s->e->location) ||
+	    jbool(st, "read_only") != !!(s->e->caps & MORTAR_CAP_READ_ONLY)) {
+		/* Its image or its mode changed: the client must negotiate
+		 * again (a reconnect) to see what it now is. */
+		srv_log(core, "%s: export '%s' changed (image or read-only); closing the "
+			"connection, the client reconnects", s->peer, s->e->name);
 		goto fail;
 	}
 	s->structured = jbool(st, "structured");

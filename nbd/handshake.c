@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +38,11 @@ struct hs {
 	struct nbd_tls_conn *tls;	/* after STARTTLS: all I/O goes through it */
 };
 
+/* Log lines about a negotiation carry its client (journal field). */
+#define HS_CTX(h) (&(struct srv_logctx){ .client = (h)->s->peer })
+#define hs_log(h, ...) srv_logx((h)->srv->core, LOG_WARNING, HS_CTX(h), __VA_ARGS__)
+#define hs_debug(h, ...) srv_logx((h)->srv->core, LOG_DEBUG, HS_CTX(h), __VA_ARGS__)
+
 static int hs_remaining_ms(const struct hs *h)
 {
 	struct timespec now;
@@ -57,7 +63,7 @@ static int hs_wait(struct hs *h, short events)
 		int ms = hs_remaining_ms(h), r;
 
 		if (ms == 0) {
-			nbd_log(h->srv, "%s: handshake timed out", h->s->peer);
+			hs_log(h, "%s: handshake timed out", h->s->peer);
 			return -1;
 		}
 		if (atomic_load(&h->srv->core->stopping))
@@ -85,7 +91,7 @@ static int hs_tls_io(struct hs *h, bool rd, void *buf, size_t len)
 			continue;
 		}
 		if (n == 0) {
-			nbd_debug(h->srv, "%s: client closed during handshake", h->s->peer);
+			hs_debug(h, "%s: client closed during handshake", h->s->peer);
 			return -1;
 		}
 		if (n != -EAGAIN || hs_wait(h, ev) < 0)
@@ -107,13 +113,13 @@ static int hs_read(struct hs *h, void *buf, size_t len)
 			return -1;
 		n = recv(h->fd, (char *)buf + got, len - got, MSG_DONTWAIT);
 		if (n == 0) {
-			nbd_debug(h->srv, "%s: client closed during handshake", h->s->peer);
+			hs_debug(h, "%s: client closed during handshake", h->s->peer);
 			return -1;
 		}
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
-			nbd_debug(h->srv, "%s: read: %m", h->s->peer);
+			hs_debug(h, "%s: read: %m", h->s->peer);
 			return -1;
 		}
 		got += (size_t)n;
@@ -137,7 +143,7 @@ static int hs_write(struct hs *h, const void *buf, size_t len)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
-			nbd_debug(h->srv, "%s: write: %m", h->s->peer);
+			hs_debug(h, "%s: write: %m", h->s->peer);
 			return -1;
 		}
 		put += (size_t)n;
@@ -192,7 +198,7 @@ static int hs_error(struct hs *h, uint32_t opt, uint32_t type, const char *fmt, 
 	if (h->srv->core->cfg.verbose) {
 		char shown[300];	/* MSG may quote what the client sent */
 
-		nbd_debug(h->srv, "%s: option %u refused: %s", h->s->peer, opt,
+		hs_debug(h, "%s: option %u refused: %s", h->s->peer, opt,
 			  srv_printable(msg, (size_t)n, shown, sizeof shown));
 	}
 	return hs_reply(h, opt, type, msg, (uint32_t)n);
@@ -419,14 +425,14 @@ static int hs_opt_export_name(struct hs *h, const uint8_t *data, uint32_t len)
 	memcpy(name, data, len);
 	name[len] = '\0';
 	if (h->srv->tls_required && !h->tls) {
-		nbd_log(h->srv, "%s: EXPORT_NAME without TLS refused", h->s->peer);
+		hs_log(h, "%s: EXPORT_NAME without TLS refused", h->s->peer);
 		return -1;
 	}
 	e = srv_export_find(h->srv->core, name);
 	if (!e) {
 		char shown[100];
 
-		nbd_log(h->srv, "%s: unknown export '%s'", h->s->peer,
+		hs_log(h, "%s: unknown export '%s'", h->s->peer,
 			srv_printable(name, len, shown, sizeof shown));
 		return -1;	/* the protocol lets us only hang up */
 	}

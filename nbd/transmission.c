@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,6 +94,12 @@ struct nbd_conn {
 	struct nbd_conn *next;
 };
 
+/* Log lines about a connection carry its client and export (journal
+ * fields with --log=journal). */
+#define CONN_CTX(c) (&(struct srv_logctx){ .client = (c)->s.peer, .export = (c)->u.e->name })
+#define conn_log(c, ...) srv_logx((c)->srv->core, LOG_WARNING, CONN_CTX(c), __VA_ARGS__)
+#define conn_debug(c, ...) srv_logx((c)->srv->core, LOG_DEBUG, CONN_CTX(c), __VA_ARGS__)
+
 static void conn_maybe_free(struct nbd_conn *c);
 static void conn_send_kick(struct nbd_conn *c);
 static void conn_reply_sent(struct nbd_conn *c, struct nbd_req *r);
@@ -165,8 +172,16 @@ static void req_reply_error(struct nbd_req *r, int err, const char *msg)
 	size_t mlen = msg ? strnlen(msg, NBD_MAX_STRING) : 0;
 
 	req_put_buf(r);
-	nbd_debug(c->srv, "%s: request type %u at %" PRIu64 "+%u failed: %s",
-		  c->s.peer, r->type, r->offset, r->len, msg ? msg : strerror(-err));
+	if (c->srv->core->cfg.verbose) {
+		char what[64];
+
+		snprintf(what, sizeof what, "type %u at %" PRIu64 "+%u", r->type,
+			 r->offset, r->len);
+		srv_logx(c->srv->core, LOG_DEBUG, &(struct srv_logctx){
+			 .client = c->s.peer, .export = c->u.e->name, .request = what },
+			 "%s: request %s failed: %s", c->s.peer, what,
+			 msg ? msg : strerror(-err));
+	}
 	if (!c->s.structured) {
 		put_simple(r, nbd_wire_errno(err));
 		req_reply_ready(r);
@@ -495,7 +510,7 @@ static bool conn_over_limit(const struct nbd_conn *c)
 static void conn_close_read(struct nbd_conn *c, const char *why)
 {
 	if (!c->closing && why)
-		nbd_debug(c->srv, "%s: %s", c->s.peer, why);
+		conn_debug(c, "%s: %s", c->s.peer, why);
 	c->closing = true;
 }
 
@@ -545,7 +560,7 @@ static void conn_got_header(struct nbd_conn *c, const uint8_t *h)
 	int err;
 
 	if (nbd_get32(h) != NBD_REQUEST_MAGIC) {
-		nbd_log(c->srv, "%s: bad request magic 0x%08x; dropping the connection",
+		conn_log(c, "%s: bad request magic 0x%08x; dropping the connection",
 			c->s.peer, nbd_get32(h));
 		c->dead = true;
 		c->x->ops->shutdown(c->x, SHUT_RDWR);
@@ -554,7 +569,7 @@ static void conn_got_header(struct nbd_conn *c, const uint8_t *h)
 	}
 	r = calloc(1, sizeof *r);
 	if (!r) {
-		nbd_log(c->srv, "%s: out of memory; dropping the connection", c->s.peer);
+		conn_log(c, "%s: out of memory; dropping the connection", c->s.peer);
 		conn_close_read(c, NULL);
 		return;
 	}
@@ -575,7 +590,7 @@ static void conn_got_header(struct nbd_conn *c, const uint8_t *h)
 	if (r->type == NBD_CMD_WRITE && r->len > c->bmax) {
 		/* We cannot skip a payload this large safely: the spec lets
 		 * the server hang up instead. */
-		nbd_log(c->srv, "%s: write of %u bytes exceeds the maximum %u; "
+		conn_log(c, "%s: write of %u bytes exceeds the maximum %u; "
 			"dropping the connection", c->s.peer, r->len, c->bmax);
 		c->in_flight--;
 		free(r);
@@ -589,7 +604,7 @@ static void conn_got_header(struct nbd_conn *c, const uint8_t *h)
 		r->buf = srv_buf_get(srv_worker_pool(c->u.w), r->len);
 		if (!r->buf) {
 			if (r->type == NBD_CMD_WRITE) {
-				nbd_log(c->srv, "%s: out of memory for a write; dropping "
+				conn_log(c, "%s: out of memory for a write; dropping "
 					"the connection", c->s.peer);
 				c->in_flight--;
 				free(r);
@@ -707,7 +722,7 @@ static void conn_recv_done(struct nbd_xprt *x, int res)
 			c->rreq = NULL;
 		}
 		if (res == 0 && partial && !c->closing)
-			nbd_log(c->srv, "%s: connection closed in the middle of a "
+			conn_log(c, "%s: connection closed in the middle of a "
 				"request", c->s.peer);
 		conn_close_read(c, res == 0 ? "client closed the connection" :
 				"receive failed");
@@ -797,7 +812,7 @@ static void conn_send_done(struct nbd_xprt *x, int res)
 	c->guard++;
 	if (res < 0) {
 		if (res != -EPIPE && res != -ECONNRESET)
-			nbd_log(c->srv, "%s: send failed: %s", c->s.peer, strerror(-res));
+			conn_log(c, "%s: send failed: %s", c->s.peer, strerror(-res));
 		c->dead = true;
 		c->closing = true;
 		c->x->ops->shutdown(c->x, SHUT_RDWR);
@@ -853,13 +868,17 @@ static void conn_maybe_frozen(struct nbd_conn *c)
 	st = json_object_new_object();
 	json_object_object_add(st, "proto", json_object_new_string("nbd"));
 	json_object_object_add(st, "export", json_object_new_string(c->u.e->name));
+	/* So that the next process can tell an export that changed. */
+	json_object_object_add(st, "location", json_object_new_string(c->u.e->location));
+	json_object_object_add(st, "read_only",
+			       json_object_new_boolean(c->u.e->caps & MORTAR_CAP_READ_ONLY));
 	json_object_object_add(st, "structured", json_object_new_boolean(c->s.structured));
 	json_object_object_add(st, "meta_alloc", json_object_new_boolean(c->s.meta_alloc));
 	json_object_object_add(st, "meta_id", json_object_new_int64(c->s.meta_id));
 	json_object_object_add(st, "peer", json_object_new_string(c->s.peer));
 	json_object_object_add(st, "pending", json_object_new_string(hex));
 	free(hex);
-	nbd_debug(c->srv, "%s: frozen for the handover (%u bytes received not yet "
+	conn_debug(c, "%s: frozen for the handover (%u bytes received not yet "
 		  "read)", c->s.peer, n);
 	srv_unit_frozen(&c->u, c->x->ops->handover_fd(c->x), st);
 }
@@ -873,7 +892,7 @@ static void conn_maybe_free(struct nbd_conn *c)
 	if (!c->closing || c->guard || c->recv_active || c->send_active ||
 	    c->in_flight || c->sq_head)
 		return;
-	nbd_debug(c->srv, "%s: connection closed", c->s.peer);
+	conn_debug(c, "%s: connection closed", c->s.peer);
 	srv_unit_detach(&c->u);
 	/* Politely (TLS: close_notify) unless the stream broke. */
 	c->x->ops->close(c->x, !c->dead);
@@ -906,7 +925,7 @@ static void unit_tick(struct srv_unit *u, uint64_t now)
 
 	if (c->closing || c->freezing || c->in_flight || now - c->last_ms < idle_ms)
 		return;
-	nbd_log(c->srv, "%s: idle for %u s (--idle-timeout); closing the connection",
+	conn_log(c, "%s: idle for %u s (--idle-timeout); closing the connection",
 		c->s.peer, c->srv->core->cfg.idle_timeout_s);
 	unit_stop(u);
 }
@@ -926,7 +945,7 @@ static void unit_freeze(struct srv_unit *u)
 	if (c->closing)
 		return;		/* it detaches soon: not carried */
 	if (!c->x->ops->handover_fd) {
-		nbd_log(c->srv, "%s: a %s connection cannot be carried over to the new "
+		conn_log(c, "%s: a %s connection cannot be carried over to the new "
 			"process (its session state lives in this one); closing it "
 			"between requests, the client reconnects", c->s.peer,
 			c->x->ops->name);
@@ -989,7 +1008,7 @@ struct nbd_conn *nbd_conn_start_xprt(struct srv_worker *w, struct nbd_server *sr
 	x->recv_done = conn_recv_done;
 	x->send_done = conn_send_done;
 	srv_unit_attach(w, &c->u);
-	nbd_debug(srv, "%s: transmission on export '%s'%s%s", s->peer, e->name,
+	conn_debug(c, "%s: transmission on export '%s'%s%s", s->peer, e->name,
 		  s->structured ? " with structured replies" : "",
 		  s->tls ? " over TLS" : "");
 	if (s->npending) {

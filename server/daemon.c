@@ -22,13 +22,13 @@ int srv_daemon_signals(struct srv_daemon *d)
 
 	/* Every thread inherits the mask, so none of them is interrupted;
 	 * the acceptor polls the signalfd. */
-	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGUSR2);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, &d->oldmask);
 	d->sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (d->sfd < 0)

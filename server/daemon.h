@@ -10,14 +10,14 @@ struct srv_daemon {
 	const char *pidfile;	/* NULL: none; set by the caller */
 	bool wrote_pidfile;
 	int ready_fd;		/* to the parent waiting for the verdict; -1 */
-	int sfd;		/* signalfd: SIGINT, SIGTERM, SIGCHLD, SIGUSR2; -1 */
+	int sfd;		/* signalfd: the signals above; -1 */
 	sigset_t oldmask;	/* the mask before, for children */
 };
 
 #define SRV_DAEMON_INIT { .ready_fd = -1, .sfd = -1 }
 
-/* Route SIGINT, SIGTERM, SIGCHLD and SIGUSR2 to D->sfd; ignore SIGHUP
- * and SIGPIPE. */
+/* Route SIGINT, SIGTERM, SIGCHLD, SIGUSR2 and SIGHUP to D->sfd; ignore
+ * SIGPIPE. */
 int srv_daemon_signals(struct srv_daemon *d);
 /* Go into the background: the parent waits for srv_daemon_ready (exit
  * 0) or srv_daemon_fini before it (exit 1); returns in the child. */

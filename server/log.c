@@ -9,26 +9,73 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-journal.h>
 
 #include "server.h"
 
-__attribute__((format(printf, 1, 0)))
-static void srv_vlog(const char *fmt, va_list ap)
+void srv_log_open(struct srv *srv)
+{
+	if (srv->cfg.log == SRV_LOG_SYSLOG)
+		openlog("mortar-serve", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	/* libsystemd drops lines silently where no journald listens. */
+	if (srv->cfg.log == SRV_LOG_JOURNAL &&
+	    access("/run/systemd/journal/socket", W_OK) < 0) {
+		srv->cfg.log = SRV_LOG_STDERR;
+		srv_log(srv, "no journal here (/run/systemd/journal/socket): logging to "
+			"standard error");
+	}
+}
+
+/* One line to where --log says; in the journal with CTX's fields. */
+__attribute__((format(printf, 4, 0)))
+static void srv_vlog(const struct srv *srv, int prio, const struct srv_logctx *ctx,
+		     const char *fmt, va_list ap)
 {
 	char buf[1024];
 
 	vsnprintf(buf, sizeof buf, fmt, ap);
-	fprintf(stderr, "mortar serve: %s\n", buf);
+	switch (srv->cfg.log) {
+	case SRV_LOG_JOURNAL:
+		if (sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%d", prio,
+				    "SYSLOG_IDENTIFIER=mortar-serve",
+				    "MORTAR_CLIENT=%s", ctx && ctx->client ? ctx->client : "",
+				    "MORTAR_EXPORT=%s", ctx && ctx->export ? ctx->export : "",
+				    "MORTAR_REQUEST=%s", ctx && ctx->request ? ctx->request : "",
+				    NULL) == 0)
+			break;
+		/* The journal refused it: the line must not be lost. */
+		fprintf(stderr, "mortar serve: %s\n", buf);
+		break;
+	case SRV_LOG_SYSLOG:
+		syslog(prio, "%s", buf);
+		break;
+	default:
+		fprintf(stderr, "mortar serve: %s\n", buf);
+	}
+}
+
+void srv_logx(const struct srv *srv, int prio, const struct srv_logctx *ctx,
+	      const char *fmt, ...)
+{
+	va_list ap;
+
+	if (prio == LOG_DEBUG && !srv->cfg.verbose)
+		return;
+	va_start(ap, fmt);
+	srv_vlog(srv, prio, ctx, fmt, ap);
+	va_end(ap);
 }
 
 void srv_log(const struct srv *srv, const char *fmt, ...)
 {
 	va_list ap;
 
-	(void)srv;
 	va_start(ap, fmt);
-	srv_vlog(fmt, ap);
+	srv_vlog(srv, LOG_NOTICE, NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -39,7 +86,7 @@ void srv_debug(const struct srv *srv, const char *fmt, ...)
 	if (!srv->cfg.verbose)
 		return;
 	va_start(ap, fmt);
-	srv_vlog(fmt, ap);
+	srv_vlog(srv, LOG_INFO, NULL, fmt, ap);
 	va_end(ap);
 }
 

@@ -45,14 +45,23 @@ static bool run_signal(struct srv *srv, int sfd, int *signo)
 		return false;
 	*signo = (int)si.ssi_signo;
 	switch (si.ssi_signo) {
+	case SIGHUP:
 	case SIGUSR2:
-		/* Upgrade in place: returns only if it failed. */
+		/* A reload is a re-exec too: the configuration read again by
+		 * the next process, every connection kept (see handover.c). */
 		if (srv->no_handover) {
-			srv_log(srv, "SIGUSR2: no re-exec with --run");
+			srv_log(srv, "%s: nothing to do with --run",
+				si.ssi_signo == SIGHUP ? "SIGHUP" : "SIGUSR2");
 			return false;
 		}
-		srv_handover_reexec(srv);
-		srv_log(srv, "re-exec failed, serving on: %s", mortar_errmsg());
+		srv_notify("RELOADING=1");
+		if (srv->check && srv->check(srv, si.ssi_signo == SIGUSR2, srv->check_ctx) < 0)
+			srv_log(srv, "%s refused, serving on as before: %s",
+				si.ssi_signo == SIGHUP ? "reload" : "upgrade", mortar_errmsg());
+		else if (srv_handover_reexec(srv) < 0)
+			srv_log(srv, "re-exec failed, serving on as before: %s",
+				mortar_errmsg());
+		srv_notify("READY=1");
 		return false;
 	case SIGTERM:
 	case SIGINT:
@@ -63,8 +72,12 @@ static bool run_signal(struct srv *srv, int sfd, int *signo)
 				"stopping: %s", mortar_errmsg());
 		}
 		return true;
+	case SIGCHLD:
+		/* The --run command ended; other children are not ours to
+		 * stop for. */
+		return srv->stop_on_child;
 	default:
-		return true;	/* SIGCHLD: the --run command ended */
+		return true;
 	}
 }
 

@@ -89,6 +89,8 @@ struct srv_export *srv_export_find(struct srv *srv, const char *name);
 
 /* ---- the server ---- */
 
+enum srv_log_target { SRV_LOG_STDERR, SRV_LOG_SYSLOG, SRV_LOG_JOURNAL };
+
 struct srv_config {
 	unsigned open_flags;		/* MORTAR_OPEN_DIRECT, ... */
 	unsigned nworkers;		/* 0: one per CPU */
@@ -98,6 +100,7 @@ struct srv_config {
 	uint64_t conn_max_bytes;	/* request memory of one connection */
 	uint64_t max_bytes;		/* request memory of the whole server */
 	bool verbose;
+	enum srv_log_target log;
 };
 
 typedef void (*srv_accept_fn)(struct srv *srv, int lfd, void *ctx);
@@ -149,6 +152,11 @@ struct srv {
 	unsigned nadopters;
 	bool fdstore;		/* on SIGTERM under systemd: hand over, not stop */
 	bool no_handover;	/* --run: SIGUSR2 does nothing */
+	bool stop_on_child;	/* --run: SIGCHLD ends the server */
+	/* Before a reload (SIGHUP) or an upgrade (SIGUSR2, UPGRADE true):
+	 * would the next process start?  0, or -errno with the message. */
+	int (*check)(struct srv *srv, bool upgrade, void *ctx);
+	void *check_ctx;
 	/* What systemd passed (LISTEN_FDS), read once (handover.c). */
 	bool sd_read;
 	int *sd_fds;
@@ -168,8 +176,8 @@ void srv_fini(struct srv *srv);
 int srv_start(struct srv *srv);
 /* Serve until a signal on STOP_FD (a signalfd; -1: stop at once) says
  * stop, then stop accepting, drain, stop the workers and the control
- * socket.  SIGUSR2 hands over to a new process (re-exec) and goes on
- * only if that failed; SIGTERM with srv->fdstore under systemd hands over
+ * socket.  SIGUSR2 (upgrade) and SIGHUP (reload) hand over to a new
+ * process (re-exec, after srv->check) and go on only if that failed; SIGTERM with srv->fdstore under systemd hands over
  * through the fd store and exits.  *SIGNO: the signal that stopped it.
  * Returns 0. */
 int srv_run(struct srv *srv, int stop_fd, int *signo);
@@ -294,6 +302,17 @@ int srv_control_start(struct srv *srv);
 void srv_control_stop(struct srv *srv);
 
 /* ---- log lines (log.c) ---- */
+
+/* Before the first line: open syslog if that is where lines go. */
+void srv_log_open(struct srv *srv);
+/* What a line is about, as journal fields (MORTAR_CLIENT, MORTAR_EXPORT,
+ * MORTAR_REQUEST); any may be NULL. */
+struct srv_logctx {
+	const char *client, *export, *request;
+};
+/* A line of syslog priority PRIO (LOG_DEBUG: only with --verbose). */
+void srv_logx(const struct srv *srv, int prio, const struct srv_logctx *ctx,
+	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 void srv_log(const struct srv *srv, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

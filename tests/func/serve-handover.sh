@@ -9,6 +9,11 @@
 #   carried;
 # - a TLS connection cannot be carried: it is closed between requests,
 #   the log says why, and the client can connect again;
+# - SIGHUP reloads the configuration the same way: an export removed
+#   closes its connections only, an export whose image changed closes its
+#   connections (their clients reconnect), and a configuration that does
+#   not parse or names an image that does not open is refused, the
+#   server serving on as before;
 # - systemd's fd store (--fdstore, SIGTERM as `systemctl restart` sends
 #   it), five restarts, with tests/func/fake-systemd.py as systemd: new
 #   pid each time, no client error.
@@ -119,11 +124,75 @@ grep -q "a tls connection cannot be carried over" "$SCRATCH/h.log" ||
 	fail "the log does not say why the TLS connection ended"
 echo "ok: the TLS connection was closed between requests, and reconnects"
 
+# --- SIGHUP: reloads --------------------------------------------------------------------
+reload() { # SIGHUP, then the log line it must bring
+	local want=$1 before
+	before=$(grep -c "$want" "$SCRATCH/h.log" || true)
+	kill -HUP "$spid"
+	for ((i = 0; i < 1500; i++)); do
+		(($(grep -c "$want" "$SCRATCH/h.log" || true) > before)) && return 0
+		sleep 0.02
+	done
+	fail "after SIGHUP, no '$want' in the log: $(tail -n 15 "$SCRATCH/h.log")"
+}
+# A client of export b, which then goes from the configuration.
+"$PY" - "$SCRATCH/h.sock" >"$SCRATCH/b.out" 2>&1 <<'PYEOF' &
+import nbd, sys, time
+h = nbd.NBD(); h.set_export_name("b"); h.connect_unix(sys.argv[1])
+h.pread(4096, 0)
+print("b: connected", flush=True)
+for i in range(300):
+    try:
+        h.pread(4096, 0)
+    except nbd.Error as e:
+        print("b: closed:", e, flush=True)
+        break
+    time.sleep(0.05)
+PYEOF
+bpid=$!
+for ((i = 0; i < 500; i++)); do grep -q connected "$SCRATCH/b.out" && break; sleep 0.02; done
+sed -i "/^export = b=/d" "$conf"
+reload "export 'b' is gone from the configuration"
+wait "$bpid"
+grep -q "b: closed" "$SCRATCH/b.out" || fail "the client of the removed export: $(cat "$SCRATCH/b.out")"
+! nbdinfo --list "nbd+unix:///?socket=$SCRATCH/h.sock" | grep -q 'export="b"' ||
+	fail "export b is still served"
+echo "ok: SIGHUP: export b removed, its client disconnected, the writers went on"
+cp "$conf" "$SCRATCH/good.conf"
+echo "bogus-key = 1" >>"$conf"
+reload "reload refused, serving on as before"
+echo "export = c=$SCRATCH/missing.img" >"$conf.tmp"
+cat "$SCRATCH/good.conf" "$conf.tmp" >"$conf"
+reload "reload refused, serving on as before: an export of the new configuration"
+cp "$SCRATCH/good.conf" "$conf"
+echo "ok: broken configurations refused, nothing dropped"
+
 touch "$SCRATCH/stop"
 wait "$w1" || fail "writer over the unix socket: $(cat "$SCRATCH/w1.out")"
 wait "$w2" || fail "writer over TCP: $(cat "$SCRATCH/w2.out")"
 echo "ok: unix $(cat "$SCRATCH/w1.out")"
 echo "ok: tcp $(cat "$SCRATCH/w2.out")"
+# An export whose image changes: its clients must reconnect.
+"$MORTAR" img create "$SCRATCH/a2.img" 64M >/dev/null
+"$PY" - "$SCRATCH/h.sock" >"$SCRATCH/a.out" 2>&1 <<'PYEOF' &
+import nbd, sys, time
+h = nbd.NBD(); h.set_export_name("a"); h.connect_unix(sys.argv[1])
+print("a: connected", flush=True)
+for i in range(300):
+    try:
+        h.pread(4096, 0)
+    except nbd.Error as e:
+        print("a: closed:", e, flush=True)
+        break
+    time.sleep(0.05)
+PYEOF
+apid=$!
+for ((i = 0; i < 500; i++)); do grep -q connected "$SCRATCH/a.out" && break; sleep 0.02; done
+sed -i "s|^export = a=.*|export = a=$SCRATCH/a2.img|" "$conf"
+reload "export 'a' changed"
+wait "$apid"
+grep -q "a: closed" "$SCRATCH/a.out" || fail "the client of the changed export: $(cat "$SCRATCH/a.out")"
+echo "ok: SIGHUP: export a now names another image, its client was closed"
 kill "$spid"
 wait "$spid" || fail "the server exited $? on SIGTERM"
 rm -f "$SCRATCH/stop"
