@@ -20,6 +20,7 @@ static const struct {
 	{ "output", "human json" },
 	{ "preallocation", "off falloc full" },
 	{ "tls", "off on require" },
+	{ "log", "stderr syslog journal" },
 	{ "arch", "x86_64 ppc64" },
 	{ "accel", "kvm tcg" },
 	{ "mem-backend", "ram memfd hugetlbfs" },
@@ -79,9 +80,8 @@ static const struct option *find_opt(const struct cli_command *c, const char *wo
 	return NULL;
 }
 
-/* The values of option O that start with PARTIAL, each printed after
- * PREFIX ("--output=" when the word holds both). */
-static void complete_value(const struct option *o, const char *prefix, const char *partial)
+/* The values of option O that start with PARTIAL. */
+static void complete_value(const struct option *o, const char *partial)
 {
 	for (size_t i = 0; i < sizeof value_kinds / sizeof value_kinds[0]; i++) {
 		const char *v = value_kinds[i].values;
@@ -96,7 +96,7 @@ static void complete_value(const struct option *o, const char *prefix, const cha
 			size_t n = strcspn(v, " ");
 
 			if (!strncmp(v, partial, strlen(partial)) && n >= strlen(partial))
-				printf("%s%.*s\n", prefix, (int)n, v);
+				printf("%.*s\n", (int)n, v);
 			v += n + (v[n] == ' ');
 		}
 		return;
@@ -114,7 +114,7 @@ static void complete_option(const struct cli_command *c, const char *word)
 	if (eq && prefixed(word, "--")) {
 		o = find_opt(c, word);
 		if (o && o->has_arg != no_argument)
-			complete_value(o, "", eq + 1);
+			complete_value(o, eq + 1);
 		return;
 	}
 	if (word[1] && word[1] != '-')
@@ -131,7 +131,7 @@ static void complete_word(const struct cli_table *t, const struct cli_command *c
 			  const struct option *value_of, bool options_done, const char *word)
 {
 	if (value_of) {
-		complete_value(value_of, "", word);
+		complete_value(value_of, word);
 		return;
 	}
 	if (!c) {
