@@ -12,6 +12,7 @@
 #include "command.h"
 #include "commands.h"
 #include "img.h"
+#include "../server/control.h"
 
 static const char img_usage[] =
 	"Usage: mortar img COMMAND [OPTIONS] ARGS...\n"
@@ -200,6 +201,23 @@ static int resize_target(const char *cmd, int sign, uint64_t delta, uint64_t cur
 	return EXIT_OK;
 }
 
+/* An image that a mortar serve exports is resized by the server, through
+ * its own handles, so that it tells its clients (a vhost-user-blk guest
+ * sees the new capacity at once); any other here.  EXIT_OK or the exit
+ * code (reported). */
+static int resize_image(const char *cmd, struct mortar_image *img, uint64_t size,
+			unsigned flags)
+{
+	int n = 0;
+
+	/* A shrink without --shrink is refused here, with its message. */
+	if (size >= mortar_image_size(img) || (flags & MORTAR_REQ_SHRINK))
+		n = serve_resize(mortar_image_location(img), size, flags);
+	if (n == 0 && mortar_image_resize_sync(img, size, flags) < 0)
+		n = -1;
+	return n < 0 ? cli_fail_lib(cmd) : EXIT_OK;
+}
+
 int img_resize(int argc, char **argv)
 {
 	const char *cmd = "img resize";
@@ -233,8 +251,7 @@ int img_resize(int argc, char **argv)
 	if ((r = img_open(cmd, argv[optind], 0, false, &loop, &img)))
 		return r;
 	r = resize_target(cmd, sign, delta, mortar_image_size(img), &size);
-	if (r == EXIT_OK &&
-	    mortar_image_resize_sync(img, size, o.shrink ? MORTAR_REQ_SHRINK : 0) < 0)
-		r = cli_fail_lib(cmd);
+	if (r == EXIT_OK)
+		r = resize_image(cmd, img, size, o.shrink ? MORTAR_REQ_SHRINK : 0);
 	return img_close(cmd, loop, img, r);
 }

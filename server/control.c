@@ -12,6 +12,12 @@
  *   client: resume                      (or just closes the connection)
  *   server: resumed
  *
+ * and `mortar img resize` asks it to resize an image it exports, through
+ * its own handles, so that its clients can be told (vhost-user-blk):
+ *
+ *   client: resize SIZE [shrink] file DEV:INO   (or location TEXT)
+ *   server: ok N | none | error MESSAGE
+ *
  * "ok" means: modifying requests that arrive now wait, every one that
  * was already inside the image has completed, and each worker's handle on
  * the image was flushed, so the storage holds everything acknowledged.
@@ -144,29 +150,20 @@ static size_t ctl_match(struct srv_control *ctl, const char *request, bool *matc
 	return n;
 }
 
-static void ctl_serve_client(struct srv_control *ctl, int fd)
+/* "quiesce WHICH": hold the writes until the client says resume. */
+static void ctl_quiesce(struct srv_control *ctl, int fd, const char *which, bool *match)
 {
 	struct srv *srv = ctl->srv;
 	char line[LINE_MAX_LEN];
-	bool *match = calloc(srv->nexports, sizeof *match);
-	size_t n;
+	size_t n = ctl_match(ctl, which, match);
 
-	if (!match || recv_line(fd, line, sizeof line, 5000) < 0 ||
-	    strncmp(line, "quiesce ", 8)) {
-		send_line(fd, "error malformed request");
-		free(match);
-		return;
-	}
-	n = ctl_match(ctl, line + 8, match);
 	if (n == 0) {
 		send_line(fd, "none");
-		free(match);
 		return;
 	}
 	if (srv_quiesce_begin(srv, match) < 0) {
 		srv_log(srv, "quiesce refused: %s", mortar_errmsg());
 		send_line(fd, "error %s", mortar_errmsg());
-		free(match);
 		return;
 	}
 	srv_debug(srv, "quiesced %zu export(s) for a snapshot", n);
@@ -189,6 +186,54 @@ static void ctl_serve_client(struct srv_control *ctl, int fd)
 	}
 	srv_quiesce_end(srv, match);
 	srv_debug(srv, "resumed %zu export(s)", n);
+}
+
+/* "resize SIZE [shrink] WHICH": the exports' images to SIZE through the
+ * server's own handles, and their clients told where the protocol can. */
+static void ctl_resize(struct srv_control *ctl, int fd, const char *args, bool *match)
+{
+	struct srv *srv = ctl->srv;
+	unsigned long long size;
+	unsigned flags = 0;
+	size_t n;
+	int used = 0;
+
+	if (sscanf(args, "%llu %n", &size, &used) != 1 || !used) {
+		send_line(fd, "error malformed request");
+		return;
+	}
+	args += used;
+	if (!strncmp(args, "shrink ", 7)) {
+		flags = MORTAR_REQ_SHRINK;
+		args += 7;
+	}
+	n = ctl_match(ctl, args, match);
+	if (n == 0) {
+		send_line(fd, "none");
+		return;
+	}
+	for (size_t i = 0; i < srv->nexports; i++) {
+		if (match[i] && srv_export_resize(srv, srv->exports[i], size, flags) < 0) {
+			send_line(fd, "error %s", mortar_errmsg());
+			return;
+		}
+	}
+	send_line(fd, "ok %zu", n);
+}
+
+static void ctl_serve_client(struct srv_control *ctl, int fd)
+{
+	char line[LINE_MAX_LEN];
+	bool *match = calloc(ctl->srv->nexports, sizeof *match);
+
+	if (!match || recv_line(fd, line, sizeof line, 5000) < 0)
+		send_line(fd, "error malformed request");
+	else if (!strncmp(line, "quiesce ", 8))
+		ctl_quiesce(ctl, fd, line + 8, match);
+	else if (!strncmp(line, "resize ", 7))
+		ctl_resize(ctl, fd, line + 7, match);
+	else
+		send_line(fd, "error malformed request");
 	free(match);
 }
 
@@ -368,25 +413,29 @@ int serve_quiesce_end(struct serve_quiesce *q)
 	return r;
 }
 
-/* The request line for LOC, or NULL with the message set. */
-static char *quiesce_request(const struct mortar_location *loc)
+/* The request line VERB followed by how servers recognise LOC, or NULL
+ * with the message set. */
+static char *ctl_request(const char *verb, const struct mortar_location *loc)
 {
 	char *req = NULL;
 	struct stat st;
 
 	if (loc->scheme == MORTAR_SCHEME_FILE) {
-		if (stat(loc->path, &st) < 0)
+		if (stat(loc->path, &st) < 0) {
 			mortar_set_error(errno, "%s: %m", loc->path);
-		else if (asprintf(&req, "quiesce file %llu:%llu",
-				  (unsigned long long)st.st_dev,
-				  (unsigned long long)st.st_ino) < 0)
+			return NULL;
+		}
+		if (asprintf(&req, "%s file %llu:%llu", verb, (unsigned long long)st.st_dev,
+			     (unsigned long long)st.st_ino) < 0)
 			req = NULL;
 	} else {
 		char *text = mortar_location_format(loc);
-		if (text && asprintf(&req, "quiesce location %s", text) < 0)
+		if (!text || asprintf(&req, "%s location %s", verb, text) < 0)
 			req = NULL;
 		free(text);
 	}
+	if (!req)
+		mortar_set_error(ENOMEM, "out of memory");
 	return req;
 }
 
@@ -416,69 +465,95 @@ static int ctl_connect(const char *dir, const char *name)
 	return fd;
 }
 
-int serve_quiesce_begin(const struct mortar_location *location, struct serve_quiesce **out)
+/* What a request does with each server's first answer. */
+struct ctl_ask {
+	const struct mortar_location *loc;
+	const char *what;		/* "quiesce", "resize": for messages */
+	/* FD and its answer LINE: 1 when FD was kept, 0 to close it, or
+	 * -errno (message set) to stop asking. */
+	int (*answer)(struct ctl_ask *a, int fd, const char *line);
+	void *ctx;
+	bool new_verb;			/* older servers do not know it */
+	unsigned ok;			/* servers that said ok */
+};
+
+/* Send REQ to every mortar serve of this user, one after the other. */
+static int ctl_ask_all(const char *req, int timeout_ms, struct ctl_ask *a)
 {
 	char dir[PATH_MAX], line[LINE_MAX_LEN];
-	struct serve_quiesce *q;
 	struct dirent *de;
-	char *req;
-	DIR *d;
-	int r = 0;
+	DIR *d = NULL;
+	int r;
 
-	*out = NULL;
-	req = quiesce_request(location);
-	if (!req)
-		return -mortar_errno();
-	q = calloc(1, sizeof *q);
-	if (!q) {
-		free(req);
-		return mortar_set_error(ENOMEM, "out of memory");
-	}
 	/* An unusable runtime directory is an error, never "no server":
-	 * copying a live image unquiesced is what this call prevents. */
+	 * changing a live image behind its server's back is what the
+	 * requests prevent. */
 	r = mortar_runtime_dir("serve", dir, sizeof dir);
 	if (r == 0 && !(d = opendir(dir)))
 		r = mortar_set_error(errno, "%s: %m", dir);
-	if (r < 0) {
-		free(req);
-		free(q);
-		return r;
-	}
-	while ((de = readdir(d)) && r == 0) {
-		int fd = ctl_connect(dir, de->d_name), *fds;
+	while (r == 0 && (de = readdir(d))) {
+		int fd = ctl_connect(dir, de->d_name);
 
 		if (fd < 0)
 			continue;
-		/* The server answers once writes drained and it flushed. */
-		if (send_line(fd, "%s", req) < 0 ||
-		    recv_line(fd, line, sizeof line, (DRAIN_MAX_MS * 2 + 5000)) < 0) {
+		if (send_line(fd, "%s", req) < 0 || recv_line(fd, line, sizeof line, timeout_ms) < 0) {
 			r = mortar_set_error(EIO, "the mortar serve process with control "
-					     "socket %s/%s did not answer a quiesce "
-					     "request; is it hung?", dir, de->d_name);
-			close(fd);
+					     "socket %s/%s did not answer a %s request; is "
+					     "it hung?", dir, de->d_name, a->what);
+		} else if (!strcmp(line, "none") ||
+			   (a->new_verb && !strcmp(line, "error malformed request"))) {
+			r = 0;
 		} else if (!strncmp(line, "ok ", 3)) {
-			fds = realloc(q->fds, (q->n + 1) * sizeof *fds);
-			if (!fds) {
-				close(fd);
-				r = mortar_set_error(ENOMEM, "out of memory");
-			} else {
-				q->fds = fds;
-				q->fds[q->n++] = fd;
+			a->ok++;
+			r = a->answer(a, fd, line);
+			if (r == 1) {
+				r = 0;
+				continue;	/* kept */
 			}
-		} else if (!strcmp(line, "none")) {
-			close(fd);
 		} else {
-			char *text = mortar_location_format(location);
+			char *text = mortar_location_format(a->loc);
 
-			r = mortar_set_error(EBUSY, "mortar serve (%s/%s) could not "
-					     "quiesce %s: %s", dir, de->d_name,
-					     text ? text : "the image",
+			r = mortar_set_error(EBUSY, "mortar serve (%s/%s) could not %s %s: %s",
+					     dir, de->d_name, a->what, text ? text : "the image",
 					     !strncmp(line, "error ", 6) ? line + 6 : line);
 			free(text);
-			close(fd);
 		}
+		close(fd);
 	}
-	closedir(d);
+	if (d)
+		closedir(d);
+	return r;
+}
+
+static int quiesce_answer(struct ctl_ask *a, int fd, const char *line)
+{
+	struct serve_quiesce *q = a->ctx;
+	int *fds = realloc(q->fds, (q->n + 1) * sizeof *fds);
+
+	(void)line;
+	if (!fds)
+		return mortar_set_error(ENOMEM, "out of memory");
+	q->fds = fds;
+	q->fds[q->n++] = fd;
+	return 1;
+}
+
+int serve_quiesce_begin(const struct mortar_location *location, struct serve_quiesce **out)
+{
+	struct serve_quiesce *q = calloc(1, sizeof *q);
+	struct ctl_ask a = { .loc = location, .what = "quiesce", .answer = quiesce_answer,
+			     .ctx = q };
+	char *req = ctl_request("quiesce", location);
+	int r;
+
+	*out = NULL;
+	if (!q || !req) {
+		free(q);
+		free(req);
+		return !q ? mortar_set_error(ENOMEM, "out of memory") : -mortar_errno();
+	}
+	/* The server answers once writes drained and it flushed. */
+	r = ctl_ask_all(req, DRAIN_MAX_MS * 2 + 5000, &a);
 	free(req);
 	if (r < 0) {
 		serve_quiesce_end(q);
@@ -486,4 +561,28 @@ int serve_quiesce_begin(const struct mortar_location *location, struct serve_qui
 	}
 	*out = q;
 	return (int)q->n;
+}
+
+static int resize_answer(struct ctl_ask *a, int fd, const char *line)
+{
+	(void)a; (void)fd; (void)line;
+	return 0;
+}
+
+int serve_resize(const struct mortar_location *location, uint64_t size, unsigned flags)
+{
+	struct ctl_ask a = { .loc = location, .what = "resize", .answer = resize_answer,
+			     .new_verb = true };
+	char verb[64], *req;
+	int r;
+
+	snprintf(verb, sizeof verb, "resize %llu%s", (unsigned long long)size,
+		 (flags & MORTAR_REQ_SHRINK) ? " shrink" : "");
+	req = ctl_request(verb, location);
+	if (!req)
+		return -mortar_errno();
+	/* Every worker resizes its handle (export.c waits 30 s at most). */
+	r = ctl_ask_all(req, 35000, &a);
+	free(req);
+	return r < 0 ? r : (int)a.ok;
 }

@@ -117,3 +117,27 @@ struct srv_export *srv_export_find(struct srv *srv, const char *name)
 			return srv->exports[i];
 	return NULL;
 }
+
+#define RESIZE_MAX_MS 30000
+
+int srv_export_resize(struct srv *srv, struct srv_export *e, uint64_t size, unsigned flags)
+{
+	int r = srv_workers_resize(srv, e, size, flags, RESIZE_MAX_MS);
+
+	if (r < 0)
+		return r;
+	__atomic_store_n(&e->size, size, __ATOMIC_RELEASE);
+	srv_log(srv, "export '%s' is now %llu bytes", e->name, (unsigned long long)size);
+	for (unsigned i = 0; i < srv->nresized; i++)
+		srv->resized[i](srv, e, srv->resized_ctx[i]);
+	return 0;
+}
+
+void srv_add_resized(struct srv *srv, void (*fn)(struct srv *, struct srv_export *, void *),
+		     void *ctx)
+{
+	if (srv->nresized < sizeof srv->resized / sizeof srv->resized[0]) {
+		srv->resized[srv->nresized] = fn;
+		srv->resized_ctx[srv->nresized++] = ctx;
+	}
+}

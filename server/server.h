@@ -67,7 +67,9 @@ struct srv_export {
 	struct mortar_location *loc;	/* parsed once, at start */
 	bool read_only;
 	unsigned slot;		/* index of its image on every worker */
-	/* Learnt by opening the image once at startup. */
+	/* Learnt by opening the image once at startup; SIZE changes with
+	 * srv_export_resize (read it with __atomic_load_n from other
+	 * threads). */
 	uint64_t size;
 	uint32_t caps;		/* MORTAR_CAP_*, read-only included */
 	uint32_t bmin, bpref, bmax;
@@ -86,6 +88,14 @@ struct srv_export_spec {
 
 /* The export named NAME ("" names the first), or NULL. */
 struct srv_export *srv_export_find(struct srv *srv, const char *name);
+/* Resize export E to SIZE bytes (FLAGS: MORTAR_REQ_SHRINK to allow
+ * shrinking) through every worker's handle, record it in e->size and
+ * tell the protocols (srv_add_resized).  From a thread that is not a
+ * worker (the control socket's).  0 or -errno, message set. */
+int srv_export_resize(struct srv *srv, struct srv_export *e, uint64_t size, unsigned flags);
+/* FN(srv, e, CTX) after each resize; one per protocol. */
+void srv_add_resized(struct srv *srv, void (*fn)(struct srv *, struct srv_export *, void *),
+		     void *ctx);
 
 /* ---- the server ---- */
 
@@ -140,6 +150,11 @@ struct srv {
 	void (*drain[4])(struct srv *srv, void *ctx);
 	void *drain_ctx[4];
 	unsigned ndrain;
+	/* Called when an export changed size (srv_export_resize), so that a
+	 * protocol can tell its clients (vhost-user: a config change). */
+	void (*resized[4])(struct srv *srv, struct srv_export *e, void *ctx);
+	void *resized_ctx[4];
+	unsigned nresized;
 
 	struct srv_control *control;
 	struct srv_freeze *freeze;	/* during a handover (worker.c) */
@@ -294,6 +309,9 @@ void srv_mem_give(struct srv_worker *w, uint64_t bytes);
  * flush its image (waits for all, at most TIMEOUT_MS; 0 or the first
  * error), or resume the units parked on its quiesce (returns at once). */
 int srv_workers_flush(struct srv *srv, struct srv_export *e, int timeout_ms);
+/* ...or resize it: every worker's handle to SIZE (FLAGS: MORTAR_REQ_SHRINK). */
+int srv_workers_resize(struct srv *srv, struct srv_export *e, uint64_t size, unsigned flags,
+		       int timeout_ms);
 void srv_workers_resume(struct srv *srv, struct srv_export *e);
 
 /* ---- the control socket (control.c) ---- */

@@ -570,7 +570,7 @@ void srv_workers_stop(struct srv *srv)
 	}
 }
 
-/* ---- control requests: flush and resume an export everywhere ---- */
+/* ---- control requests: flush, resize, resume an export everywhere ---- */
 
 /* What the control thread waits on; shared with the jobs, freed by the
  * last of them or by the waiter, whichever lets go last. */
@@ -583,9 +583,14 @@ struct ctl_wait {
 	char msg[256];
 };
 
+/* One worker's part: a flush, or a resize to SIZE (the first worker's
+ * truncates, the others' find the size already there and only learn it). */
 struct ctl_flush {
 	struct ctl_wait *wait;
 	struct srv_export *e;
+	bool resize;
+	uint64_t size;
+	unsigned flags;
 };
 
 static void ctl_wait_put(struct ctl_wait *cw)
@@ -622,13 +627,16 @@ static void ctl_flush_done(void *opaque, int res)
 static void job_flush(struct srv_worker *w, void *arg)
 {
 	struct ctl_flush *f = arg;
-	int r = mortar_image_flush(srv_worker_image(w, f->e), 0, ctl_flush_done, f);
+	struct mortar_image *img = srv_worker_image(w, f->e);
+	int r = f->resize ? mortar_image_resize(img, f->size, f->flags, ctl_flush_done, f) :
+		mortar_image_flush(img, 0, ctl_flush_done, f);
 
 	if (r < 0)
 		ctl_flush_done(f, r);
 }
 
-static int ctl_wait_for(struct ctl_wait *cw, const struct srv_export *e, int timeout_ms)
+static int ctl_wait_for(struct ctl_wait *cw, const struct srv_export *e, int timeout_ms,
+			const char *verb)
 {
 	struct timespec deadline;
 	int r = 0;
@@ -643,15 +651,15 @@ static int ctl_wait_for(struct ctl_wait *cw, const struct srv_export *e, int tim
 	pthread_mutex_lock(&cw->lock);
 	while (cw->left && r == 0)
 		if (pthread_cond_timedwait(&cw->cond, &cw->lock, &deadline) == ETIMEDOUT)
-			r = mortar_set_error(ETIMEDOUT, "flushing export '%s' took more "
-					     "than %d s", e->name, timeout_ms / 1000);
+			r = mortar_set_error(ETIMEDOUT, "%s export '%s' took more "
+					     "than %d s", verb, e->name, timeout_ms / 1000);
 	if (r == 0 && cw->err)
-		r = mortar_set_error(-cw->err, "flushing export '%s': %s", e->name, cw->msg);
+		r = mortar_set_error(-cw->err, "%s export '%s': %s", verb, e->name, cw->msg);
 	pthread_mutex_unlock(&cw->lock);
 	return r;
 }
 
-int srv_workers_flush(struct srv *srv, struct srv_export *e, int timeout_ms)
+static int workers_image_op(struct srv *srv, const struct ctl_flush *op, int timeout_ms)
 {
 	struct ctl_wait *cw = calloc(1, sizeof *cw);
 	int r = 0;
@@ -668,8 +676,8 @@ int srv_workers_flush(struct srv *srv, struct srv_export *e, int timeout_ms)
 			r = mortar_set_error(ENOMEM, "out of memory");
 			break;
 		}
+		*f = *op;
 		f->wait = cw;
-		f->e = e;
 		pthread_mutex_lock(&cw->lock);
 		cw->left++;
 		cw->refs++;
@@ -684,9 +692,24 @@ int srv_workers_flush(struct srv *srv, struct srv_export *e, int timeout_ms)
 		}
 	}
 	if (r == 0)
-		r = ctl_wait_for(cw, e, timeout_ms);
+		r = ctl_wait_for(cw, op->e, timeout_ms, op->resize ? "resizing" : "flushing");
 	ctl_wait_put(cw);
 	return r;
+}
+
+int srv_workers_flush(struct srv *srv, struct srv_export *e, int timeout_ms)
+{
+	const struct ctl_flush op = { .e = e };
+
+	return workers_image_op(srv, &op, timeout_ms);
+}
+
+int srv_workers_resize(struct srv *srv, struct srv_export *e, uint64_t size, unsigned flags,
+		       int timeout_ms)
+{
+	const struct ctl_flush op = { .e = e, .resize = true, .size = size, .flags = flags };
+
+	return workers_image_op(srv, &op, timeout_ms);
 }
 
 static void job_resume(struct srv_worker *w, void *arg)
