@@ -640,6 +640,7 @@ static int serve_start_and_run(struct serve_run *s)
 		return cli_fail_lib("serve");
 	srv_add_drain(&s->core, nbd_drain, &s->nbd);
 	srv_add_drain(&s->core, vhost_drain, &s->vhost);
+	srv_add_resized(&s->core, vhost_resized, &s->vhost);
 	srv_add_adopter(&s->core, "nbd", nbd_adopt, &s->nbd);
 	s->core.no_handover = o->run != NULL;
 	s->core.stop_on_child = o->run != NULL;

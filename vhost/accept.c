@@ -138,8 +138,9 @@ void vhost_drain(struct srv *core, void *ctx)
 		usleep(10000);
 }
 
-void vhost_export_resized(struct vhost_server *vs, struct srv_export *e)
+void vhost_resized(struct srv *core, struct srv_export *e, void *ctx)
 {
+	struct vhost_server *vs = ctx;
 	const uint64_t want = (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |
 			      (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ);
 	struct vhost_user_hdr h = {
@@ -147,6 +148,7 @@ void vhost_export_resized(struct vhost_server *vs, struct srv_export *e)
 		.flags = VHOST_USER_VERSION,
 	};
 
+	(void)core;
 	pthread_mutex_lock(&vs->lock);
 	for (struct vhost_dev *d = vs->devs; d; d = d->next) {
 		if (d->e != e)

@@ -154,7 +154,7 @@ static int h_set_protocol_features(struct vhost_dev *d, struct vhost_msg *m, int
 				   unsigned nfds)
 {
 	(void)fds; (void)nfds;
-	pthread_mutex_lock(&d->vs->lock);	/* vhost_export_resized reads it */
+	pthread_mutex_lock(&d->vs->lock);	/* vhost_resized reads it */
 	d->protocol = m->p.u64 & vhost_blk_protocol_features();
 	pthread_mutex_unlock(&d->vs->lock);
 	return 0;

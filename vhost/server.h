@@ -40,8 +40,9 @@ int vhost_listen_unix(struct vhost_server *vs, const char *path, unsigned mode, 
  * end, their requests in flight complete first. */
 void vhost_drain(struct srv *core, void *ctx);
 
-/* Export E changed size (e->size is the new one): tell every front-end
- * that uses it, so that the guest sees the new capacity. */
-void vhost_export_resized(struct vhost_server *vs, struct srv_export *e);
+/* The resize hook (srv_add_resized, CTX: the vhost_server): tell every
+ * front-end of export E that its configuration changed, so that the
+ * guest reads the new capacity. */
+void vhost_resized(struct srv *core, struct srv_export *e, void *ctx);
 
 #endif
