@@ -5,9 +5,9 @@
 # installed mortar, both pass `systemd-analyze verify` for an instance
 # (with no complaint at all: verify returns 0 on unknown keys), the
 # hardening keeps the exposure score at or below 3.0 ("OK"), and the
-# socket unit and the service agree on where export sockets live.  Once
-# `mortar serve` reads --config files, the example export file, pointed at
-# a scratch image, serves through the service's own command line.
+# socket unit and the service agree on where export sockets live.  The
+# example export file, pointed at a scratch image, serves through the
+# service's own command line, and so do its commented settings.
 . "$(dirname "$0")/lib.sh"
 requires systemd-analyze meson
 
@@ -72,28 +72,45 @@ score=$(systemd-analyze security --offline=true "$units/mortar-serve@.service" 2
 awk -v s="$score" 'BEGIN { exit !(s <= 3.0) }' || fail "exposure $score is above 3.0"
 echo "ok: exposure level $score (systemd-analyze security --offline)"
 
-# The service's own command line on the example file, once serve reads it.
-if ! "$MORTAR" serve --help | grep -q -- '--config'; then
-	echo "note: mortar serve has no --config yet; the example file is not run"
-	exit 0
-fi
-requires nbdinfo
+# The service's own command line on the example file.
+requires nbdinfo jq
 img=$SCRATCH/disk.img
 "$MORTAR" img create "$img" 1M
-conf=$SCRATCH/disk.conf
-sed -e "s|^export = disk=.*|export = disk=$img|" -e "s|^socket = .*|socket = $SCRATCH/disk.sock|" \
-	-e '/^socket-group/d' "$example" >"$conf"
 args=${exec_start#"$bin" }
-args=${args//\/etc\/mortar\/exports\/%i.conf/$conf}
 args=${args/--log=journal/--log=stderr}
-# shellcheck disable=SC2086 # the unit's words, as systemd splits them
-"$MORTAR" $args 2>"$SCRATCH/serve.log" &
-pid=$!
-on_exit "kill $pid 2>/dev/null"
-for _ in $(seq 100); do [[ -S $SCRATCH/disk.sock ]] && break; sleep 0.1; done
-size=$(nbdinfo --size "nbd+unix:///disk?socket=$SCRATCH/disk.sock") ||
-	fail "the example export is not served: $(cat "$SCRATCH/serve.log")"
-expect_eq "size of the example export" "$size" 1048576
-kill -TERM "$pid"
-wait "$pid" || fail "mortar serve exited $? on SIGTERM: $(cat "$SCRATCH/serve.log")"
+
+# serve_example CONF: run the unit's command line on CONF (the example
+# file with the scratch image and socket) until the export answers.
+serve_example() {
+	local conf=$1 i
+	rm -f "$SCRATCH/disk.sock"
+	# shellcheck disable=SC2086 # the unit's words, as systemd splits them
+	"$MORTAR" ${args//\/etc\/mortar\/exports\/%i.conf/$conf} 2>"$SCRATCH/serve.log" &
+	pid=$!
+	on_exit "kill $pid 2>/dev/null"
+	for i in $(seq 100); do [[ -S $SCRATCH/disk.sock ]] && break; sleep 0.1; done
+	nbdinfo --can connect "$uri" || fail "$conf is not served: $(cat "$SCRATCH/serve.log")"
+}
+stop_example() {
+	kill -TERM "$pid"
+	wait "$pid" || fail "mortar serve exited $? on SIGTERM: $(cat "$SCRATCH/serve.log")"
+}
+uri="nbd+unix:///disk?socket=$SCRATCH/disk.sock"
+sed -e "s|^export = disk=.*|export = disk=$img|" -e "s|^socket = .*|socket = $SCRATCH/disk.sock|" \
+	-e '/^socket-group/d' "$example" >"$SCRATCH/disk.conf"
+serve_example "$SCRATCH/disk.conf"
+expect_eq "size of the example export" "$(nbdinfo --size "$uri")" 1048576
+! nbdinfo --is read-only "$uri" || fail "the example export is read-only as shipped"
+stop_example
 echo "ok: the unit's command line serves the example file"
+
+# Its commented settings parse too (those that need no TCP port, TLS
+# files or GlusterFS volume), and take effect.
+sed -E 's/^#(socket-mode|read-only|direct|max-connections|idle-timeout|description)/\1/' \
+	"$SCRATCH/disk.conf" >"$SCRATCH/all.conf"
+serve_example "$SCRATCH/all.conf"
+nbdinfo --is read-only "$uri" || fail "read-only in the example file did not apply"
+expect_eq "description" "$(nbdinfo --json "$uri" | jq -r '.exports[0].description')" "VM disks of host1"
+expect_eq "socket mode" "$(stat -c %a "$SCRATCH/disk.sock")" 660
+stop_example
+echo "ok: the example file's commented settings apply once uncommented"
