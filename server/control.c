@@ -254,6 +254,12 @@ static bool ctl_peer_allowed(struct srv_control *ctl, int fd)
 	return false;
 }
 
+void srv_control_serve_fd(struct srv *srv, int fd)
+{
+	if (srv->control)
+		ctl_serve_client(srv->control, fd);
+}
+
 static void *ctl_main(void *arg)
 {
 	struct srv_control *ctl = arg;

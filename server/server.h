@@ -318,6 +318,9 @@ void srv_workers_resume(struct srv *srv, struct srv_export *e);
 
 int srv_control_start(struct srv *srv);
 void srv_control_stop(struct srv *srv);
+/* One client of the control socket on FD, as its thread serves them
+ * (for the fuzz target); FD stays open. */
+void srv_control_serve_fd(struct srv *srv, int fd);
 
 /* ---- log lines (log.c) ---- */
 
