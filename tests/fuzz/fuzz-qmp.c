@@ -29,8 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define AGENT_TOKEN 4242	/* the sync token of the agent seeds */
 #define FUZZ_MAX_INPUT 65536		/* below a socket's buffer: the write never blocks */
 
-/* Where the session's VM records its state. */
-static char dir[] = "/tmp/fuzz-qmp.XXXXXX";
+/* Where the session's VM records its state: in memory when there is a
+ * tmpfs for it (a disk write per session is most of the time). */
+static char dir[64];
 
 static void remove_dir(void)
 {
@@ -39,6 +40,8 @@ static void remove_dir(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	snprintf(dir, sizeof dir, "%s/fuzz-qmp.XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 	if (!mkdtemp(dir))
 		abort();
 	atexit(remove_dir);
