@@ -121,7 +121,7 @@ static int local_copy_data(int in, struct out_file *out, off_t size, unsigned fl
 {
 	bool try_range = !(flags & MORTAR_CLONE_COPY_ONLY);
 	uint8_t *buf = NULL;
-	off_t pos = 0;
+	off_t pos = 0, sync_from = 0, unsynced = 0;
 	int r = 0;
 
 	*used = try_range ? MORTAR_CLONE_COPY_RANGE : MORTAR_CLONE_SPARSE_COPY;
@@ -170,15 +170,23 @@ static int local_copy_data(int in, struct out_file *out, off_t size, unsigned fl
 			}
 			r = copy_plain(in, out, pos + done, chunk_end - pos - done, buf);
 advanced:
-			/* Start writing each 16 MiB back now: the fsync before
-			 * the rename then finds little left (under 1 ms, traced),
-			 * and a copy of many GiB does not fill the page cache
-			 * with dirty pages first.  (The 1-3 s fsync that first
-			 * called for it came from sizing the copy before writing
-			 * it, see local_clone; since that fix, 8 paired rounds
-			 * with and without this call did not differ in time.) */
-			if (r == 0)
-				sync_file_range(out->fd, pos, chunk_end - pos, SYNC_FILE_RANGE_WRITE);
+			/* Start writing back each 16 MiB of data now: the fsync
+			 * before the rename then finds little left (under 1 ms,
+			 * traced), and a copy of many GiB does not fill the page
+			 * cache with dirty pages first.  (The 1-3 s fsync that
+			 * first called for it came from sizing the copy before
+			 * writing it, see local_clone; since that fix, 8 paired
+			 * rounds with and without this call did not differ in
+			 * time.)  Counted in data, not in extents: one call per
+			 * 4 KiB extent of an image with 20,000 of them made the
+			 * disk write each alone (4.3 s against cp's 2.3 s). */
+			unsynced += chunk_end - pos;
+			if (r == 0 && unsynced >= (off_t)COPY_CHUNK * 4) {
+				sync_file_range(out->fd, sync_from, chunk_end - sync_from,
+						SYNC_FILE_RANGE_WRITE);
+				sync_from = chunk_end;
+				unsynced = 0;
+			}
 			if (progress)
 				progress(opaque, (uint64_t)chunk_end, (uint64_t)size);
 		}
