@@ -389,6 +389,31 @@ static int serve_export(const struct serve_opts *o, char *arg, struct srv_export
 	return 0;
 }
 
+/* Every --vhost-user-blk NAME= names an export (before anything listens,
+ * and before a reload is accepted).  0 or an exit code. */
+static int serve_check_vhost(const struct serve_opts *o, const struct srv_export_spec *specs,
+			     int n)
+{
+	for (unsigned i = 0; i < o->nvhost; i++) {
+		char *arg = strdup(o->vhost[i]), *name, *path;
+		bool found = false;
+		int r = 0;
+
+		if (!arg)
+			return cli_error("serve", "out of memory");
+		split_export(arg, &name, &path);
+		for (int j = 0; j < n && name; j++)
+			found |= !strcmp(specs[j].name, name);
+		if (name && !found)
+			r = cli_usage("serve", "--vhost-user-blk %s=%s: no export is named "
+				      "'%s'", name, path, name);
+		free(arg);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 static int serve_exports(const struct serve_opts *o, int n, char **args,
 			 struct srv_export_spec **out)
 {
@@ -404,6 +429,8 @@ static int serve_exports(const struct serve_opts *o, int n, char **args,
 				r = cli_usage("serve", "two exports are named '%s'; name them "
 					      "with NAME=LOCATION", specs[i].name);
 	}
+	if (r == 0)
+		r = serve_check_vhost(o, specs, n);
 	if (r) {
 		free_specs(specs, (size_t)n);
 		return r;
