@@ -52,15 +52,7 @@ static void vhost_accept(struct srv *core, int lfd, void *ctx)
 		close(fd);
 		return;
 	}
-	d->vs = vs;
-	d->e = l->e;
-	d->fd = fd;
-	d->backend_fd = -1;
-	for (unsigned i = 0; i < VHOST_MAX_QUEUES; i++)
-		d->ring[i].kick_fd = d->ring[i].call_fd = d->ring[i].err_fd = -1;
-	snprintf(d->peer, sizeof d->peer, "vhost-user #%u", atomic_fetch_add(&vs->seq, 1) + 1);
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->cond, NULL);
+	vhost_dev_init(d, vs, l->e, fd);
 	atomic_fetch_add(&core->nconns, 1);
 	atomic_fetch_add(&vs->threads, 1);
 	pthread_mutex_lock(&vs->lock);

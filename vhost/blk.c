@@ -387,12 +387,25 @@ static void queue_take(struct vhost_queue *q, uint16_t head)
 
 static void queue_process(struct vhost_queue *q)
 {
+	static const uint64_t one = 1;
+	unsigned taken = 0;
+
 	do {
 		for (;;) {
 			int r;
 
 			if (q->stopping || q->broken || q->freezing)
 				return;
+			/* A ring's worth per turn: a driver that keeps adding
+			 * (or reuses heads it never saw used) cannot keep the
+			 * worker from its other queues.  The kick we give
+			 * ourselves brings us back after them. */
+			if (taken++ == q->vr.num) {
+				if (write(q->kick_fd, &one, sizeof one) < 0) {
+					/* at its limit: a kick is pending anyway */
+				}
+				return;
+			}
 			r = vring_pop(&q->vr, &q->chain);
 			if (r == 0)
 				break;

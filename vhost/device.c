@@ -103,6 +103,20 @@ static void ring_reset(struct vhost_ring_cfg *rc)
 	*rc = (struct vhost_ring_cfg){ .kick_fd = -1, .call_fd = -1, .err_fd = -1 };
 }
 
+void vhost_dev_init(struct vhost_dev *d, struct vhost_server *vs, struct srv_export *e, int fd)
+{
+	memset(d, 0, sizeof *d);
+	d->vs = vs;
+	d->e = e;
+	d->fd = fd;
+	d->backend_fd = -1;
+	for (unsigned i = 0; i < VHOST_MAX_QUEUES; i++)
+		d->ring[i] = (struct vhost_ring_cfg){ .kick_fd = -1, .call_fd = -1, .err_fd = -1 };
+	snprintf(d->peer, sizeof d->peer, "vhost-user #%u", atomic_fetch_add(&vs->seq, 1) + 1);
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+}
+
 static void inflight_unmap(struct vhost_dev *d)
 {
 	if (d->inflight_map)
@@ -562,8 +576,7 @@ static int dev_answer(struct vhost_dev *d, struct vhost_msg *m, int r, int *fds)
 	return s < 0 ? -1 : 0;
 }
 
-/* One message: 0 to go on, -1 to hang up. */
-static int dev_message(struct vhost_dev *d, struct vhost_msg *m, int *fds, unsigned nfds)
+int vhost_dev_message(struct vhost_dev *d, struct vhost_msg *m, int *fds, unsigned nfds)
 {
 	char why[192];
 	int r = vhost_msg_check(m, nfds, why, sizeof why);
@@ -582,7 +595,7 @@ static int dev_message(struct vhost_dev *d, struct vhost_msg *m, int *fds, unsig
 	return dev_answer(d, m, r, fds);
 }
 
-static void dev_teardown(struct vhost_dev *d)
+void vhost_dev_teardown(struct vhost_dev *d)
 {
 	for (unsigned i = 0; i < d->nrings; i++)
 		vhost_queue_stop(d, i);
@@ -611,7 +624,7 @@ void *vhost_dev_main(void *arg)
 					strerror(-r));
 			break;
 		}
-		r = dev_message(d, m, fds, nfds);
+		r = vhost_dev_message(d, m, fds, nfds);
 		for (unsigned i = 0; i < nfds; i++)
 			close_fd(&fds[i]);
 		if (r < 0)
@@ -620,7 +633,7 @@ void *vhost_dev_main(void *arg)
 	if (!m)
 		srv_log(d->vs->core, "%s: out of memory; closing the connection", d->peer);
 	free(m);
-	dev_teardown(d);
+	vhost_dev_teardown(d);
 	vhost_dev_gone(d);
 	return NULL;
 }

@@ -201,10 +201,18 @@ struct vhost_dev {
 	struct vhost_dev *prev, *next;	/* the server's list */
 };
 
+/* A connection on FD for export E, nothing negotiated. */
+void vhost_dev_init(struct vhost_dev *d, struct vhost_server *vs, struct srv_export *e, int fd);
 /* The connection's thread: answers messages until the front-end leaves,
  * then stops every queue and frees DEV (accept.c's vhost_dev_gone). */
 void *vhost_dev_main(void *dev);
 void vhost_dev_gone(struct vhost_dev *dev);
+/* What the thread does with one message (M, its descriptors FDS, which
+ * the caller closes unless a handler took them: set to -1): answer it;
+ * 0 to go on, -1 to hang up.  And at the end: every queue stopped,
+ * everything the connection held let go.  (Also the fuzzer's way in.) */
+int vhost_dev_message(struct vhost_dev *d, struct vhost_msg *m, int *fds, unsigned nfds);
+void vhost_dev_teardown(struct vhost_dev *d);
 
 /* Size of one queue's inflight region for rings of QSIZE. */
 size_t vhost_inflight_queue_bytes(uint16_t qsize);

@@ -202,7 +202,9 @@ void vring_push(struct vhost_vring *vr, uint16_t head, uint32_t len)
 	e->id = htole32(head);
 	e->len = htole32(len);
 	vr->used_idx++;
-	if (vr->inflight) {
+	/* (A driver that reuses a head before it saw it used could make a
+	 * batch longer than the ring: the region then keeps it in flight.) */
+	if (vr->inflight && vr->nbatch < vr->num) {
 		vr->inflight->desc[head].next = vr->inflight->last_batch_head;
 		vr->inflight->last_batch_head = head;
 		vr->batch[vr->nbatch++] = head;
