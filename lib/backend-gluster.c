@@ -8,8 +8,11 @@
  * thread as with every backend.
  *
  * Flush safety: write-behind's resync-failed-syncs-after-fsync is set, as
- * QEMU does, and a failed fsync marks the image failed: later writes and
- * flushes fail with EIO and a message, so nothing is lost silently.
+ * QEMU does, so writes it acknowledged and could not deliver are kept and
+ * sent again at the next fsync; a failed write or fsync marks the image
+ * failed, and later writes first need an fsync that succeeds (gl_recover):
+ * nothing is lost silently, and service comes back by itself when the
+ * bricks do.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,7 +50,7 @@ struct gl_img {
 	char *path;
 	uint64_t size;
 	uint32_t caps;
-	bool failed;		/* an fsync failed: refuse writes from now on */
+	bool failed;		/* a write or fsync failed: see gl_recover */
 	bool seek_unsupported;	/* sharded volumes: see shards */
 	bool shards_tried;
 	struct gl_shards *shards;	/* NULL: everything is data */
@@ -59,7 +62,8 @@ struct gl_req {
 	struct mortar_req req;
 	uint64_t done;			/* bytes of a read or write done */
 	struct iovec *tmp_iov;		/* the piece in flight */
-	uint32_t epoch;			/* of a flush (gl_dirty) */
+	uint32_t epoch;			/* of a flush (dirty.c) */
+	void (*resume)(void *handle, struct mortar_req *req);	/* after gl_recover */
 };
 
 static inline struct gl_req *gr(struct mortar_req *req)
@@ -232,14 +236,42 @@ static void gl_rw_step(struct gl_img *h, struct mortar_req *req)
 	gl_submitted(h, req, r);
 }
 
-static int gl_check_failed(struct gl_img *h)
+/* After a failed write or flush, write-behind keeps the writes it had
+ * acknowledged and could not deliver (resync-failed-syncs-after-fsync),
+ * and retries them at the next fsync: an fsync that succeeds means they
+ * are on the bricks.  So a write, flush, trim or zero arriving while the
+ * image is marked failed first asks for one; if it succeeds the image
+ * takes writes again (a node that came back brings service back without
+ * reopening), if not the request fails and says why. */
+static void gl_recovered(struct mortar_op *op, int res)
+{
+	struct mortar_req *req = (struct mortar_req *)op;
+	struct gl_img *h = gl_handle(req);
+
+	if (res < 0) {
+		gl_finish(req, mortar_set_error(EIO, "%s: an earlier write or flush "
+			"failed, and the writes kept since still do not reach the bricks "
+			"(fsync: %s); writes fail until they do (check 'gluster volume "
+			"status') (log: %s)", gname(h), strerror(-res),
+			h->conn->logfile ? h->conn->logfile : "none"));
+		return;
+	}
+	h->failed = false;
+	gr(req)->resume(h, req);
+}
+
+/* True when REQ waits for gl_recover, which calls RESUME (REQ's own
+ * callback) once writes are safe again. */
+static bool gl_recover(struct gl_img *h, struct mortar_req *req,
+		       void (*resume)(void *handle, struct mortar_req *req))
 {
 	if (!h->failed)
-		return 0;
-	return mortar_set_error(EIO, "%s: an earlier write or flush failed, so "
-		"writes acknowledged before it may not be on the bricks; the image "
-		"refuses writes until it is reopened (check the data, and 'gluster "
-		"volume status')", gname(h));
+		return false;
+	gr(req)->resume = resume;
+	req->op.fn = gl_recovered;
+	mortar_loop_hold(h->loop);
+	gl_submitted(h, req, glfs_fsync_async(h->fd, gl_cbk, req));
+	return true;
 }
 
 static void gl_preadv(void *handle, struct mortar_req *req)
@@ -256,13 +288,9 @@ static void gl_deferred_fail(struct mortar_op *op, int res)
 static void gl_pwritev(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
-	int r = gl_check_failed(h);
 
-	if (r < 0) {
-		req->op.fn = gl_deferred_fail;
-		mortar_loop_defer(h->loop, &req->op, r);
+	if (gl_recover(h, req, gl_pwritev))
 		return;
-	}
 	dirty_map_mark(&h->dirty, req->offset, req->length);
 	gr(req)->done = 0;
 	gl_rw_step(h, req);
@@ -275,9 +303,9 @@ static void gl_flush_done(struct mortar_op *op, int res)
 
 	if (res < 0) {
 		h->failed = true;
-		res = mortar_set_error(res, "%s: flush (fsync) failed: %s; writes "
-			"since the last good flush may be lost, so the image now "
-			"refuses writes until reopened (log: %s)", gname(h),
+		res = mortar_set_error(res, "%s: flush (fsync) failed: %s; the "
+			"writes since the last good flush are kept and sent again at "
+			"the next flush, and writes fail until one succeeds (log: %s)", gname(h),
 			strerror(-res), h->conn->logfile ? h->conn->logfile : "none");
 	} else {
 		dirty_map_flush_done(&h->dirty, gr(req)->epoch);
@@ -288,13 +316,9 @@ static void gl_flush_done(struct mortar_op *op, int res)
 static void gl_flush(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
-	int r = gl_check_failed(h);
 
-	if (r < 0) {
-		req->op.fn = gl_deferred_fail;
-		mortar_loop_defer(h->loop, &req->op, r);
+	if (gl_recover(h, req, gl_flush))
 		return;
-	}
 	req->op.fn = gl_flush_done;
 	gr(req)->epoch = dirty_map_flush_begin(&h->dirty);
 	mortar_loop_hold(h->loop);
@@ -330,13 +354,9 @@ static void gl_simple_done(struct mortar_op *op, int res)
 static void gl_trim(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
-	int r = gl_check_failed(h);
 
-	if (r < 0) {
-		req->op.fn = gl_deferred_fail;
-		mortar_loop_defer(h->loop, &req->op, r);
+	if (gl_recover(h, req, gl_trim))
 		return;
-	}
 	req->op.fn = gl_simple_done;
 	mortar_loop_hold(h->loop);
 	gl_submitted(h, req, glfs_discard_async(h->fd, (off_t)req->offset,
@@ -373,17 +393,17 @@ static void gl_zero_discarded(struct mortar_op *op, int res)
 static void gl_zero(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
-	int r = gl_check_failed(h);
 
-	if (r == 0 && (req->flags & (MORTAR_REQ_FAST | MORTAR_REQ_MAY_TRIM)) == MORTAR_REQ_FAST)
+	if ((req->flags & (MORTAR_REQ_FAST | MORTAR_REQ_MAY_TRIM)) == MORTAR_REQ_FAST) {
 		/* zerofill may write every zero on the bricks: not fast. */
-		r = mortar_set_error(ENOTSUP, "%s: GlusterFS cannot promise a fast "
-				     "zero that keeps the range allocated", gname(h));
-	if (r < 0) {
 		req->op.fn = gl_deferred_fail;
-		mortar_loop_defer(h->loop, &req->op, r);
+		mortar_loop_defer(h->loop, &req->op, mortar_set_error(ENOTSUP, "%s: "
+			"GlusterFS cannot promise a fast zero that keeps the range "
+			"allocated", gname(h)));
 		return;
 	}
+	if (gl_recover(h, req, gl_zero))
+		return;
 	if (!(req->flags & MORTAR_REQ_MAY_TRIM)) {
 		gl_zerofill(h, req);
 		return;
@@ -461,7 +481,14 @@ static void gl_extents(void *handle, struct mortar_req *req)
 static void gl_resize(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
-	int r = gl_check_failed(h);
+	int r = 0;
+
+	if (h->failed && glfs_fsync(h->fd, NULL, NULL) < 0)	/* (see gl_recover) */
+		r = mortar_set_error(EIO, "%s: an earlier write or flush failed, and "
+			"the writes kept since still do not reach the bricks (fsync: %m); "
+			"resize once they do", gname(h));
+	else
+		h->failed = false;
 
 	if (r == 0)
 		r = gl_size_check(h->conn, gname(h), req->offset);
