@@ -39,7 +39,9 @@ static const char vm_help[] =
 	"  --max-memory SIZE    memory the VM may grow to (default: --memory)\n"
 	"  --slots N            DIMM slots (default 8 when --max-memory is larger)\n"
 	"  --numa N             NUMA nodes; vCPU sockets and boot memory split evenly\n"
-	"  --disk LOCATION      a Mortar location served over NBD as virtio-blk (repeat)\n"
+	"  --disk LOCATION      a Mortar location served as a vhost-user-blk disk (repeat)\n"
+	"  --disk-protocol P    vhost-user (default; guest memory is then shared: memfd)\n"
+	"                       or nbd (QEMU's NBD client under virtio-blk)\n"
 	"  --virtio-mem SIZE    a virtio-mem device that can grow to SIZE (in --max-memory)\n"
 	"  --mem-backend B      ram (default), memfd, hugetlbfs or hugetlbfs:PATH\n"
 	"  --kernel PATH --initrd PATH --append TEXT\n"
@@ -209,6 +211,7 @@ static const struct option start_opts[] = {
 	{ "slots", required_argument, NULL, 's' },
 	{ "numa", required_argument, NULL, 's' },
 	{ "disk", required_argument, NULL, 's' },
+	{ "disk-protocol", required_argument, NULL, 's' },
 	{ "kernel", required_argument, NULL, 's' },
 	{ "initrd", required_argument, NULL, 's' },
 	{ "append", required_argument, NULL, 's' },

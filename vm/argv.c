@@ -97,8 +97,9 @@ static void add_topology(struct vm_strv *sv, const struct vm_state *st)
 		/* virtio-mem: one device whose plugged size moves in 2 MiB
 		 * steps; the x86 guest onlines it in 128 MiB blocks. */
 		vm_strv_add(sv, "-object");
-		vm_strv_addf(sv, "memory-backend-ram,id=vmem0,size=%" PRIu64 "M",
-			     st->virtio_mem >> 20);
+		/* (shared when vhost-user disks must reach it too) */
+		vm_strv_addf(sv, "memory-backend-%s,id=vmem0,size=%" PRIu64 "M",
+			     vm_state_vhost(st) ? "memfd,share=on" : "ram", st->virtio_mem >> 20);
 		vm_strv_add(sv, "-device");
 		vm_strv_add(sv, "virtio-mem-pci,id=vmem,memdev=vmem0,node=0,requested-size=0");
 	}

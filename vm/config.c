@@ -10,6 +10,7 @@
 
 #include <mortar/mortar.h>
 #include "error.h"
+#include "disk.h"
 #include "vm.h"
 
 void mortar_vm_config_init(struct mortar_vm_config *c)
@@ -116,6 +117,8 @@ int mortar_vm_config_set(struct mortar_vm_config *c, const char *key, const char
 		return set_string(&c->accel, value);
 	if (!strcmp(key, "disk"))
 		return set_disk(c, value);
+	if (!strcmp(key, "disk-protocol"))
+		return vm_disk_protocol_parse(value, &c->disk_protocol);
 	if (!strcmp(key, "arch"))
 		return set_arch(value, &c->arch);
 	if (!strcmp(key, "mem-backend")) {

@@ -27,6 +27,13 @@ static int dimm_new(struct mortar_vm *vm, uint64_t size, const struct mortar_vm_
 	    vm_rule_dimm(&t, size, p->node, why, sizeof why) < 0 ||
 	    vm_membk_check(&d->backend, size, why, sizeof why) < 0)
 		return mortar_set_error(EINVAL, "%s", why);
+	/* QEMU leaves memory without a file out of what it shares with
+	 * vhost-user servers: the guest would put disk buffers there that
+	 * the servers cannot reach. */
+	if (d->backend.type == VM_MEMBK_RAM && vm_state_vhost(&vm->st))
+		return mortar_set_error(EINVAL, "--backend ram: the VM's vhost-user disks "
+					"could not reach that memory; plug memfd or hugetlbfs "
+					"memory (the default here is the VM's own, %s)", spec);
 	if (p->id && strlen(p->id) >= sizeof d->id)
 		return mortar_set_error(ENAMETOOLONG, "--id %s: at most %zu characters", p->id,
 					sizeof d->id - 1);

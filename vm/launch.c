@@ -126,6 +126,13 @@ static int state_from_config(const char *name, const struct mortar_vm_config *c,
 	snprintf(st->name, sizeof st->name, "%s", name);
 	st->arch = c->arch;
 	st->membk = c->membk;
+	if (c->ndisks && c->disk_protocol == VM_DISK_VHOST_USER && st->membk.type == VM_MEMBK_RAM) {
+		/* The disk servers read and write guest memory themselves:
+		 * it must be a file they can map, shared. */
+		st->membk.type = VM_MEMBK_MEMFD;
+		note(c, "guest memory comes from memfd, shared with the vhost-user disk "
+		     "servers (--disk-protocol nbd keeps anonymous memory)");
+	}
 	st->boot_cpus = c->cpus;
 	st->max_cpus = c->max_cpus ? c->max_cpus : c->cpus;
 	st->memory = c->mem;
@@ -235,7 +242,7 @@ static int start_in(const char *dir, const struct mortar_vm_config *c, struct mo
 	int r = 0;
 
 	for (unsigned i = 0; i < c->ndisks && r == 0; i++)
-		r = vm_disk_serve(&vm->st, dir, i, c->disks[i]);
+		r = vm_disk_serve(&vm->st, dir, i, c->disks[i], c->disk_protocol);
 	if (r == 0)
 		r = vm_state_save(dir, &vm->st);
 	if (r == 0)

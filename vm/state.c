@@ -166,6 +166,12 @@ static void rd_disk(struct rd *r, json_object *o, void *elem)
 	d->location = rd_dup(r, o, "location");
 	rd_copy(r, o, "socket", d->socket, sizeof d->socket);
 	d->server_pid = (pid_t)rd_int(r, o, "server_pid", 0, INT_MAX, 0);
+	/* (states written before vhost-user disks name no protocol: NBD) */
+	const char *p = rd_str(r, o, "protocol", false);
+
+	d->protocol = !strcmp(p, "vhost-user") ? VM_DISK_VHOST_USER : VM_DISK_NBD;
+	if (*p && strcmp(p, "vhost-user") && strcmp(p, "nbd"))
+		rd_fail(r, "protocol", "is neither vhost-user nor nbd");
 }
 
 /* O's KEY, a list of objects, into a new array of SIZE-byte elements,
@@ -304,6 +310,7 @@ static json_object *disk_json(const struct vm_disk *d)
 	vm_json_put_str(o, "location", d->location ? d->location : "");
 	vm_json_put_str(o, "socket", d->socket);
 	vm_json_put_int(o, "server_pid", d->server_pid);
+	vm_json_put_str(o, "protocol", d->protocol == VM_DISK_VHOST_USER ? "vhost-user" : "nbd");
 	return o;
 }
 
@@ -412,9 +419,10 @@ int vm_state_add_dimm(struct vm_state *st, const struct vm_dimm *d)
 }
 
 int vm_state_add_disk(struct vm_state *st, const char *location, const char *socket,
-		      pid_t server_pid)
+		      pid_t server_pid, enum vm_disk_protocol protocol)
 {
-	struct vm_disk d = { .location = strdup(location), .server_pid = server_pid };
+	struct vm_disk d = { .location = strdup(location), .server_pid = server_pid,
+			     .protocol = protocol };
 
 	if (strlen(socket) >= sizeof d.socket)
 		return free(d.location), mortar_set_error(ENAMETOOLONG, "socket path too "
@@ -426,6 +434,14 @@ int vm_state_add_disk(struct vm_state *st, const char *location, const char *soc
 	}
 	st->disks[st->ndisks++] = d;
 	return 0;
+}
+
+bool vm_state_vhost(const struct vm_state *st)
+{
+	for (size_t i = 0; i < st->ndisks; i++)
+		if (st->disks[i].protocol == VM_DISK_VHOST_USER)
+			return true;
+	return false;
 }
 
 void vm_state_del_cpu(struct vm_state *st, size_t i)

@@ -43,11 +43,18 @@ struct vm_dimm {
 	struct vm_membk backend;
 };
 
+/* How a disk reaches the guest (disk.h). */
+enum vm_disk_protocol {
+	VM_DISK_VHOST_USER,	/* vhost-user-blk: guest memory shared, no copies */
+	VM_DISK_NBD,		/* QEMU's NBD client under a virtio-blk device */
+};
+
 /* A disk: a Mortar location served by a `mortar serve` of the VM. */
 struct vm_disk {
 	char *location;
 	char socket[VM_SOCKET_MAX];
 	pid_t server_pid;
+	enum vm_disk_protocol protocol;
 };
 
 struct vm_state {
@@ -86,7 +93,10 @@ void vm_state_free(struct vm_state *st);
 int vm_state_add_cpu(struct vm_state *st, const struct vm_cpu *c);
 int vm_state_add_dimm(struct vm_state *st, const struct vm_dimm *d);
 int vm_state_add_disk(struct vm_state *st, const char *location, const char *socket,
-		      pid_t server_pid);
+		      pid_t server_pid, enum vm_disk_protocol protocol);
+/* Whether a disk of ST is attached with vhost-user (its memory must then
+ * be shared with the disk servers). */
+bool vm_state_vhost(const struct vm_state *st);
 /* Drop the vCPU or DIMM at index I. */
 void vm_state_del_cpu(struct vm_state *st, size_t i);
 void vm_state_del_dimm(struct vm_state *st, size_t i);

@@ -163,6 +163,8 @@ json_object *mortar_vm_describe(struct mortar_vm *vm)
 
 		vm_json_put_str(x, "location", st->disks[i].location ? st->disks[i].location : "");
 		vm_json_put_str(x, "socket", st->disks[i].socket);
+		vm_json_put_str(x, "protocol", st->disks[i].protocol == VM_DISK_VHOST_USER ?
+				"vhost-user" : "nbd");
 		json_object_array_add(disks, x);
 	}
 	json_object_object_add(o, "disks", disks);

@@ -39,6 +39,7 @@ struct mortar_vm_config {
 	char *accel;			/* NULL: kvm when usable, else tcg */
 	char *disks[MORTAR_VM_MAX_DISKS];
 	unsigned ndisks;
+	enum vm_disk_protocol disk_protocol;	/* vhost-user by default */
 	/* Called with notes for the user (a fallback taken, a likely
 	 * failure), without a prefix; may be NULL. */
 	void (*note)(void *opaque, const char *text);

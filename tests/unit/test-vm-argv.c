@@ -86,7 +86,8 @@ static void sample(struct vm_state *st)
 	st->slots = 4;
 	st->numa = 2;
 	vm_membk_parse("hugetlbfs:/mnt/huge,1", &st->membk, why, sizeof why);
-	vm_state_add_disk(st, "gluster://h/v/a,b.img", "/run/vm,x/t/disk0.sock", 42);
+	vm_state_add_disk(st, "gluster://h/v/a,b.img", "/run/vm,x/t/disk0.sock", 42, VM_DISK_NBD);
+	vm_state_add_disk(st, "/img/c.img", "/run/vm,x/t/disk1.vhost", 43, VM_DISK_VHOST_USER);
 	vm_state_add_cpu(st, &c);
 	vm_membk_parse("memfd", &d.backend, why, sizeof why);
 	vm_state_add_dimm(st, &d);
@@ -94,6 +95,7 @@ static void sample(struct vm_state *st)
 
 static void test_boot(void)
 {
+	size_t nd;
 	struct vm_state st;
 	struct vm_strv sv = VM_STRV_INIT;
 	char buf[1024];
@@ -122,6 +124,12 @@ static void test_boot(void)
 	tap_ok(a && !strcmp(opt_value(a, "server.path", buf, sizeof buf), "/run/vm,x/t/disk0.sock") &&
 	       !strcmp(opt_value(a, "driver", buf, sizeof buf), "nbd"),
 	       "the disk's NBD socket reads back whole: %s", a);
+	a = arg_after(sv.v, "-chardev", "socket,id=disk1");
+	tap_ok(a && !strcmp(opt_value(a, "path", buf, sizeof buf), "/run/vm,x/t/disk1.vhost") &&
+	       !strcmp(opt_value(a, "reconnect", buf, sizeof buf), "1"),
+	       "the vhost-user disk's socket reads back whole, reconnecting: %s", a);
+	tap_ok(!strcmp(arg_after(sv.v, "-device", "vhost-user-blk-pci"),
+		       "vhost-user-blk-pci,chardev=disk1,id=vd1"), "a vhost-user-blk device");
 	a = arg_after(sv.v, "-qmp", NULL);
 	tap_ok(a && !strcmp(opt_value(a, "", buf, sizeof buf), "unix:/run/vm,x/t/qmp.sock") &&
 	       !strcmp(opt_value(a, "server", buf, sizeof buf), "on"),
@@ -129,7 +137,7 @@ static void test_boot(void)
 	a = arg_after(sv.v, "-chardev", "file,");
 	tap_ok(a && !strcmp(opt_value(a, "path", buf, sizeof buf), "/run/vm,x/t/serial.log"),
 	       "the console log reads back whole: %s", a);
-	a = arg_after(sv.v, "-chardev", "socket,");
+	a = arg_after(sv.v, "-chardev", "socket,id=qga0");
 	tap_ok(a && !strcmp(opt_value(a, "path", buf, sizeof buf), "/run/vm,x/t/qga.sock"),
 	       "the agent's socket reads back whole: %s", a);
 	tap_ok(!strcmp(arg_after(sv.v, "-pidfile", NULL), "/run/vm,x/t/qemu.pid"),
@@ -143,6 +151,7 @@ static void test_boot(void)
 	strcpy(st.accel, "kvm");
 	st.cpu_model[0] = '\0';
 	st.numa = 1;
+	nd = st.ndisks;
 	st.ndisks = 0;
 	vm_membk_parse("ram", &st.membk, buf, sizeof buf);
 	tap_ok(vm_argv_build(&st, "/run/vm/p", VM_ARGV_BOOT, &sv) == 0 &&
@@ -152,7 +161,7 @@ static void test_boot(void)
 	       !count(sv.v, "-object") && !count(sv.v, "-blockdev") &&
 	       strstr(arg_after(sv.v, "-append", NULL), "console=hvc0"),
 	       "pseries: its firmware, one core per vCPU, no -cpu, console hvc0");
-	st.ndisks = 1;
+	st.ndisks = nd;
 	vm_strv_free(&sv);
 	vm_state_free(&st);
 }

@@ -50,7 +50,8 @@ static void sample(struct vm_state *st)
 	vm_state_add_cpu(st, &c);
 	vm_membk_parse("memfd", &d.backend, why, sizeof why);
 	vm_state_add_dimm(st, &d);
-	vm_state_add_disk(st, "gluster://h/v/d.img", "/run/vm/p/disk0.sock", 1234);
+	vm_state_add_disk(st, "gluster://h/v/d.img", "/run/vm/p/disk0.sock", 1234, VM_DISK_NBD);
+	vm_state_add_disk(st, "/img/e.img", "/run/vm/p/disk1.vhost", 1235, VM_DISK_VHOST_USER);
 	st->qemu_argv = calloc(4, sizeof *st->qemu_argv);
 	for (int i = 0; argv[i]; i++)
 		st->qemu_argv[i] = strdup(argv[i]);
@@ -102,7 +103,8 @@ static int same_state(const struct vm_state *a, const struct vm_state *b)
 	for (size_t i = 0; i < a->ndisks; i++)
 		if (!same_str(a->disks[i].location, b->disks[i].location) ||
 		    strcmp(a->disks[i].socket, b->disks[i].socket) ||
-		    a->disks[i].server_pid != b->disks[i].server_pid)
+		    a->disks[i].server_pid != b->disks[i].server_pid ||
+		    a->disks[i].protocol != b->disks[i].protocol)
 			return 0;
 	for (size_t i = 0;; i++) {
 		if (!same_str(a->qemu_argv[i], b->qemu_argv[i]))

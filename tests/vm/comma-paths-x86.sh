@@ -9,7 +9,7 @@
 #    opened at the whole path;
 #  - status reaches QMP through its socket (running) and the guest's view;
 #  - a DIMM plugs and the guest sees it;
-#  - the guest wrote its disk through the NBD socket at the whole path;
+#  - the guest wrote its disk through the disk's socket at the whole path;
 #  - stop leaves nothing behind.
 . "$(dirname "$0")/lib.sh"
 

@@ -3,7 +3,7 @@
 # mortar vm on a real pseries guest under TCG (Debian's powerpc64le
 # kernel, QEMU's minimal firmware, the same busybox init as x86):
 #  - boot 1 of 4 vCPUs (cores), 512 MiB of 2 GiB, a data disk that is a
-#    Mortar NBD export;
+#    Mortar export (vhost-user-blk);
 #  - refusals before QEMU sees them: 100 MiB and 128 MiB DIMMs (pseries
 #    takes 256 MiB granules), 384 MiB of boot memory, 33 slots,
 #    virtio-mem;

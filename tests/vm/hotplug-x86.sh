@@ -3,14 +3,15 @@
 # mortar vm on a real x86 q35 guest under TCG (Debian's cloud kernel, a
 # busybox init that reports what it sees on the console):
 #  - boot with 2 NUMA nodes, 1 of 4 vCPUs, 512 MiB of 2 GiB, a data disk
-#    that is a Mortar NBD export;
+#    that is a Mortar export (vhost-user-blk, mortar vm's default);
 #  - every pre-validation refusal before QEMU sees it (128 MiB blocks,
 #    node ids, maxmem, maxcpus, boot CPU), QEMU still running and
 #    unchanged after them;
 #  - 1 -> 4 vCPUs, the guest onlines them; a 256 MiB DIMM on node 1, the
 #    guest's MemTotal and node 1 grow; the DIMM removed, they shrink;
 #    4 -> 2 vCPUs LAST, then further plugs refused (QEMU 7.2 bug guard);
-#  - the guest wrote its disk through the export: read back after stop;
+#  - the guest wrote its disk through the export: read back after stop
+#    (the DIMM changed the memory the disk server maps, under it);
 #  - QEMU killed: status says dead, the same name starts again.
 . "$(dirname "$0")/lib.sh"
 
@@ -23,6 +24,7 @@ on_exit "'$MORTAR' vm stop --force t >/dev/null 2>&1"
 st=$("$MORTAR" vm status --output=json t)
 expect_eq "state" "$(jq -r .state <<<"$st")" running
 expect_eq "vCPUs present" "$(jq -r .cpus.present <<<"$st")" 1
+expect_eq "the disk's protocol" "$(jq -r '.disks[0].protocol' <<<"$st")" vhost-user
 expect_eq "guest vCPUs" "$(guest_field t cpus)" 1
 expect_eq "NUMA nodes the guest sees" "$(guest_field t nodes | tr ',' '\n' | wc -l)" 2
 mem0=$(guest_field t mem_kib)
@@ -71,7 +73,7 @@ if (( ver < 100002 )); then
 fi
 expect_eq "QEMU alive after all" "$("$MORTAR" vm status --output=json t | jq -r .state)" running
 
-# --- the disk the guest wrote through Mortar's NBD export ---
+# --- the disk the guest wrote through Mortar's export ---
 grep -aq "MORTAR-GUEST-DISK ok" "$MORTAR_VM_DIR/t/serial.log" || fail "the guest did not write its disk"
 "$MORTAR" vm stop --force t >/dev/null
 expect_eq "what the guest wrote" "$(head -c 24 "$data")" MORTAR-DISK-TEST-PATTERN
