@@ -1,21 +1,28 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mortar export xml: the libvirt <disk> element for an export of a running
  * `mortar serve`, ready for `virsh attach-device`.  What the element says
- * (read-only, discard) is asked of the server over NBD rather than taken
- * from the user, so that it matches what the server will do: a guest
- * given discard='unmap' on an export that cannot trim, or a writable disk
- * on a read-only export, fails later and less clearly. */
+ * (read-only, discard) is asked of the server rather than taken from the
+ * user, so that it matches what the server will do: a guest given
+ * discard='unmap' on an export that cannot trim, or a writable disk on a
+ * read-only export, fails later and less clearly.  The socket may be an
+ * NBD one or a vhost-user-blk one: the server's first words tell which
+ * (an NBD server greets, a vhost-user back-end waits to be asked). */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <libnbd.h>
 
 #include "cli.h"
 #include "export.h"
+#include "../vhost/protocol.h"
 
 /* How long QEMU holds a guest's requests while it reconnects to a server
  * that went away (NBD reconnect-delay): long enough for a restart, short
@@ -26,14 +33,17 @@ static const char xml_usage[] =
 	"Usage: mortar export xml [OPTIONS] SOCKET [NAME]\n"
 	"\n"
 	"Print the libvirt <disk> element for export NAME (default: the server's\n"
-	"default export) of the mortar serve listening on the unix socket SOCKET.\n"
-	"The server is asked whether the export is read-only and can trim.\n"
+	"default export) of the mortar serve listening on the unix socket SOCKET\n"
+	"(NBD, or vhost-user-blk: then no NAME).  The server is asked whether the\n"
+	"export is read-only and can trim.\n"
 	"\n"
 	"  -t, --target DEV        the guest's device name (default vdb)\n"
 	"      --bus BUS           virtio (default), scsi or sata\n"
 	"  -r, --read-only         a read-only disk even if the export is writable\n"
 	"      --reconnect-delay S how long QEMU holds requests while the server is\n"
-	"                          away (default 10; 0: no <reconnect> element)\n"
+	"                          away (default 10; 0: no <reconnect> element);\n"
+	"                          vhost-user: how often it retries (default 1)\n"
+	"      --queues N          vhost-user: the disk's queues (default: QEMU's)\n"
 	"\n"
 	"Then: virsh attach-device DOMAIN FILE.  See mortar-export(1).\n";
 
@@ -44,9 +54,17 @@ struct xml_disk {
 	const char *target, *bus;
 	bool read_only, discard;
 	unsigned reconnect_delay_s;	/* 0: no <reconnect> */
+	bool delay_given;
+	bool vhost;			/* a vhost-user-blk socket */
+	unsigned queues;		/* vhost-user: 0, QEMU's default */
 };
 
-enum { OPT_BUS = 0x100, OPT_RECONNECT };
+/* How often QEMU tries a vhost-user socket again when its server went
+ * away (reconnect=): the guest's requests wait meanwhile, so retry
+ * often. */
+#define XML_VHOST_RETRY_S 1
+
+enum { OPT_BUS = 0x100, OPT_RECONNECT, OPT_QUEUES };
 
 const struct option export_xml_options[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -55,6 +73,7 @@ const struct option export_xml_options[] = {
 	{ "read-only", no_argument, NULL, 'r' },
 	{ "readonly", no_argument, NULL, 'r' },
 	{ "reconnect-delay", required_argument, NULL, OPT_RECONNECT },
+	{ "queues", required_argument, NULL, OPT_QUEUES },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -115,6 +134,11 @@ static int xml_parse(int argc, char **argv, struct xml_disk *d, bool *force_ro)
 			if (cli_opt_seconds("export xml", "--reconnect-delay", optarg, 0, 3600,
 					    &d->reconnect_delay_s) < 0)
 				return EXIT_USAGE;
+			d->delay_given = true;
+			break;
+		case OPT_QUEUES:
+			if (cli_opt_uint("export xml", "--queues", optarg, 1, 64, &d->queues) < 0)
+				return EXIT_USAGE;
 			break;
 		default:
 			return cli_bad_option("export xml", argv);
@@ -154,10 +178,8 @@ static void xml_list(struct nbd_handle *h, char list[256])
 		snprintf(list, 256, "none that it lists");
 }
 
-static int xml_connect_error(const struct xml_disk *d)
+static int xml_connect_error(const struct xml_disk *d, int err)
 {
-	int err = nbd_get_errno();
-
 	if (err == ENOENT || err == ECONNREFUSED)
 		return cli_error("export xml", "no server listens on %s (%s); start one with "
 				 "'mortar serve --socket %s --socket-group kvm IMAGE'", d->socket,
@@ -181,7 +203,7 @@ static int xml_probe(struct xml_disk *d)
 	if (nbd_set_opt_mode(h, true) < 0 || nbd_set_export_name(h, d->name ? d->name : "") < 0) {
 		rc = cli_error("export xml", "libnbd: %s", nbd_get_error());
 	} else if (nbd_connect_unix(h, d->socket) < 0) {
-		rc = xml_connect_error(d);
+		rc = xml_connect_error(d, nbd_get_errno());
 	} else if (nbd_opt_info(h) < 0) {
 		/* The handshake worked: the name is what the server refused. */
 		xml_list(h, list);
@@ -196,6 +218,59 @@ static int xml_probe(struct xml_disk *d)
 		nbd_opt_abort(h);
 	}
 	nbd_close(h);
+	return rc;
+}
+
+/* A vhost-user back-end answers GET_FEATURES with its device's features:
+ * the block device's say read-only and discard.  0 or an exit code. */
+static int xml_probe_vhost(struct xml_disk *d, int fd)
+{
+	struct vhost_user_hdr q = { .request = VHOST_USER_GET_FEATURES,
+				    .flags = VHOST_USER_VERSION };
+	struct { struct vhost_user_hdr h; uint64_t features; } __attribute__((packed)) a;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (send(fd, &q, sizeof q, MSG_NOSIGNAL) != sizeof q || poll(&p, 1, 5000) != 1 ||
+	    recv(fd, &a, sizeof a, MSG_WAITALL) != sizeof a ||
+	    a.h.request != VHOST_USER_GET_FEATURES || !(a.h.flags & VHOST_USER_REPLY) ||
+	    a.h.size != sizeof a.features)
+		return cli_error("export xml", "the server on %s speaks neither NBD nor "
+				 "vhost-user", d->socket);
+	d->vhost = true;
+	d->read_only = a.features & (1ull << VIRTIO_BLK_F_RO);
+	d->discard = a.features & (1ull << VIRTIO_BLK_F_DISCARD);
+	return 0;
+}
+
+/* Which protocol the socket speaks: an NBD server greets at once, a
+ * vhost-user back-end waits to be asked.  0 or an exit code. */
+static int xml_probe_protocol(struct xml_disk *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pollfd p;
+	char magic[8];
+	int fd, rc = 0;
+
+	if (strlen(d->socket) >= sizeof sa.sun_path)
+		return cli_usage("export xml", "%s: too long for a unix socket", d->socket);
+	strcpy(sa.sun_path, d->socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		rc = xml_connect_error(d, errno);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, 1000) == 1) {
+		if (recv(fd, magic, sizeof magic, MSG_WAITALL) != sizeof magic ||
+		    memcmp(magic, "NBDMAGIC", sizeof magic))
+			rc = cli_error("export xml", "the server on %s speaks neither NBD nor "
+				       "vhost-user", d->socket);
+	} else {
+		rc = xml_probe_vhost(d, fd);
+	}
+	close(fd);
 	return rc;
 }
 
@@ -243,6 +318,44 @@ static void xml_print_nbd(FILE *f, const struct xml_disk *d)
 	fputs("</disk>\n", f);
 }
 
+/* A vhost-user-blk disk: the server decides read-only and discard (the
+ * guest sees its features), so the element names neither.  The domain
+ * must share its memory with the server, which a <disk> cannot say: the
+ * comment says it, and attach-device skips it. */
+static void xml_print_vhost(FILE *f, const struct xml_disk *d)
+{
+	fputs("<!-- the domain needs shared memory: <memoryBacking><source type='memfd'/>"
+	      "<access mode='shared'/></memoryBacking> -->\n", f);
+	fputs("<disk type='vhostuser' device='disk'>\n  <driver name='qemu' type='raw'", f);
+	if (d->queues)
+		fprintf(f, " queues='%u'", d->queues);
+	fputs("/>\n  <source type='unix' path='", f);
+	xml_text(f, d->socket);
+	fputs("'>\n", f);
+	if (d->reconnect_delay_s)
+		fprintf(f, "    <reconnect enabled='yes' timeout='%u'/>\n",
+			d->delay_given ? d->reconnect_delay_s : XML_VHOST_RETRY_S);
+	fputs("  </source>\n", f);
+	fprintf(f, "  <target dev='%s' bus='virtio'/>\n", d->target);
+	fputs("</disk>\n", f);
+}
+
+/* What a vhost-user socket cannot honour.  0 or an exit code. */
+static int xml_check_vhost(const struct xml_disk *d, bool force_ro)
+{
+	if (d->name)
+		return cli_usage("export xml", "%s is a vhost-user-blk socket: it serves one "
+				 "export, give no NAME", d->socket);
+	if (strcmp(d->bus, "virtio"))
+		return cli_usage("export xml", "a vhost-user-blk disk is on the virtio bus, "
+				 "not %s", d->bus);
+	if (force_ro && !d->read_only)
+		return cli_usage("export xml", "the export on %s is writable, and a "
+				 "vhost-user-blk disk is what its server says: serve it with "
+				 "--read-only", d->socket);
+	return 0;
+}
+
 int export_xml(int argc, char **argv)
 {
 	struct xml_disk d;
@@ -251,13 +364,20 @@ int export_xml(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? EXIT_OK : rc;
-	rc = xml_probe(&d);
+	rc = xml_probe_protocol(&d);
+	if (rc == 0 && d.vhost)
+		rc = xml_check_vhost(&d, force_ro);
+	else if (rc == 0)
+		rc = xml_probe(&d);
 	if (rc)
 		return rc;
 	if (force_ro) {
 		d.read_only = true;
 		d.discard = false;
 	}
-	xml_print_nbd(stdout, &d);
+	if (d.vhost)
+		xml_print_vhost(stdout, &d);
+	else
+		xml_print_nbd(stdout, &d);
 	return fflush(stdout) == 0 ? EXIT_OK : cli_error("export xml", "writing: %m");
 }
