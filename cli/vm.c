@@ -46,6 +46,7 @@ static const char vm_help[] =
 	"  --mem-backend B      ram (default), memfd, hugetlbfs or hugetlbfs:PATH\n"
 	"  --kernel PATH --initrd PATH --append TEXT\n"
 	"  --accel kvm|tcg      default: kvm when hardware KVM is usable, else tcg\n"
+	"  --qemu PATH          the QEMU binary (default: qemu-system-x86_64 or -ppc64)\n"
 	"  --wait               return once the guest reports in (MORTAR-GUEST line)\n"
 	"Runtime directories: $MORTAR_VM_DIR/NAME (default: the per-user runtime\n"
 	"directory's vm/).  See mortar-vm(1).\n";
@@ -216,6 +217,7 @@ static const struct option start_opts[] = {
 	{ "initrd", required_argument, NULL, 's' },
 	{ "append", required_argument, NULL, 's' },
 	{ "accel", required_argument, NULL, 's' },
+	{ "qemu", required_argument, NULL, 's' },
 	{ "virtio-mem", required_argument, NULL, 's' },
 	{ "mem-backend", required_argument, NULL, 's' },
 	{ "config", required_argument, NULL, 'c' },
@@ -312,8 +314,12 @@ static void print_status(json_object *o)
 	json_object *c = vm_json_obj(o, "cpus"), *m = vm_json_obj(o, "memory");
 	json_object *g = vm_json_obj(o, "guest");
 
+	json_object *q = vm_json_obj(o, "qemu");
+
 	printf("%s: %s (pid %s, %s)\n", field(o, "name"), field(o, "state"), field(o, "pid"),
 	       field(o, "accel"));
+	printf("  QEMU %s (%s), machine %s\n", field(q, "version"), field(q, "binary"),
+	       field(q, "machine"));
 	printf("  vCPUs: %s present of %s max (%s at boot)\n", field(c, "present"),
 	       field(c, "max"), field(c, "boot"));
 	printf("  memory: %" PRId64 " MiB at boot + %" PRId64 " MiB plugged, max %" PRId64

@@ -13,6 +13,7 @@
 #include "argv.h"
 #include "disk.h"
 #include "error.h"
+#include "qemu.h"
 
 const struct vm_files vm_boot_files = {
 	.pid = "qemu.pid", .qmp = "qmp.sock", .console = "serial.log", .log = "qemu.log",
@@ -38,15 +39,26 @@ static void add_membk(struct vm_strv *sv, const struct vm_membk *b, const char *
 static void add_machine(struct vm_strv *sv, const struct vm_state *st)
 {
 	bool ppc = st->arch == VM_ARCH_PPC64, tcg = !strcmp(st->accel, "tcg");
+	const char *qemu = vm_qemu_binary(st->qemu, st->arch);
+	/* The machine type QEMU resolved at boot, once known: a target of
+	 * another QEMU version must emulate the same machine. */
+	const char *m = st->machine[0] ? st->machine : ppc ? "pseries" : "q35";
+	char data[PATH_MAX];
 
-	vm_strv_add(sv, ppc ? "qemu-system-ppc64" : "qemu-system-x86_64");
+	vm_strv_add(sv, qemu);
+	if (vm_qemu_datadir(qemu, data, sizeof data)) {
+		vm_strv_add(sv, "-L");
+		vm_strv_add(sv, data);
+	}
 	vm_strv_add(sv, "-M");
 	/* pseries: QEMU's minimal firmware (VOF) boots in 3 s instead of
 	 * SLOF's 7; under TCG the speculation capabilities it cannot
 	 * emulate are declared broken instead of warned about. */
-	vm_strv_add(sv, !ppc ? "q35" : tcg ?
-		    "pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,"
-		    "cap-ccf-assist=off" : "pseries,x-vof=on");
+	if (!ppc)
+		vm_strv_add(sv, m);
+	else
+		vm_strv_addf(sv, "%s,x-vof=on%s", m, tcg ? ",cap-cfpc=broken,cap-sbbc=broken,"
+			     "cap-ibs=broken,cap-ccf-assist=off" : "");
 	vm_strv_add(sv, "-accel");
 	/* TCG: multi-threaded, since thread=single aborts on CPU unplug. */
 	vm_strv_add(sv, tcg ? "tcg,thread=multi" : st->accel);

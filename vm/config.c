@@ -26,6 +26,7 @@ void mortar_vm_config_free(struct mortar_vm_config *c)
 	free(c->initrd);
 	free(c->append);
 	free(c->accel);
+	free(c->qemu);
 	for (unsigned i = 0; i < c->ndisks; i++)
 		free(c->disks[i]);
 	memset(c, 0, sizeof *c);
@@ -115,6 +116,8 @@ int mortar_vm_config_set(struct mortar_vm_config *c, const char *key, const char
 		return set_string(&c->append, value);
 	if (!strcmp(key, "accel"))
 		return set_string(&c->accel, value);
+	if (!strcmp(key, "qemu"))
+		return set_string(&c->qemu, value);
 	if (!strcmp(key, "disk"))
 		return set_disk(c, value);
 	if (!strcmp(key, "disk-protocol"))

@@ -18,6 +18,7 @@
 #include "argv.h"
 #include "disk.h"
 #include "error.h"
+#include "qemu.h"
 #include "vm-internal.h"
 
 __attribute__((format(printf, 2, 3)))
@@ -121,6 +122,7 @@ static int state_from_config(const char *name, const struct mortar_vm_config *c,
 			     struct vm_state *st)
 {
 	bool ppc = c->arch == VM_ARCH_PPC64;
+	int r;
 
 	memset(st, 0, sizeof *st);
 	snprintf(st->name, sizeof st->name, "%s", name);
@@ -148,10 +150,14 @@ static int state_from_config(const char *name, const struct mortar_vm_config *c,
 	st->kernel = c->kernel ? strdup(c->kernel) : NULL;
 	st->initrd = c->initrd ? strdup(c->initrd) : NULL;
 	st->append = c->append ? strdup(c->append) : NULL;
+	st->qemu = c->qemu ? strdup(c->qemu) : NULL;
 	if ((c->kernel && !st->kernel) || (c->initrd && !st->initrd) ||
-	    (c->append && !st->append))
+	    (c->append && !st->append) || (c->qemu && !st->qemu))
 		return mortar_set_error(ENOMEM, "out of memory");
-	return check_config(c, st);
+	if ((r = check_config(c, st)) < 0)
+		return r;
+	/* (a QEMU that does not run is named now, not by a failed launch) */
+	return vm_qemu_probe(vm_qemu_binary(st->qemu, st->arch), &st->qemu_version);
 }
 
 /* Launch QEMU for ST in DIR; its command line goes to st->qemu_argv. */
@@ -251,8 +257,10 @@ static int start_in(const char *dir, const struct mortar_vm_config *c, struct mo
 		r = vm_connect(vm);
 	if (r == 0 && (r = qmp_version(vm->qmp)) >= 0) {
 		vm->st.qemu_version = r;
-		r = vm_state_save(dir, &vm->st);
+		r = qmp_machine_type(vm->qmp, vm->st.machine, sizeof vm->st.machine);
 	}
+	if (r == 0)
+		r = vm_state_save(dir, &vm->st);
 	if (r < 0)
 		start_undo(dir, &vm->st);
 	return r;

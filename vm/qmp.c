@@ -368,3 +368,30 @@ int qmp_version(struct qmp *q)
 		return mortar_set_error(EPROTO, "QEMU gave no version Mortar can read");
 	return (int)(major * 10000 + minor * 100 + micro);
 }
+
+int qmp_machine_type(struct qmp *q, char *buf, size_t len)
+{
+	json_object *args = json_object_new_object(), *ret;
+	const char *t;
+	size_t n;
+	int r;
+
+	json_object_object_add(args, "path", json_object_new_string("/machine"));
+	json_object_object_add(args, "property", json_object_new_string("type"));
+	if ((r = qmp_execute(q, "qom-get", args, &ret)) < 0)
+		return r;
+	/* the machine's QOM class: the type's name + "-machine" */
+	t = json_object_is_type(ret, json_type_string) ? json_object_get_string(ret) : "";
+	n = strlen(t);
+	if (n > 8 && !strcmp(t + n - 8, "-machine"))
+		n -= 8;
+	if (n == 0 || n >= len || strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789-._") < n) {
+		json_object_put(ret);
+		return mortar_set_error(EPROTO, "QEMU named its machine type in a way Mortar "
+					"cannot read");
+	}
+	memcpy(buf, t, n);
+	buf[n] = '\0';
+	json_object_put(ret);
+	return 0;
+}

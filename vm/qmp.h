@@ -3,6 +3,7 @@
 #ifndef MORTAR_VM_QMP_H
 #define MORTAR_VM_QMP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <json-c/json.h>
@@ -33,5 +34,8 @@ int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, json_object 
 
 /* The QEMU version as major*10000+minor*100+micro, or -errno. */
 int qmp_version(struct qmp *q);
+/* The machine type QEMU runs, versioned ("pc-q35-10.0" for -M q35), into
+ * BUF.  0 or -errno with a message. */
+int qmp_machine_type(struct qmp *q, char *buf, size_t len);
 
 #endif

@@ -242,6 +242,8 @@ static void rd_state(struct rd *r, json_object *o, struct vm_state *st)
 	st->virtio_mem_requested = (uint64_t)rd_int(r, o, "virtio_mem_requested", 0,
 						    INT64_MAX, 0);
 	rd_membk(r, o, "mem_backend", &st->membk);
+	st->qemu = rd_dup(r, o, "qemu");
+	rd_copy(r, o, "machine", st->machine, sizeof st->machine);
 	st->qemu_version = (int)rd_int(r, o, "qemu_version", 0, INT_MAX, 0);
 	st->cpu_plugs = (unsigned)rd_int(r, o, "cpu_plugs", 0, INT_MAX, 0);
 	st->cpu_unplugged = rd_bool(r, o, "cpu_unplugged");
@@ -335,6 +337,9 @@ static json_object *state_json(const struct vm_state *st)
 	vm_json_put_int(o, "virtio_mem", (int64_t)st->virtio_mem);
 	vm_json_put_int(o, "virtio_mem_requested", (int64_t)st->virtio_mem_requested);
 	vm_membk_put(o, "mem_backend", &st->membk);
+	if (st->qemu)
+		vm_json_put_str(o, "qemu", st->qemu);
+	vm_json_put_str(o, "machine", st->machine);
 	vm_json_put_int(o, "qemu_version", st->qemu_version);
 	vm_json_put_int(o, "cpu_plugs", st->cpu_plugs);
 	json_object_object_add(o, "cpu_unplugged", json_object_new_boolean(st->cpu_unplugged));
@@ -378,6 +383,7 @@ void vm_state_free(struct vm_state *st)
 	free(st->kernel);
 	free(st->initrd);
 	free(st->append);
+	free(st->qemu);
 	free(st->cpus);
 	free(st->dimms);
 	for (size_t i = 0; i < st->ndisks; i++)

@@ -67,6 +67,9 @@ struct vm_state {
 	uint64_t memory, max_memory;	/* boot and most memory, bytes */
 	uint64_t virtio_mem, virtio_mem_requested;
 	struct vm_membk membk;		/* boot memory, and DIMMs by default */
+	char *qemu;			/* --qemu: the binary; NULL: the system's */
+	char machine[64];		/* QEMU's versioned machine type ("pc-q35-10.0"),
+					 * "" until known: a target must have it */
 	int qemu_version;		/* major*10000+minor*100+micro; 0: unknown */
 	unsigned cpu_plugs;		/* vCPUs plugged over the VM's life */
 	bool cpu_unplugged;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "qemu.h"
 #include "vm-json.h"
 #include "vm-internal.h"
 
@@ -120,6 +121,20 @@ static json_object *describe_numa(const struct vm_state *st, const struct vm_gue
 	return numa;
 }
 
+/* Which QEMU runs the VM: the one it was started (or last migrated) with. */
+static json_object *describe_qemu(const struct vm_state *st)
+{
+	json_object *q = json_object_new_object();
+	char v[32];
+
+	vm_json_put_str(q, "binary", vm_qemu_binary(st->qemu, st->arch));
+	vm_qemu_version_text(st->qemu_version, v, sizeof v);
+	json_object_object_add(q, "version", st->qemu_version ? json_object_new_string(v) : NULL);
+	json_object_object_add(q, "machine", st->machine[0] ?
+			       json_object_new_string(st->machine) : NULL);
+	return q;
+}
+
 static json_object *describe_guest(const struct vm_guest *g)
 {
 	json_object *jg, *n;
@@ -155,6 +170,7 @@ json_object *mortar_vm_describe(struct mortar_vm *vm)
 	vm_json_put_int(o, "pid", pid);
 	vm_json_put_str(o, "arch", st->arch == VM_ARCH_PPC64 ? "ppc64" : "x86_64");
 	vm_json_put_str(o, "accel", st->accel);
+	json_object_object_add(o, "qemu", describe_qemu(st));
 	json_object_object_add(o, "cpus", describe_cpus(st, alive ? vm->qmp : NULL, &g));
 	json_object_object_add(o, "memory", describe_memory(st, &g));
 	json_object_object_add(o, "numa", describe_numa(st, &g));

@@ -37,6 +37,7 @@ struct mortar_vm_config {
 	uint64_t mem, max_mem, vmem;	/* vmem: virtio-mem capacity, 0: none */
 	char *kernel, *initrd, *append;
 	char *accel;			/* NULL: kvm when usable, else tcg */
+	char *qemu;			/* the QEMU binary; NULL: qemu-system-ARCH */
 	char *disks[MORTAR_VM_MAX_DISKS];
 	unsigned ndisks;
 	enum vm_disk_protocol disk_protocol;	/* vhost-user by default */

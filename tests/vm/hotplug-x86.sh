@@ -25,6 +25,8 @@ st=$("$MORTAR" vm status --output=json t)
 expect_eq "state" "$(jq -r .state <<<"$st")" running
 expect_eq "vCPUs present" "$(jq -r .cpus.present <<<"$st")" 1
 expect_eq "the disk's protocol" "$(jq -r '.disks[0].protocol' <<<"$st")" vhost-user
+expect_eq "QEMU version (the distribution's)" "$(jq -r .qemu.version <<<"$st")" \
+	"$(qemu-system-x86_64 --version | sed -n '1s/^QEMU emulator version \([0-9.]*\).*/\1/p')"
 expect_eq "guest vCPUs" "$(guest_field t cpus)" 1
 expect_eq "NUMA nodes the guest sees" "$(guest_field t nodes | tr ',' '\n' | wc -l)" 2
 mem0=$(guest_field t mem_kib)

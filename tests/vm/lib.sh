@@ -37,3 +37,15 @@ guest_line() {
 	grep -a "MORTAR-GUEST v1" "$MORTAR_VM_DIR/$1/serial.log" | tail -n 1 | tr -d "\r"
 }
 guest_field() { guest_line "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+# use_qemu10: QEMU10 = QEMU 10's binary for $VM_ARCH, unpacked beside the
+# distribution's by scripts/qemu-backports.sh (cached), and QEMU10_VERSION;
+# skips (fails in CI) when it cannot be fetched.
+use_qemu10() {
+	local out
+	out=$("$MORTAR_SRC/scripts/qemu-backports.sh" 2>&1) ||
+		{ [[ ${CI:-} == true ]] && fail "QEMU 10: $out"; skip "no QEMU 10: $out"; }
+	QEMU10=$(sed -n "s/^$VM_ARCH=//p" <<<"$out")
+	QEMU10_VERSION=$(sed -n 's/^version=//p' <<<"$out")
+	[[ -x $QEMU10 ]] || fail "scripts/qemu-backports.sh gave no $VM_ARCH binary: $out"
+}
