@@ -45,10 +45,9 @@ struct file_img {
 	bool trim_failed;
 	void *zero_buf;
 
-	/* Range lock, only with O_DIRECT: modifying requests in progress and
-	 * those waiting for an overlapping one to finish. */
-	struct mortar_req *active;
-	struct mortar_req *waiting, *waiting_tail;
+	/* Range lock, only with O_DIRECT: the file's, shared with every
+	 * other handle of it (backend-file-lock.c). */
+	struct file_lock *lock;
 };
 
 enum { STEP_IO, STEP_BOUNCE_READ, STEP_RMW_READ, STEP_BOUNCE_WRITE };
@@ -66,9 +65,7 @@ struct file_req {
 	uint64_t b_lo, b_len;
 	uint64_t progress;		/* multi-step requests */
 	void (*then)(struct mortar_req *req, int res);
-	uint64_t lock_lo, lock_hi;	/* range held, aligned */
-	bool lock_excl, locked;
-	struct mortar_req *lock_next;
+	struct file_range range;	/* with O_DIRECT, of modifying requests */
 };
 
 static inline struct file_req *fr(struct mortar_req *req)
@@ -123,73 +120,36 @@ static int file_io_error(struct file_img *h, const char *what, uint64_t off,
 
 /* ---- range lock (O_DIRECT read-modify-write) ---- */
 
-static bool lock_conflicts(struct file_img *h, struct mortar_req *req)
-{
-	for (struct mortar_req *a = h->active; a; a = fr(a)->lock_next) {
-		if (fr(a)->lock_lo < fr(req)->lock_hi && fr(req)->lock_lo < fr(a)->lock_hi &&
-		    (fr(a)->lock_excl || fr(req)->lock_excl))
-			return true;
-	}
-	return false;
-}
-
-static void lock_setup(struct file_img *h, struct mortar_req *req, bool excl)
-{
-	fr(req)->lock_lo = req->offset / h->align * h->align;
-	fr(req)->lock_hi = (req->offset + req->length + h->align - 1) / h->align * h->align;
-	fr(req)->lock_excl = excl;
-}
-
-/* Returns true if REQ may start now; otherwise queues it. */
-static bool lock_take(struct file_img *h, struct mortar_req *req)
-{
-	if (!h->direct)
-		return true;
-	if (!h->waiting && !lock_conflicts(h, req)) {
-		fr(req)->locked = true;
-		fr(req)->lock_next = h->active;
-		h->active = req;
-		return true;
-	}
-	/* FIFO behind anything already waiting, so no request starves. */
-	fr(req)->lock_next = NULL;
-	if (h->waiting_tail)
-		fr(h->waiting_tail)->lock_next = req;
-	else
-		h->waiting = req;
-	h->waiting_tail = req;
-	return false;
-}
-
 static void file_start(struct file_img *h, struct mortar_req *req);
 
-static void lock_release(struct file_img *h, struct mortar_req *req)
+/* The range is ours, on this loop. */
+static void file_granted(struct mortar_op *op, int res)
 {
-	struct mortar_req **pp, *w, *next;
+	struct mortar_req *req = (struct mortar_req *)op;
 
-	if (!fr(req)->locked)
+	(void)res;
+	file_start(req_handle(req), req);
+}
+
+/* Start REQ, which modifies the image, once no overlapping request of any
+ * handle of the file could undo it: with O_DIRECT it waits for the range,
+ * exclusive when it is a read-modify-write. */
+static void file_modify(struct file_img *h, struct mortar_req *req, bool rmw)
+{
+	struct file_range *r = &fr(req)->range;
+
+	if (!h->lock) {
+		file_start(h, req);
 		return;
-	fr(req)->locked = false;
-	for (pp = &h->active; *pp; pp = &fr(*pp)->lock_next) {
-		if (*pp == req) {
-			*pp = fr(req)->lock_next;
-			break;
-		}
 	}
-	/* Start waiters in order, stopping at the first that still conflicts
-	 * so that the FIFO order holds. */
-	for (w = h->waiting; w; w = next) {
-		next = fr(w)->lock_next;
-		if (lock_conflicts(h, w))
-			break;
-		h->waiting = next;
-		if (!next)
-			h->waiting_tail = NULL;
-		fr(w)->locked = true;
-		fr(w)->lock_next = h->active;
-		h->active = w;
-		file_start(h, w);
-	}
+	r->lo = req->offset / h->align * h->align;
+	r->hi = (req->offset + req->length + h->align - 1) / h->align * h->align;
+	r->excl = rmw;
+	r->loop = h->loop;
+	r->op = &req->op;
+	req->op.fn = file_granted;
+	if (file_lock_take(h->lock, r))
+		file_start(h, req);
 }
 
 static void file_finish(struct mortar_req *req, int res)
@@ -200,7 +160,8 @@ static void file_finish(struct mortar_req *req, int res)
 	fr(req)->bounce = NULL;
 	free(fr(req)->tmp_iov);
 	fr(req)->tmp_iov = NULL;
-	lock_release(h, req);
+	if (h->lock)
+		file_lock_release(h->lock, &fr(req)->range);
 	mortar_req_complete(req, res);
 }
 
@@ -425,10 +386,7 @@ static void file_pwritev(void *handle, struct mortar_req *req)
 {
 	struct file_img *h = handle;
 
-	if (h->direct)
-		lock_setup(h, req, req->offset % h->align || req->length % h->align);
-	if (lock_take(h, req))
-		file_start(h, req);
+	file_modify(h, req, (req->offset | req->length) & (h->align - 1));
 }
 
 /* ---- flush ---- */
@@ -505,12 +463,7 @@ static void file_trim_run(struct file_img *h, struct mortar_req *req)
 
 static void file_trim(void *handle, struct mortar_req *req)
 {
-	struct file_img *h = handle;
-
-	if (h->direct)
-		lock_setup(h, req, false);
-	if (lock_take(h, req))
-		file_start(h, req);
+	file_modify(handle, req, false);
 }
 
 /* ---- zero: the cascade ---- */
@@ -651,13 +604,10 @@ static void file_zero(void *handle, struct mortar_req *req)
 {
 	struct file_img *h = handle;
 
-	if (h->direct)
-		lock_setup(h, req, req->offset % h->align || req->length % h->align);
-	if (lock_take(h, req))
-		file_start(h, req);
+	file_modify(h, req, (req->offset | req->length) & (h->align - 1));
 }
 
-/* Start a modifying request once it holds its range. */
+/* Start a modifying request once it holds its range (file_modify). */
 static void file_start(struct file_img *h, struct mortar_req *req)
 {
 	switch (req->type) {
@@ -904,6 +854,8 @@ static int file_open(const struct mortar_location *loc,
 			"direct I/O or resize it", path, h->size, h->align);
 		goto fail;
 	}
+	if (h->direct && !h->rdonly && (r = file_lock_get(&st, &h->lock)) < 0)
+		goto fail;
 
 	h->caps = MORTAR_CAP_MULTI_CONN | MORTAR_CAP_EXTENTS;
 	if (h->rdonly)
@@ -933,6 +885,7 @@ static int file_close(void *handle)
 
 	if (close(h->fd) < 0 && errno != EINTR)
 		r = mortar_set_error(errno, "closing %s failed: %m", fname(h));
+	file_lock_put(h->lock);
 	free(h->zero_buf);
 	free(h);
 	return r;

@@ -2,7 +2,8 @@
 /* Internal: the file backend (regular files and block devices).
  *
  * backend-file.c does the I/O, backend-file-copy.c copies and probes,
- * backend-file-ns.c is the namespace beside an image.  Tests also steer
+ * backend-file-ns.c is the namespace beside an image, backend-file-lock.c
+ * the range lock of direct read-modify-writes.  Tests also steer
  * the zeroing cascade through the hooks at the end.
  */
 #ifndef MORTAR_LIB_BACKEND_FILE_H
@@ -24,6 +25,28 @@ int mortar_file_probe(const struct mortar_location *loc, struct mortar_storage_c
 extern const struct mortar_fs_ops mortar_file_ns_ops;
 int mortar_file_ns_open(const struct mortar_location *loc, const struct mortar_fs_ops **ops,
 			void **ctx);
+
+/* backend-file-lock.c: the range lock of O_DIRECT read-modify-writes,
+ * shared by every handle of one file in the process.  A range is part of
+ * a request; while it waits, its loop is held, and once granted OP is
+ * posted to LOOP with 0. */
+struct file_range {
+	uint64_t lo, hi;		/* aligned */
+	bool excl, locked;
+	struct file_range *next;	/* the lock's lists */
+	struct file_range *granted_next;
+	struct mortar_loop *loop;
+	struct mortar_op *op;
+};
+
+struct file_lock;
+/* The lock of the file ST describes (a reference); 0 or -ENOMEM. */
+int file_lock_get(const struct stat *st, struct file_lock **out);
+void file_lock_put(struct file_lock *l);
+/* True when R holds its range now; false when it waits (see above). */
+bool file_lock_take(struct file_lock *l, struct file_range *r);
+/* Give R's range back (nothing when R does not hold one). */
+void file_lock_release(struct file_lock *l, struct file_range *r);
 
 /* ---- test hooks ---- */
 
