@@ -16,11 +16,14 @@
 #include "qemu.h"
 
 const struct vm_files vm_boot_files = {
-	.pid = "qemu.pid", .qmp = "qmp.sock", .console = "serial.log", .log = "qemu.log",
+	.pid = "qemu.pid", .qmp = "qmp.sock", .qga = "qga.sock", .console = "serial.log",
+	.log = "qemu.log",
 };
+/* (each socket its own: a QEMU that quits unlinks its sockets' paths,
+ * and a second QEMU binding the same path takes it from the first) */
 const struct vm_files vm_target_files = {
-	.pid = "qemu-target.pid", .qmp = "qmp-target.sock", .console = "serial-target.log",
-	.log = "qemu-target.log",
+	.pid = "qemu-target.pid", .qmp = "qmp-target.sock", .qga = "qga-target.sock",
+	.console = "serial-target.log", .log = "qemu-target.log",
 };
 
 /* -object for a memory backend ID of SIZE bytes from B. */
@@ -126,7 +129,7 @@ static void add_channels(struct vm_strv *sv, const char *edir, const char *dir,
 	vm_strv_add(sv, "-device");
 	vm_strv_add(sv, "virtio-serial-pci,id=vser0");
 	vm_strv_add(sv, "-chardev");
-	vm_strv_addf(sv, "socket,id=qga0,path=%s/qga.sock,server=on,wait=off", edir);
+	vm_strv_addf(sv, "socket,id=qga0,path=%s/%s,server=on,wait=off", edir, f->qga);
 	vm_strv_add(sv, "-device");
 	vm_strv_add(sv, "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0");
 	vm_strv_add(sv, "-display");

@@ -11,7 +11,7 @@
  * runtime directory: a migration target runs beside the source with its
  * own, and takes over the boot names once the source is gone. */
 struct vm_files {
-	const char *pid, *qmp, *console, *log;
+	const char *pid, *qmp, *qga, *console, *log;
 };
 extern const struct vm_files vm_boot_files, vm_target_files;
 

@@ -88,6 +88,8 @@ static void target_kill(const char *dir, struct qmp *tq)
 	unlink(p);
 	vm_path(p, sizeof p, dir, vm_target_files.qmp);
 	unlink(p);
+	vm_path(p, sizeof p, dir, vm_target_files.qga);
+	unlink(p);
 }
 
 /* Poll the source until the migration is over: 0 when completed. */
@@ -121,13 +123,17 @@ static int migrate_wait(struct qmp *q, int timeout_s)
 }
 
 /* The target runs the guest now: the source goes, the target's files
- * take the VM's names. */
+ * take the VM's names (once the source is gone: it unlinks its sockets'
+ * paths as it quits), and QMP and the view are the target's. */
 static int target_adopt(struct mortar_vm *vm)
 {
-	const char *from[] = { vm_target_files.pid, vm_target_files.qmp, vm_target_files.console };
-	const char *to[] = { vm_boot_files.pid, vm_boot_files.qmp, vm_boot_files.console };
+	const char *from[] = { vm_target_files.pid, vm_target_files.qmp, vm_target_files.qga,
+			       vm_target_files.console };
+	const char *to[] = { vm_boot_files.pid, vm_boot_files.qmp, vm_boot_files.qga,
+			     vm_boot_files.console };
 	pid_t old = mortar_vm_pid(vm);
 	char a[PATH_MAX], b[PATH_MAX];
+	int r;
 
 	qmp_execute(vm->qmp, "quit", NULL, NULL);
 	qmp_close(vm->qmp);
@@ -142,22 +148,24 @@ static int target_adopt(struct mortar_vm *vm)
 	/* qemu_argv stays the boot command line: a later migration
 	 * replays the devices from the lists again. */
 	vm->st.migrated++;
-	return vm_state_save(vm->dir, &vm->st);
+	if ((r = vm_state_save(vm->dir, &vm->st)) < 0)
+		return r;
+	vm_view_init(&vm->view, vm->dir, vm_boot_files.console, NULL);
+	return vm_connect(vm);
 }
 
 int mortar_vm_migrate(struct mortar_vm *vm, struct mortar_vm_migration *m)
 {
 	struct qmp *tq = NULL;
 	struct vm_guest g0, g;
-	char console[PATH_MAX];
 	int r;
 
-	/* The agent's socket moves to the target: the console is read. */
-	vm_view_close(&vm->view);
 	if ((!m->force && (r = refuse_unreliable(&vm->st)) < 0) || (r = migration_uri(vm, m)) < 0)
 		return r;
-	vm_path(console, sizeof console, vm->dir, vm_boot_files.console);
-	vm_guest_read(console, &g0);
+	/* What the guest shows now, from the source that the agent ends with
+	 * (the target's agent is another port) */
+	vm_view_read(&vm->view, false, &g0);
+	vm_view_close(&vm->view);
 	r = target_start(vm, m->uri, &tq);
 	if (r == 0)
 		r = execute_uri(vm->qmp, "migrate", m->uri);
@@ -171,8 +179,10 @@ int mortar_vm_migrate(struct mortar_vm *vm, struct mortar_vm_migration *m)
 	qmp_close(tq);
 	if ((r = target_adopt(vm)) < 0 || !m->wait)
 		return r;
-	/* The guest's next status line lands in the target's console: it
-	 * must show what it showed before. */
+	/* The guest's next status line lands in the target's console, and
+	 * its agent answers on the target's port: it must show what it
+	 * showed before, counted the same way. */
+	vm->view.agent_first = g0.from_agent;
 	return vm_view_wait(&vm->view, &(struct vm_expect){
 		g0.valid ? (int)g0.cpus : -1, g0.valid ? (int64_t)g0.mem_kib : -1,
 		g0.valid ? (int64_t)g0.mem_kib : -1 }, 30, &g);

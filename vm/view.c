@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "agent.h"
+#include "argv.h"
 #include "error.h"
 #include "view.h"
 #include "vm-json.h"
@@ -26,7 +27,7 @@ void vm_view_init(struct vm_view *v, const char *dir, const char *console, struc
 {
 	memset(v, 0, sizeof *v);
 	snprintf(v->console, sizeof v->console, "%s/%s", dir, console);
-	snprintf(v->agent_sock, sizeof v->agent_sock, "%s/qga.sock", dir);
+	snprintf(v->agent_sock, sizeof v->agent_sock, "%s/%s", dir, vm_boot_files.qga);
 	v->qmp = qmp;
 }
 
