@@ -88,3 +88,69 @@ vhost_dev() {
 
 # host_md5 FILE OFFSET LENGTH (MiB): the md5 of a range of an image.
 host_md5() { dd if="$1" bs=1M skip="$2" count="$3" status=none | md5sum | cut -d' ' -f1; }
+
+# ---- the data path, the same on any vhost-user-blk disk ----
+
+M=$((1 << 20))
+
+# is_hole FILE OFFSET LENGTH: qemu-img's map of FILE has a hole covering it.
+is_hole() {
+	qemu-img map --output=json -f raw "$1" |
+		jq -e --argjson o "$2" --argjson l "$3" \
+		'any(.[]; .start <= $o and .start + .length >= $o + $l and .data == false)' >/dev/null
+}
+
+# vhost_check_prepare GUEST: util-linux fallocate in the guest (busybox
+# has none that zeroes), and 8 MiB of random data in its /tmp/pat.
+vhost_check_prepare() {
+	requires qemu-img
+	[[ -x /usr/bin/fallocate ]] || skip "no util-linux fallocate to carry into the guest"
+	vg_put "$1" /usr/bin/fallocate /tmp/fallocate
+	vg "$1" 'dd if=/dev/urandom of=/tmp/pat bs=1M count=8 2>/dev/null'
+	VC_PAT=$(vg "$1" 'md5sum </tmp/pat' | cut -d' ' -f1)
+	VC_ZERO1M=$(head -c $M /dev/zero | md5sum | cut -d' ' -f1)
+}
+
+# vhost_check GUEST DEV FILE WHO QUEUES: a 64 MiB disk DEV of GUEST whose
+# data the host reads in FILE (the image, or a brick's copy of it): its
+# size, limits and queues; the pattern written with O_DIRECT and fsync (a
+# FLUSH) and read back, and in FILE; a discard leaves a hole in FILE that
+# reads as zeroes; write zeroes without unmap reads as zeroes, with unmap
+# (a punch) leaves a hole; the data between them untouched.  WHO mortar
+# also wants a write-back cache (qemu-storage-daemon offers a write-through
+# one the guest may toggle).
+vhost_check() {
+	local g=$1 d=$2 f=$3 who=$4 queues=$5
+	expect_eq "$who: capacity in sectors" "$(vg "$g" "cat /sys/block/$d/size")" $((64 * 2048))
+	[[ $who != mortar ]] ||
+		expect_eq "$who: cache" "$(vg "$g" "cat /sys/block/$d/queue/write_cache")" "write back"
+	(($(vg "$g" "cat /sys/block/$d/queue/discard_max_bytes") > 0)) || fail "$who: no discard"
+	(($(vg "$g" "cat /sys/block/$d/queue/write_zeroes_max_bytes") > 0)) ||
+		fail "$who: no write zeroes"
+	expect_eq "$who: hardware queues" "$(vg "$g" "ls /sys/block/$d/mq | wc -l")" "$queues"
+
+	vg "$g" "dd if=/tmp/pat of=/dev/$d bs=1M seek=1 oflag=direct conv=fsync 2>&1" >/dev/null ||
+		fail "$who: pattern write failed"
+	expect_eq "$who: pattern read back" "$(vg "$g" "dd if=/dev/$d bs=1M skip=1 count=8 \
+		iflag=direct 2>/dev/null | md5sum" | cut -d' ' -f1)" "$VC_PAT"
+	expect_eq "$who: pattern in the image" "$(host_md5 "$f" 1 8)" "$VC_PAT"
+
+	# discard [2M, 3M): a hole, zeroes
+	vg "$g" "blkdiscard -o $((2 * M)) -l $M /dev/$d" || fail "$who: blkdiscard failed"
+	is_hole "$f" $((2 * M)) $M ||
+		fail "$who: no hole after a discard: $(qemu-img map --output=json -f raw "$f")"
+	echo "ok: $who: discard left a hole"
+	expect_eq "$who: discarded range reads" "$(vg "$g" "dd if=/dev/$d bs=1M skip=2 count=1 \
+		iflag=direct 2>/dev/null | md5sum" | cut -d' ' -f1)" "$VC_ZERO1M"
+
+	# write zeroes [4M, 5M) keeping the blocks, [5M, 6M) unmapping them
+	vg "$g" "/tmp/fallocate -z -o $((4 * M)) -l $M /dev/$d" || fail "$who: fallocate -z failed"
+	expect_eq "$who: zeroed range in the image" "$(host_md5 "$f" 4 1)" "$VC_ZERO1M"
+	expect_eq "$who: zeroed range reads" "$(vg "$g" "dd if=/dev/$d bs=1M skip=4 count=1 \
+		iflag=direct 2>/dev/null | md5sum" | cut -d' ' -f1)" "$VC_ZERO1M"
+	vg "$g" "/tmp/fallocate -p -o $((5 * M)) -l $M /dev/$d" || fail "$who: fallocate -p failed"
+	is_hole "$f" $((5 * M)) $M || fail "$who: write zeroes with unmap left no hole"
+	echo "ok: $who: write zeroes with unmap left a hole"
+	expect_eq "$who: data around the holes" "$(host_md5 "$f" 3 1)" \
+		"$(vg "$g" "dd if=/tmp/pat bs=1M skip=2 count=1 2>/dev/null | md5sum" | cut -d' ' -f1)"
+}
