@@ -157,208 +157,241 @@ static int parse_size_arg(const char *opt, const char *text, uint64_t *out)
 	return 0;
 }
 
-int main(int argc, char **argv)
+struct opts {
+	const char *path;
+	uint64_t size;
+	double runtime;
+	long iodepth;
+	bool direct, json;
+};
+
+/* An option with a value; 0, or the exit code 2 after the message. */
+static int parse_value(struct bench *b, struct opts *o, const char *a, const char *v)
 {
-	struct bench b = { .pattern = PAT_RANDREAD, .bs = 4096, .rng = 0 };
-	struct mortar_loop *loop = NULL;
-	struct slot *slots = NULL;
-	const char *path = NULL;
-	uint64_t size_opt = 0, t0, t_start = 0, t_end, deadline;
-	uint64_t usr0 = 0, sys0 = 0, usr1, sys1;
-	double runtime = 10.0, secs;
-	long iodepth = 1;
-	bool direct = false, json = false;
-	unsigned open_flags;
-	int r, ret = 1;
+	char *end;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end;
-
-		if (!strcmp(a, "--direct")) {
-			direct = true;
-			continue;
-		}
-		if (!strcmp(a, "--json")) {
-			json = true;
-			continue;
-		}
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		}
-		if (a[0] != '-' || a[1] == '\0') {
-			if (path) {
-				usage(stderr);
-				return 2;
-			}
-			path = a;
-			continue;
-		}
-		if (!v) {
-			fprintf(stderr, "mortar-bench: %s needs a value\n", a);
+	if (!strcmp(a, "--pattern")) {
+		if (!strcmp(v, "randread"))
+			b->pattern = PAT_RANDREAD;
+		else if (!strcmp(v, "read"))
+			b->pattern = PAT_READ;
+		else {
+			fprintf(stderr, "mortar-bench: --pattern must be randread or read, "
+				"not '%s'\n", v);
 			return 2;
 		}
-		i++;
-		if (!strcmp(a, "--pattern")) {
-			if (!strcmp(v, "randread"))
-				b.pattern = PAT_RANDREAD;
-			else if (!strcmp(v, "read"))
-				b.pattern = PAT_READ;
-			else {
-				fprintf(stderr, "mortar-bench: --pattern must be "
-					"randread or read, not '%s'\n", v);
-				return 2;
-			}
-		} else if (!strcmp(a, "--bs")) {
-			if (parse_size_arg(a, v, &b.bs) < 0)
-				return 2;
-		} else if (!strcmp(a, "--size")) {
-			if (parse_size_arg(a, v, &size_opt) < 0)
-				return 2;
-		} else if (!strcmp(a, "--iodepth")) {
-			errno = 0;
-			iodepth = strtol(v, &end, 10);
-			if (errno || *end || iodepth < 1 || iodepth > 4096) {
-				fprintf(stderr, "mortar-bench: --iodepth must be 1..4096\n");
-				return 2;
-			}
-		} else if (!strcmp(a, "--runtime")) {
-			errno = 0;
-			runtime = strtod(v, &end);
-			if (*end == 's')
-				end++;
-			if (errno || *end || !(runtime > 0)) {
-				fprintf(stderr, "mortar-bench: --runtime must be a "
-					"positive number of seconds\n");
-				return 2;
-			}
-		} else {
-			fprintf(stderr, "mortar-bench: unknown option %s\n", a);
-			usage(stderr);
+	} else if (!strcmp(a, "--bs")) {
+		return parse_size_arg(a, v, &b->bs) < 0 ? 2 : 0;
+	} else if (!strcmp(a, "--size")) {
+		return parse_size_arg(a, v, &o->size) < 0 ? 2 : 0;
+	} else if (!strcmp(a, "--iodepth")) {
+		errno = 0;
+		o->iodepth = strtol(v, &end, 10);
+		if (errno || *end || o->iodepth < 1 || o->iodepth > 4096) {
+			fprintf(stderr, "mortar-bench: --iodepth must be 1..4096\n");
 			return 2;
 		}
-	}
-	if (!path) {
+	} else if (!strcmp(a, "--runtime")) {
+		errno = 0;
+		o->runtime = strtod(v, &end);
+		if (*end == 's')
+			end++;
+		if (errno || *end || !(o->runtime > 0)) {
+			fprintf(stderr, "mortar-bench: --runtime must be a positive "
+				"number of seconds\n");
+			return 2;
+		}
+	} else {
+		fprintf(stderr, "mortar-bench: unknown option %s\n", a);
 		usage(stderr);
 		return 2;
 	}
-	if (b.bs == 0 || b.bs > (1u << 30)) {
+	return 0;
+}
+
+/* 0 to go on, -1 after --help, else the exit code. */
+static int parse_args(int argc, char **argv, struct bench *b, struct opts *o)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int r;
+
+		if (!strcmp(a, "--direct")) {
+			o->direct = true;
+		} else if (!strcmp(a, "--json")) {
+			o->json = true;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return -1;
+		} else if (a[0] != '-' || a[1] == '\0') {
+			if (o->path) {
+				usage(stderr);
+				return 2;
+			}
+			o->path = a;
+		} else if (i + 1 == argc) {
+			fprintf(stderr, "mortar-bench: %s needs a value\n", a);
+			return 2;
+		} else if ((r = parse_value(b, o, a, argv[++i])) != 0) {
+			return r;
+		}
+	}
+	if (!o->path) {
+		usage(stderr);
+		return 2;
+	}
+	if (b->bs == 0 || b->bs > (1u << 30)) {
 		fprintf(stderr, "mortar-bench: --bs must be 1 byte .. 1 GiB\n");
 		return 2;
 	}
+	return 0;
+}
 
-	r = mortar_loop_new((unsigned)(iodepth < 64 ? 64 : iodepth * 2), &loop);
-	if (r < 0) {
-		fprintf(stderr, "mortar-bench: %s\n", mortar_errmsg());
-		return 1;
-	}
-	open_flags = MORTAR_OPEN_RDONLY | (direct ? MORTAR_OPEN_DIRECT : 0);
-	r = mortar_image_open_text(loop, path, open_flags, &b.img);
-	if (r < 0) {
-		fprintf(stderr, "mortar-bench: %s\n", mortar_errmsg());
-		goto out;
-	}
-	b.region = mortar_image_size(b.img);
-	if (size_opt && size_opt < b.region)
-		b.region = size_opt;
-	b.nblocks = b.region / b.bs;
-	b.region = b.nblocks * b.bs;
-	if (b.nblocks == 0) {
-		fprintf(stderr, "mortar-bench: %s is smaller than one block of "
-			"%" PRIu64 " bytes\n", path, b.bs);
-		goto out;
-	}
-	b.rng = now_ns() ^ 0x9E3779B97F4A7C15ull;
-	if (!b.rng)
-		b.rng = 1;
+/* The image and the region to use; 0 or -1 (said). */
+static int open_image(struct mortar_loop *loop, struct bench *b, const struct opts *o)
+{
+	unsigned flags = MORTAR_OPEN_RDONLY | (o->direct ? MORTAR_OPEN_DIRECT : 0);
 
-	slots = calloc((size_t)iodepth, sizeof *slots);
+	if (mortar_image_open_text(loop, o->path, flags, &b->img) < 0) {
+		fprintf(stderr, "mortar-bench: %s\n", mortar_errmsg());
+		return -1;
+	}
+	b->region = mortar_image_size(b->img);
+	if (o->size && o->size < b->region)
+		b->region = o->size;
+	b->nblocks = b->region / b->bs;
+	b->region = b->nblocks * b->bs;
+	if (b->nblocks == 0) {
+		fprintf(stderr, "mortar-bench: %s is smaller than one block of %" PRIu64
+			" bytes\n", o->path, b->bs);
+		return -1;
+	}
+	b->rng = now_ns() ^ 0x9E3779B97F4A7C15ull;
+	if (!b->rng)
+		b->rng = 1;
+	return 0;
+}
+
+static struct slot *make_slots(struct bench *b, long iodepth)
+{
+	struct slot *slots = calloc((size_t)iodepth, sizeof *slots);
+
 	if (!slots) {
 		fprintf(stderr, "mortar-bench: out of memory\n");
-		goto out;
+		return NULL;
 	}
 	for (long i = 0; i < iodepth; i++) {
-		slots[i].b = &b;
-		if (posix_memalign(&slots[i].buf, BUF_ALIGN, b.bs)) {
+		slots[i].b = b;
+		if (posix_memalign(&slots[i].buf, BUF_ALIGN, b->bs)) {
 			fprintf(stderr, "mortar-bench: out of memory for buffers\n");
-			goto out;
+			for (long j = 0; j < i; j++)
+				free(slots[j].buf);
+			free(slots);
+			return NULL;
 		}
 		/* Touch the buffers so that page faults stay out of the run. */
-		memset(slots[i].buf, 0, b.bs);
+		memset(slots[i].buf, 0, b->bs);
 		slots[i].iov.iov_base = slots[i].buf;
-		slots[i].iov.iov_len = b.bs;
+		slots[i].iov.iov_len = b->bs;
 	}
+	return slots;
+}
 
-	t0 = now_ns();
-	deadline = t0 + WARMUP_NS + (uint64_t)(runtime * 1e9);
-	for (long i = 0; i < iodepth && !b.stop; i++)
+struct measure {
+	uint64_t t_start, t_end, usr0, sys0, usr1, sys1;
+};
+
+/* Keep IODEPTH requests in flight for the warm-up and the run; count
+ * those that complete in the measured window. */
+static void run(struct mortar_loop *loop, struct bench *b, struct slot *slots,
+		const struct opts *o, struct measure *m)
+{
+	uint64_t t0 = now_ns(), deadline = t0 + WARMUP_NS + (uint64_t)(o->runtime * 1e9);
+
+	for (long i = 0; i < o->iodepth && !b->stop; i++)
 		slot_submit(&slots[i]);
-
 	for (;;) {
 		uint64_t t;
 
-		r = mortar_loop_run_once(loop, -1);
-		if (r < 0) {
+		if (mortar_loop_run_once(loop, -1) < 0) {
 			fprintf(stderr, "mortar-bench: %s\n", mortar_errmsg());
-			b.error = r;
-			b.stop = true;
+			b->error = -1;
+			b->stop = true;
 			break;
 		}
-		if (b.stop)
+		if (b->stop)
 			break;
 		t = now_ns();
-		if (!b.measuring && t - t0 >= WARMUP_NS) {
-			b.measuring = true;
-			b.ios = 0;
-			t_start = t;
-			cpu_ns(&usr0, &sys0);
+		if (!b->measuring && t - t0 >= WARMUP_NS) {
+			b->measuring = true;
+			b->ios = 0;
+			m->t_start = t;
+			cpu_ns(&m->usr0, &m->sys0);
 		}
 		if (t >= deadline)
 			break;
 	}
-	t_end = now_ns();
-	cpu_ns(&usr1, &sys1);
-	b.measuring = false;
-	b.stop = true;
+	m->t_end = now_ns();
+	cpu_ns(&m->usr1, &m->sys1);
+	b->measuring = false;
+	b->stop = true;
 	/* Drain what is still in flight; those completions are not counted. */
-	while (mortar_loop_in_flight(loop) > 0) {
+	while (mortar_loop_in_flight(loop) > 0)
 		if (mortar_loop_run_once(loop, -1) < 0)
 			break;
-	}
-	if (b.error)
-		goto out;
+}
 
-	secs = (double)(t_end - t_start) / 1e9;
-	{
-		double iops = secs > 0 ? (double)b.ios / secs : 0;
-		double bw = iops * (double)b.bs / (1024.0 * 1024.0);
-		/* Percent of one CPU over the measured window, as fio's
-		 * usr_cpu/sys_cpu. */
-		double usr = secs > 0 ? (double)(usr1 - usr0) / 1e7 / secs : 0;
-		double sys = secs > 0 ? (double)(sys1 - sys0) / 1e7 / secs : 0;
+static void report(const struct bench *b, const struct opts *o, const struct measure *m)
+{
+	double secs = (double)(m->t_end - m->t_start) / 1e9;
+	double iops = secs > 0 ? (double)b->ios / secs : 0;
+	double bw = iops * (double)b->bs / (1024.0 * 1024.0);
+	/* Percent of one CPU over the measured window, as fio's
+	 * usr_cpu/sys_cpu. */
+	double usr = secs > 0 ? (double)(m->usr1 - m->usr0) / 1e7 / secs : 0;
+	double sys = secs > 0 ? (double)(m->sys1 - m->sys0) / 1e7 / secs : 0;
 
-		if (json)
-			printf("{\"iops\": %.1f, \"bw_mib\": %.2f, \"ios\": %" PRIu64
-			       ", \"seconds\": %.6f, \"usr_cpu\": %.2f, "
-			       "\"sys_cpu\": %.2f}\n", iops, bw, b.ios, secs, usr, sys);
-		else
-			printf("%s bs=%" PRIu64 " iodepth=%ld%s: %" PRIu64 " ios in "
-			       "%.3f s: IOPS=%.0f, BW=%.1f MiB/s, cpu usr=%.1f%% "
-			       "sys=%.1f%%\n",
-			       b.pattern == PAT_RANDREAD ? "randread" : "read",
-			       b.bs, iodepth, direct ? " direct" : "", b.ios, secs,
-			       iops, bw, usr, sys);
+	if (o->json)
+		printf("{\"iops\": %.1f, \"bw_mib\": %.2f, \"ios\": %" PRIu64
+		       ", \"seconds\": %.6f, \"usr_cpu\": %.2f, \"sys_cpu\": %.2f}\n",
+		       iops, bw, b->ios, secs, usr, sys);
+	else
+		printf("%s bs=%" PRIu64 " iodepth=%ld%s: %" PRIu64 " ios in %.3f s: "
+		       "IOPS=%.0f, BW=%.1f MiB/s, cpu usr=%.1f%% sys=%.1f%%\n",
+		       b->pattern == PAT_RANDREAD ? "randread" : "read", b->bs,
+		       o->iodepth, o->direct ? " direct" : "", b->ios, secs, iops, bw,
+		       usr, sys);
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = { .pattern = PAT_RANDREAD, .bs = 4096, .rng = 0 };
+	struct opts o = { .runtime = 10.0, .iodepth = 1 };
+	struct mortar_loop *loop = NULL;
+	struct slot *slots = NULL;
+	struct measure m = { 0 };
+	int ret = parse_args(argc, argv, &b, &o);
+
+	if (ret)
+		return ret < 0 ? 0 : ret;
+	ret = 1;
+	if (mortar_loop_new((unsigned)(o.iodepth < 64 ? 64 : o.iodepth * 2), &loop) < 0) {
+		fprintf(stderr, "mortar-bench: %s\n", mortar_errmsg());
+		return 1;
 	}
-	ret = 0;
-out:
+	if (open_image(loop, &b, &o) == 0 && (slots = make_slots(&b, o.iodepth))) {
+		run(loop, &b, slots, &o, &m);
+		if (!b.error) {
+			report(&b, &o, &m);
+			ret = 0;
+		}
+	}
 	if (b.img && mortar_image_close(b.img) < 0 && ret == 0) {
 		fprintf(stderr, "mortar-bench: close: %s\n", mortar_errmsg());
 		ret = 1;
 	}
 	if (slots) {
-		for (long i = 0; i < iodepth; i++)
+		for (long i = 0; i < o.iodepth; i++)
 			free(slots[i].buf);
 		free(slots);
 	}

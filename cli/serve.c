@@ -171,30 +171,34 @@ static int parse_mode(const char *arg, unsigned *mode)
 	return 0;
 }
 
+/* ARG as the index of one of NAMES (NULL-terminated), for option OPT. */
+static int parse_choice(const char *opt, const char *arg, const char *const *names, int *out)
+{
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(arg, names[i])) {
+			*out = i;
+			return 0;
+		}
+	return cli_usage("serve", "%s wants %s, %s or %s", opt, names[0], names[1], names[2]);
+}
+
 static int parse_log(const char *arg, enum srv_log_target *log)
 {
-	if (!strcmp(arg, "stderr"))
-		*log = SRV_LOG_STDERR;
-	else if (!strcmp(arg, "syslog"))
-		*log = SRV_LOG_SYSLOG;
-	else if (!strcmp(arg, "journal"))
-		*log = SRV_LOG_JOURNAL;
-	else
-		return cli_usage("serve", "--log wants stderr, syslog or journal");
+	/* In the order of enum srv_log_target. */
+	static const char *const names[] = { "stderr", "syslog", "journal", NULL };
+	int v;
+
+	if (parse_choice("--log", arg, names, &v))
+		return EXIT_USAGE;
+	*log = (enum srv_log_target)v;
 	return 0;
 }
 
 static int parse_tls(const char *arg, int *tls)
 {
-	if (!strcmp(arg, "off"))
-		*tls = 0;
-	else if (!strcmp(arg, "on"))
-		*tls = 1;
-	else if (!strcmp(arg, "require"))
-		*tls = 2;
-	else
-		return cli_usage("serve", "--tls wants off, on or require");
-	return 0;
+	static const char *const names[] = { "off", "on", "require", NULL };
+
+	return parse_choice("--tls", arg, names, tls) ? EXIT_USAGE : 0;
 }
 
 /* One option; 0, or the exit code of a usage error. */

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "hex.h"
 #include "location-syntax.h"
 
 /* ---- Growing strings ---------------------------------------------------- */
@@ -234,8 +235,8 @@ int loc_decode(struct loc_parser *p, size_t start, size_t end,
 			s[n++] = t[i];
 			continue;
 		}
-		hi = i + 1 < end ? loc_hexval(t[i + 1]) : -1;
-		lo = i + 2 < end ? loc_hexval(t[i + 2]) : -1;
+		hi = i + 1 < end ? mortar_hexval(t[i + 1]) : -1;
+		lo = i + 2 < end ? mortar_hexval(t[i + 2]) : -1;
 		if (hi < 0 || lo < 0) {
 			free(s);
 			free(m);

@@ -51,17 +51,6 @@ static inline bool loc_is_hostchar(unsigned char c)
 	       c == '_';
 }
 
-static inline int loc_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A printable description of byte C for messages: 'x' or byte 0x07. */
 static inline const char *loc_chardesc(unsigned char c, char tmp[16])
 {

@@ -15,6 +15,7 @@
 
 #include <json-c/json.h>
 
+#include "hex.h"
 #include "server.h"
 #include "tls.h"
 #include "transmission.h"
@@ -156,7 +157,8 @@ void nbd_drain(struct srv *core, void *ctx)
 
 /* ---- connections handed over by a previous process ---- */
 
-static int unhex(const char *hex, uint8_t **out, uint32_t *n)
+/* The bytes a previous process had received, from the hex it wrote. */
+static int pending_bytes(const char *hex, uint8_t **out, uint32_t *n)
 {
 	size_t len = strlen(hex);
 
@@ -167,16 +169,10 @@ static int unhex(const char *hex, uint8_t **out, uint32_t *n)
 	if (!len)
 		return 0;
 	*out = malloc(len / 2);
-	if (!*out)
+	if (!*out || mortar_unhex(hex, len / 2, *out) < 0) {
+		free(*out);
+		*out = NULL;
 		return -1;
-	for (size_t i = 0; i < len / 2; i++) {
-		unsigned v;
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
-			free(*out);
-			*out = NULL;
-			return -1;
-		}
-		(*out)[i] = (uint8_t)v;
 	}
 	*n = (uint32_t)(len / 2);
 	return 0;
@@ -228,7 +224,7 @@ void nbd_adopt(struct srv *core, void *ctx, int fd, struct json_object *st)
 	s->meta_alloc = jbool(st, "meta_alloc");
 	s->meta_id = json_object_object_get_ex(st, "meta_id", &v) ?
 		(uint32_t)json_object_get_int64(v) : 1;
-	if (unhex(jstr(st, "pending"), &s->pending, &s->npending) < 0) {
+	if (pending_bytes(jstr(st, "pending"), &s->pending, &s->npending) < 0) {
 		srv_log(core, "%s: the bytes the previous process received are "
 			"unreadable; closing the connection", s->peer);
 		goto fail;

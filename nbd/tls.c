@@ -22,6 +22,7 @@
 #include <gnutls/x509.h>
 
 #include "error.h"
+#include "hex.h"
 #include "tls-conn.h"
 
 /* TLS 1.2 and 1.3, nothing older; GnuTLS's NORMAL otherwise (it follows
@@ -117,17 +118,6 @@ static int load_x509(struct nbd_tls *t, const char *dir)
 	return 0;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One "username:hexkey" line, without its newline. */
 static int psk_parse_line(struct nbd_tls *t, const char *file, unsigned lineno,
 			  char *line)
@@ -169,13 +159,9 @@ static int psk_parse_line(struct nbd_tls *t, const char *file, unsigned lineno,
 		return mortar_set_error(ENOMEM, "out of memory");
 	}
 	t->nkeys++;
-	for (size_t i = 0; i < e->keylen; i++) {
-		int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return mortar_set_error(EINVAL, "TLS PSK file %s, line %u: the key "
-						"is not hexadecimal", file, lineno);
-		e->key[i] = (unsigned char)(hi << 4 | lo);
-	}
+	if (mortar_unhex(hex, e->keylen, e->key) < 0)
+		return mortar_set_error(EINVAL, "TLS PSK file %s, line %u: the key is not "
+					"hexadecimal", file, lineno);
 	return 0;
 }
 

@@ -251,3 +251,40 @@ mount_loop_fs() {
 	mount "$dev" "$dir" || skip "cannot mount $type on a loop device"
 	on_exit "umount -l '$dir'"
 }
+
+# fake_systemd RESTARTS INTERVAL SOCK IMAGE: `mortar serve -f -v --fdstore
+# -s SOCK IMAGE` under tests/func/fake-systemd.py, which restarts it
+# RESTARTS times every INTERVAL s through the fd store; returns once the
+# first server is ready.  Its output is in $SCRATCH/sd.out, the servers'
+# log in $SCRATCH/f.log, its pid in SDPID; fake_systemd_end stops it.
+fake_systemd() {
+	local i
+	mkfifo "$SCRATCH/sd.in"
+	"$PY" "$MORTAR_SRC/tests/func/fake-systemd.py" --restarts "$1" --interval "$2" \
+		--ready-file "$SCRATCH/sd.pid" -- "$MORTAR" serve -f -v --fdstore -s "$3" "$4" \
+		<"$SCRATCH/sd.in" >"$SCRATCH/sd.out" 2>"$SCRATCH/f.log" &
+	SDPID=$!
+	exec 8>"$SCRATCH/sd.in"
+	for ((i = 0; i < 500; i++)); do [[ -s $SCRATCH/sd.pid ]] && return 0; sleep 0.02; done
+	fail "the server under fake systemd did not become ready: $(cat "$SCRATCH/sd.out" "$SCRATCH/f.log")"
+}
+# Wait for the last restart, stop the service, check that every restart
+# carried the N (default 1) connections.
+fake_systemd_end() {
+	local n=${1:-1} restarts
+	restarts=$(grep -c "^restart" "$SCRATCH/sd.out" || true)
+	echo >&8
+	exec 8>&-
+	wait "$SDPID" || fail "fake systemd: $(cat "$SCRATCH/sd.out"; tail -n 20 "$SCRATCH/f.log")"
+	grep "^restart" "$SCRATCH/sd.out"
+	(($(grep -c "took over $n connection" "$SCRATCH/f.log") == restarts)) ||
+		fail "a restart did not carry the connection(s): $(grep 'took over' "$SCRATCH/f.log")"
+}
+fake_systemd_wait_restarts() { # N: until fake systemd has restarted N times
+	local i
+	for ((i = 0; i < 3000; i++)); do
+		grep -q "^restart $1:" "$SCRATCH/sd.out" && return 0
+		sleep 0.05
+	done
+	fail "fake systemd: no restart $1 within 150 s: $(cat "$SCRATCH/sd.out")"
+}

@@ -125,6 +125,28 @@ grep -q "a tls connection cannot be carried over" "$SCRATCH/h.log" ||
 echo "ok: the TLS connection was closed between requests, and reconnects"
 
 # --- SIGHUP: reloads --------------------------------------------------------------------
+# hold_client EXPORT: a client of EXPORT that reads every 50 ms until its
+# connection is closed (then "EXPORT: closed" in $SCRATCH/EXPORT.out).
+hold_client() {
+	local i
+	"$PY" - "$SCRATCH/h.sock" "$1" >"$SCRATCH/$1.out" 2>&1 <<'PYEOF' &
+import nbd, sys, time
+name = sys.argv[2]
+h = nbd.NBD(); h.set_export_name(name); h.connect_unix(sys.argv[1])
+h.pread(4096, 0)
+print(name + ": connected", flush=True)
+for i in range(300):
+    try:
+        h.pread(4096, 0)
+    except nbd.Error as e:
+        print(name + ": closed:", e, flush=True)
+        break
+    time.sleep(0.05)
+PYEOF
+	HPID=$!
+	for ((i = 0; i < 500; i++)); do grep -q connected "$SCRATCH/$1.out" && return 0; sleep 0.02; done
+	fail "client of $1: $(cat "$SCRATCH/$1.out")"
+}
 reload() { # SIGHUP, then the log line it must bring
 	local want=$1 before
 	before=$(grep -c "$want" "$SCRATCH/h.log" || true)
@@ -136,24 +158,10 @@ reload() { # SIGHUP, then the log line it must bring
 	fail "after SIGHUP, no '$want' in the log: $(tail -n 15 "$SCRATCH/h.log")"
 }
 # A client of export b, which then goes from the configuration.
-"$PY" - "$SCRATCH/h.sock" >"$SCRATCH/b.out" 2>&1 <<'PYEOF' &
-import nbd, sys, time
-h = nbd.NBD(); h.set_export_name("b"); h.connect_unix(sys.argv[1])
-h.pread(4096, 0)
-print("b: connected", flush=True)
-for i in range(300):
-    try:
-        h.pread(4096, 0)
-    except nbd.Error as e:
-        print("b: closed:", e, flush=True)
-        break
-    time.sleep(0.05)
-PYEOF
-bpid=$!
-for ((i = 0; i < 500; i++)); do grep -q connected "$SCRATCH/b.out" && break; sleep 0.02; done
+hold_client b
 sed -i "/^export = b=/d" "$conf"
 reload "export 'b' is gone from the configuration"
-wait "$bpid"
+wait "$HPID"
 grep -q "b: closed" "$SCRATCH/b.out" || fail "the client of the removed export: $(cat "$SCRATCH/b.out")"
 ! nbdinfo --list "nbd+unix:///?socket=$SCRATCH/h.sock" | grep -q 'export="b"' ||
 	fail "export b is still served"
@@ -174,23 +182,10 @@ echo "ok: unix $(cat "$SCRATCH/w1.out")"
 echo "ok: tcp $(cat "$SCRATCH/w2.out")"
 # An export whose image changes: its clients must reconnect.
 "$MORTAR" img create "$SCRATCH/a2.img" 64M >/dev/null
-"$PY" - "$SCRATCH/h.sock" >"$SCRATCH/a.out" 2>&1 <<'PYEOF' &
-import nbd, sys, time
-h = nbd.NBD(); h.set_export_name("a"); h.connect_unix(sys.argv[1])
-print("a: connected", flush=True)
-for i in range(300):
-    try:
-        h.pread(4096, 0)
-    except nbd.Error as e:
-        print("a: closed:", e, flush=True)
-        break
-    time.sleep(0.05)
-PYEOF
-apid=$!
-for ((i = 0; i < 500; i++)); do grep -q connected "$SCRATCH/a.out" && break; sleep 0.02; done
+hold_client a
 sed -i "s|^export = a=.*|export = a=$SCRATCH/a2.img|" "$conf"
 reload "export 'a' changed"
-wait "$apid"
+wait "$HPID"
 grep -q "a: closed" "$SCRATCH/a.out" || fail "the client of the changed export: $(cat "$SCRATCH/a.out")"
 echo "ok: SIGHUP: export a now names another image, its client was closed"
 kill "$spid"
@@ -198,26 +193,14 @@ wait "$spid" || fail "the server exited $? on SIGTERM"
 rm -f "$SCRATCH/stop"
 
 # --- systemd's fd store ---------------------------------------------------------------
-mkfifo "$SCRATCH/sd.in"
-"$PY" "$here/fake-systemd.py" --restarts 5 --interval 1 --ready-file "$SCRATCH/sd.pid" -- \
-	"$MORTAR" serve -f -v --fdstore -s "$SCRATCH/f.sock" "$SCRATCH/a.img" \
-	<"$SCRATCH/sd.in" >"$SCRATCH/sd.out" 2>"$SCRATCH/f.log" &
-sdpid=$!
-exec 8>"$SCRATCH/sd.in"
-for ((i = 0; i < 500; i++)); do [[ -s $SCRATCH/sd.pid ]] && break; sleep 0.02; done
+fake_systemd 5 1 "$SCRATCH/f.sock" "$SCRATCH/a.img"
 "$PY" "$here/nbd-writer.py" "nbd+unix:///?socket=$SCRATCH/f.sock" 60 \
 	--stop-file "$SCRATCH/stop" >"$SCRATCH/w3.out" 2>&1 &
 w3=$!
-for ((i = 0; i < 1500; i++)); do grep -q "restart 5:" "$SCRATCH/sd.out" && break; sleep 0.02; done
+fake_systemd_wait_restarts 5
 touch "$SCRATCH/stop"
 wait "$w3" || fail "writer through five restarts: $(cat "$SCRATCH/w3.out")"
-echo >&8
-exec 8>&-
-wait "$sdpid" || fail "fake systemd: $(cat "$SCRATCH/sd.out"; tail -n 20 "$SCRATCH/f.log")"
-cat "$SCRATCH/sd.out"
-(($(grep -c "^restart" "$SCRATCH/sd.out") == 5)) || fail "not five restarts: $(cat "$SCRATCH/sd.out")"
-(($(grep -c "took over 1 connection" "$SCRATCH/f.log") == 5)) ||
-	fail "a restart did not carry the connection: $(grep 'took over' "$SCRATCH/f.log")"
+fake_systemd_end
 grep -q "^status: 1 export(s), 1 connection(s)" "$SCRATCH/sd.out" || fail "no STATUS line with the connection"
 echo "ok: fd store $(cat "$SCRATCH/w3.out")"
 echo PASS

@@ -96,28 +96,16 @@ kill "$SPID"
 wait "$SPID" || true
 
 # --- systemd's fd store --------------------------------------------------------------------
-mkfifo "$SCRATCH/sd.in"
-"$PY" "$here/fake-systemd.py" --restarts 5 --interval 4 --ready-file "$SCRATCH/sd.pid" -- \
-	"$MORTAR" serve -f -v --fdstore -s "$SCRATCH/f.sock" "$img" \
-	<"$SCRATCH/sd.in" >"$SCRATCH/sd.out" 2>"$SCRATCH/f.log" &
-sdpid=$!
-exec 8>"$SCRATCH/sd.in"
-for ((i = 0; i < 500; i++)); do [[ -s $SCRATCH/sd.pid ]] && break; sleep 0.02; done
+fake_systemd 5 4 "$SCRATCH/f.sock" "$img"
 boot_guest "$SCRATCH/f.sock" "$SCRATCH/f.console"
 wait_records "$SCRATCH/f.console" 1
-for ((i = 0; i < 1500; i++)); do grep -q "restart 5:" "$SCRATCH/sd.out" && break; sleep 0.1; done
-grep -q "restart 5:" "$SCRATCH/sd.out" || fail "fake systemd: $(cat "$SCRATCH/sd.out")"
+fake_systemd_wait_restarts 5
 wait_records "$SCRATCH/f.console" 2
 worst=$(check_guest "$SCRATCH/f.console")
 n=$(records "$SCRATCH/f.console")
 kill "$QPID"
 wait "$QPID" 2>/dev/null || true
-echo >&8
-exec 8>&-
-wait "$sdpid" || fail "fake systemd: $(cat "$SCRATCH/sd.out"; tail -n 20 "$SCRATCH/f.log")"
-grep "^restart" "$SCRATCH/sd.out"
-(($(grep -c "took over 1 connection" "$SCRATCH/f.log") == 5)) ||
-	fail "a restart did not carry the guest's connection: $(grep 'took over' "$SCRATCH/f.log")"
+fake_systemd_end
 check_image "$SCRATCH/f.console"
 echo "ok: fd store: $n records verified by the guest across 5 restarts, no error, longest $worst ms"
 echo PASS
