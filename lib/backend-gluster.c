@@ -9,10 +9,11 @@
  *
  * Flush safety: write-behind's resync-failed-syncs-after-fsync is set, as
  * QEMU does, so writes it acknowledged and could not deliver are kept and
- * sent again at the next fsync; a failed write or fsync marks the image
- * failed, and later writes first need an fsync that succeeds (gl_recover):
- * nothing is lost silently, and service comes back by itself when the
- * bricks do.
+ * sent again at the next fsync; a failed write or fsync raises the
+ * image's fence, and later writes first need an fsync that succeeds
+ * (gl_recover): nothing is lost silently, and service comes back by itself
+ * when the bricks do.  The fence is the image's in the process, shared by
+ * every handle of it (backend-gluster-fence.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +51,7 @@ struct gl_img {
 	char *path;
 	uint64_t size;
 	uint32_t caps;
-	bool failed;		/* a write or fsync failed: see gl_recover */
+	struct gl_fence *fence;	/* up after a failed write or fsync: gl_recover */
 	bool seek_unsupported;	/* sharded volumes: see shards */
 	bool shards_tried;
 	struct gl_shards *shards;	/* NULL: everything is data */
@@ -63,6 +64,7 @@ struct gl_req {
 	uint64_t done;			/* bytes of a read or write done */
 	struct iovec *tmp_iov;		/* the piece in flight */
 	uint32_t epoch;			/* of a flush (dirty.c) */
+	unsigned fence_seen;		/* failures a recovery fsync covers */
 	void (*resume)(void *handle, struct mortar_req *req);	/* after gl_recover */
 };
 
@@ -135,7 +137,7 @@ static void gl_fua_done(struct mortar_op *op, int res)
 	struct gl_img *h = gl_handle(req);
 
 	if (res < 0) {
-		h->failed = true;
+		gl_fence_fail(h->fence);
 		res = gl_io_error(h, "write (sync for FUA)", req->offset, res);
 	}
 	gl_finish(req, res);
@@ -160,7 +162,7 @@ static void gl_rw_done(struct mortar_op *op, int res)
 		/* With write-behind, a write's error may belong to an earlier
 		 * write that was already acknowledged: fence the image. */
 		if (write)
-			h->failed = true;
+			gl_fence_fail(h->fence);
 		gl_finish(req, gl_io_error(h, write ? "write" : "read",
 					   req->offset + gr(req)->done, res));
 		return;
@@ -240,7 +242,7 @@ static void gl_rw_step(struct gl_img *h, struct mortar_req *req)
  * acknowledged and could not deliver (resync-failed-syncs-after-fsync),
  * and retries them at the next fsync: an fsync that succeeds means they
  * are on the bricks.  So a write, flush, trim or zero arriving while the
- * image is marked failed first asks for one; if it succeeds the image
+ * image is fenced first asks for one; if it succeeds the image
  * takes writes again (a node that came back brings service back without
  * reopening), if not the request fails and says why. */
 static void gl_recovered(struct mortar_op *op, int res)
@@ -256,7 +258,7 @@ static void gl_recovered(struct mortar_op *op, int res)
 			h->conn->logfile ? h->conn->logfile : "none"));
 		return;
 	}
-	h->failed = false;
+	gl_fence_clear(h->fence, gr(req)->fence_seen);
 	gr(req)->resume(h, req);
 }
 
@@ -265,7 +267,7 @@ static void gl_recovered(struct mortar_op *op, int res)
 static bool gl_recover(struct gl_img *h, struct mortar_req *req,
 		       void (*resume)(void *handle, struct mortar_req *req))
 {
-	if (!h->failed)
+	if (!gl_fence_up(h->fence, &gr(req)->fence_seen))
 		return false;
 	gr(req)->resume = resume;
 	req->op.fn = gl_recovered;
@@ -302,7 +304,7 @@ static void gl_flush_done(struct mortar_op *op, int res)
 	struct gl_img *h = gl_handle(req);
 
 	if (res < 0) {
-		h->failed = true;
+		gl_fence_fail(h->fence);
 		res = mortar_set_error(res, "%s: flush (fsync) failed: %s; the "
 			"writes since the last good flush are kept and sent again at "
 			"the next flush, and writes fail until one succeeds (log: %s)", gname(h),
@@ -335,7 +337,7 @@ static void gl_simple_done(struct mortar_op *op, int res)
 			/* Trim is advisory. */
 			res = 0;
 		} else {
-			h->failed = true;	/* as for writes */
+			gl_fence_fail(h->fence);	/* as for writes */
 			gl_finish(req, gl_io_error(h, req->type == MORTAR_REQ_TRIM ?
 						   "trim" : "zero", req->offset, res));
 			return;
@@ -481,14 +483,17 @@ static void gl_extents(void *handle, struct mortar_req *req)
 static void gl_resize(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
+	unsigned seen;
 	int r = 0;
 
-	if (h->failed && glfs_fsync(h->fd, NULL, NULL) < 0)	/* (see gl_recover) */
-		r = mortar_set_error(EIO, "%s: an earlier write or flush failed, and "
-			"the writes kept since still do not reach the bricks (fsync: %m); "
-			"resize once they do", gname(h));
-	else
-		h->failed = false;
+	if (gl_fence_up(h->fence, &seen)) {	/* (see gl_recover) */
+		if (glfs_fsync(h->fd, NULL, NULL) < 0)
+			r = mortar_set_error(EIO, "%s: an earlier write or flush failed, "
+				"and the writes kept since still do not reach the bricks "
+				"(fsync: %m); resize once they do", gname(h));
+		else
+			gl_fence_clear(h->fence, seen);
+	}
 
 	if (r == 0)
 		r = gl_size_check(h->conn, gname(h), req->offset);
@@ -560,6 +565,10 @@ static int gl_open(const struct mortar_location *loc,
 		glfs_close(h->fd);
 		goto fail;
 	}
+	if ((r = gl_fence_get(h->conn, st.st_ino, &h->fence)) < 0) {
+		glfs_close(h->fd);
+		goto fail;
+	}
 	h->size = (uint64_t)st.st_size;
 	h->caps = MORTAR_CAP_MULTI_CONN | MORTAR_CAP_EXTENTS;
 	if (flags & MORTAR_OPEN_RDONLY)
@@ -589,6 +598,7 @@ static int gl_close(void *handle)
 				     "since the last flush may be lost", gname(h));
 	gl_shards_close(h->shards);
 	dirty_map_free(&h->dirty);
+	gl_fence_put(h->fence);
 	gl_conn_put(h->conn);
 	free(h->path);
 	free(h);

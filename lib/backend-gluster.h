@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <glusterfs/api/glfs.h>
 
 #include "backend.h"
@@ -48,6 +49,18 @@ int gl_conn_volfile(struct gl_conn *c, struct gl_volfile **out);
 /* The message for a failed glfs_open/creat/stat of LOC's path. */
 int gl_open_error(const char *text, const struct mortar_location *loc, int err,
 		  unsigned flags);
+
+/* backend-gluster-fence.c: whether writes to an image must wait for an
+ * fsync that succeeds, shared by every handle of the image in the process
+ * (same connection, same inode).  gl_fence_up says whether the fence is
+ * up and what it has seen; gl_fence_clear, after an fsync sent then
+ * succeeded, lowers it for what was seen. */
+struct gl_fence;
+int gl_fence_get(struct gl_conn *c, ino_t ino, struct gl_fence **out);
+void gl_fence_put(struct gl_fence *f);
+void gl_fence_fail(struct gl_fence *f);
+bool gl_fence_up(struct gl_fence *f, unsigned *seen);
+void gl_fence_clear(struct gl_fence *f, unsigned seen);
 
 /* backend-gluster-copy.c: the table's copy and probe. */
 int mortar_gluster_copy(const struct mortar_location *src, const struct mortar_location *dst,
