@@ -374,6 +374,35 @@ static void gl_tune_client_graph(glfs_t *fs)
 	glfs_set_xlator_option(fs, "*-write-behind", "trickling-writes", "on");
 }
 
+int gl_client_new(const struct mortar_location *loc, size_t first, const char *text,
+		  const char *logfile, glfs_t **out)
+{
+	glfs_t *fs = glfs_new(loc->volume);
+
+	if (!fs)
+		return mortar_set_error(errno ? errno : ENOMEM, "%s: cannot create a "
+					"GlusterFS client: %m", text);
+	for (size_t k = 0; k < loc->nservers; k++) {
+		const struct mortar_server *s = &loc->servers[(first + k) % loc->nservers];
+
+		if (s->transport == MORTAR_TRANSPORT_RDMA)
+			return mortar_set_error(EPROTONOSUPPORT, "%s: the rdma transport is "
+				"not supported (GlusterFS dropped it); use gluster:// or "
+				"gluster+tcp://", text);
+		if (glfs_set_volfile_server(fs, gl_transport(s->transport),
+				s->transport == MORTAR_TRANSPORT_UNIX ? s->socket : gl_host(s),
+				s->transport == MORTAR_TRANSPORT_UNIX ? 0 :
+				(s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT)) < 0)
+			return mortar_set_error(errno, "%s: bad volfile server %s: %m", text,
+						gl_host(s));
+	}
+	gl_tune_client_graph(fs);
+	if (logfile)
+		glfs_set_logging(fs, logfile, GL_LOG_LEVEL);
+	*out = fs;
+	return 0;
+}
+
 int gl_conn_get(const struct mortar_location *loc, const char *text,
 		struct gl_conn **out)
 {
@@ -408,33 +437,9 @@ int gl_conn_get(const struct mortar_location *loc, const char *text,
 
 		log_start = c->logfile && stat(c->logfile, &lst) == 0 ? (long)lst.st_size : 0;
 	}
-	c->fs = glfs_new(loc->volume);
-	if (!c->fs) {
-		r = mortar_set_error(errno ? errno : ENOMEM, "%s: cannot create a "
-				     "GlusterFS client: %m", text);
+	r = gl_client_new(loc, 0, text, c->logfile, &c->fs);
+	if (r < 0)
 		goto fail;
-	}
-	for (size_t i = 0; i < loc->nservers; i++) {
-		const struct mortar_server *s = &loc->servers[i];
-
-		if (s->transport == MORTAR_TRANSPORT_RDMA) {
-			r = mortar_set_error(EPROTONOSUPPORT, "%s: the rdma transport is "
-				"not supported (GlusterFS dropped it); use gluster:// or "
-				"gluster+tcp://", text);
-			goto fail;
-		}
-		if (glfs_set_volfile_server(c->fs, gl_transport(s->transport),
-				s->transport == MORTAR_TRANSPORT_UNIX ? s->socket : gl_host(s),
-				s->transport == MORTAR_TRANSPORT_UNIX ? 0 :
-				(s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT)) < 0) {
-			r = mortar_set_error(errno, "%s: bad volfile server %s: %m", text,
-					     gl_host(s));
-			goto fail;
-		}
-	}
-	gl_tune_client_graph(c->fs);
-	if (c->logfile)
-		glfs_set_logging(c->fs, c->logfile, GL_LOG_LEVEL);
 	if (gl_init_bounded(c->fs) < 0) {
 		r = gl_init_error(loc, text, errno ? errno : EIO, c->logfile, log_start);
 		/* A failed init leaves threads behind that fini would wait
@@ -442,6 +447,10 @@ int gl_conn_get(const struct mortar_location *loc, const char *text,
 		c->fs = NULL;
 		goto fail;
 	}
+	if (mortar_location_dup(loc, &c->loc) < 0)
+		c->loc = NULL;	/* (then no failover: the client works as is) */
+	else
+		gl_failover_watch(c);
 	c->refs = 1;
 	c->next = gl_conns;
 	gl_conns = c;

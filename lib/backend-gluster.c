@@ -56,6 +56,13 @@ struct gl_img {
 	bool shards_tried;
 	struct gl_shards *shards;	/* NULL: everything is data */
 	struct dirty_map dirty;	/* written since the last flush */
+	/* Moving to the connection's newer client (gl_move). */
+	glfs_t *fs;		/* the client fd belongs to */
+	unsigned gen;		/* the connection's generation of that client */
+	int oflags;
+	unsigned busy;		/* requests entered and not finished */
+	bool moving;		/* requests wait in held until busy is 0 */
+	struct mortar_req *held, **held_tail;
 };
 
 /* A request with this backend's state (req_size). */
@@ -111,10 +118,16 @@ static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res
 		h->conn->logfile ? h->conn->logfile : "none");
 }
 
+static void gl_move(struct gl_img *h);
+
 static void gl_finish(struct mortar_req *req, int res)
 {
+	struct gl_img *h = gl_handle(req);
+
 	free(gr(req)->tmp_iov);
 	gr(req)->tmp_iov = NULL;
+	if (--h->busy == 0 && h->moving)
+		gl_move(h);
 	mortar_req_complete(req, res);
 }
 
@@ -276,7 +289,7 @@ static bool gl_recover(struct gl_img *h, struct mortar_req *req,
 	return true;
 }
 
-static void gl_preadv(void *handle, struct mortar_req *req)
+static void gl_preadv_do(void *handle, struct mortar_req *req)
 {
 	gr(req)->done = 0;
 	gl_rw_step(handle, req);
@@ -287,11 +300,11 @@ static void gl_deferred_fail(struct mortar_op *op, int res)
 	gl_finish((struct mortar_req *)op, res);
 }
 
-static void gl_pwritev(void *handle, struct mortar_req *req)
+static void gl_pwritev_do(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
 
-	if (gl_recover(h, req, gl_pwritev))
+	if (gl_recover(h, req, gl_pwritev_do))
 		return;
 	dirty_map_mark(&h->dirty, req->offset, req->length);
 	gr(req)->done = 0;
@@ -315,11 +328,11 @@ static void gl_flush_done(struct mortar_op *op, int res)
 	gl_finish(req, res);
 }
 
-static void gl_flush(void *handle, struct mortar_req *req)
+static void gl_flush_do(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
 
-	if (gl_recover(h, req, gl_flush))
+	if (gl_recover(h, req, gl_flush_do))
 		return;
 	req->op.fn = gl_flush_done;
 	gr(req)->epoch = dirty_map_flush_begin(&h->dirty);
@@ -353,11 +366,11 @@ static void gl_simple_done(struct mortar_op *op, int res)
 	gl_finish(req, 0);
 }
 
-static void gl_trim(void *handle, struct mortar_req *req)
+static void gl_trim_do(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
 
-	if (gl_recover(h, req, gl_trim))
+	if (gl_recover(h, req, gl_trim_do))
 		return;
 	req->op.fn = gl_simple_done;
 	mortar_loop_hold(h->loop);
@@ -392,7 +405,7 @@ static void gl_zero_discarded(struct mortar_op *op, int res)
 	}
 }
 
-static void gl_zero(void *handle, struct mortar_req *req)
+static void gl_zero_do(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
 
@@ -404,7 +417,7 @@ static void gl_zero(void *handle, struct mortar_req *req)
 			"allocated", gname(h)));
 		return;
 	}
-	if (gl_recover(h, req, gl_zero))
+	if (gl_recover(h, req, gl_zero_do))
 		return;
 	if (!(req->flags & MORTAR_REQ_MAY_TRIM)) {
 		gl_zerofill(h, req);
@@ -450,7 +463,7 @@ static int gl_extents_settled(struct gl_img *h, struct mortar_req *req, size_t *
 	return r;
 }
 
-static void gl_extents(void *handle, struct mortar_req *req)
+static void gl_extents_do(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
 	uint64_t pos = req->offset, end = req->offset + req->length, stop;
@@ -480,7 +493,7 @@ static void gl_extents(void *handle, struct mortar_req *req)
 	mortar_loop_defer(h->loop, &req->op, r);
 }
 
-static void gl_resize(void *handle, struct mortar_req *req)
+static void gl_resize_do(void *handle, struct mortar_req *req)
 {
 	struct gl_img *h = handle;
 	unsigned seen;
@@ -549,8 +562,11 @@ static int gl_open(const struct mortar_location *loc,
 			loc->path);
 		goto fail;
 	}
-	h->fd = glfs_open(h->conn->fs, gl_path(loc),
-			  (flags & MORTAR_OPEN_RDONLY) ? O_RDONLY : O_RDWR);
+	h->held_tail = &h->held;
+	h->oflags = (flags & MORTAR_OPEN_RDONLY) ? O_RDONLY : O_RDWR;
+	h->gen = __atomic_load_n(&h->conn->gen, __ATOMIC_ACQUIRE);
+	h->fs = __atomic_load_n(&h->conn->fs, __ATOMIC_ACQUIRE);
+	h->fd = glfs_open(h->fs, gl_path(loc), h->oflags);
 	if (!h->fd) {
 		r = gl_open_error(text, loc, errno ? errno : EIO, flags);
 		goto fail;
@@ -708,6 +724,75 @@ static int gl_remove(const struct mortar_location *loc)
 	free(text);
 	return r;
 }
+
+/* ---- moving to a client of another volfile server ---- */
+
+/* The connection has a newer client (backend-gluster-failover.c: the
+ * volfile server in use is gone), and nothing of this image is in flight
+ * on the old one: flush what the old client's write-behind holds, open
+ * the image on the new client, run the requests that waited.  If the old
+ * client cannot flush (bricks unreachable too), the image stays on it:
+ * it still reaches the bricks when they return, only without news of the
+ * volume's graph. */
+static void gl_move(struct gl_img *h)
+{
+	glfs_t *fs = __atomic_load_n(&h->conn->fs, __ATOMIC_ACQUIRE);
+	struct mortar_req *list = h->held;
+	glfs_fd_t *fd;
+
+	h->gen = __atomic_load_n(&h->conn->gen, __ATOMIC_ACQUIRE);
+	if (fs != h->fs && glfs_fsync(h->fd, NULL, NULL) == 0 &&
+	    (fd = glfs_open(fs, h->path, h->oflags))) {
+		glfs_close(h->fd);
+		h->fd = fd;
+		h->fs = fs;
+	}
+	h->moving = false;
+	h->held = NULL;
+	h->held_tail = &h->held;
+	while (list) {
+		struct mortar_req *req = list;
+
+		list = req->next;
+		req->next = NULL;
+		gr(req)->resume(h, req);
+	}
+}
+
+/* Every request enters here: false when it goes ahead (counted busy),
+ * true when it waits for gl_move, which then runs ENTRY for it. */
+static bool gl_held(struct gl_img *h, struct mortar_req *req,
+		    void (*entry)(void *handle, struct mortar_req *req))
+{
+	if (!h->moving && h->gen == __atomic_load_n(&h->conn->gen, __ATOMIC_ACQUIRE)) {
+		h->busy++;
+		return false;
+	}
+	gr(req)->resume = entry;
+	req->next = NULL;
+	*h->held_tail = req;
+	h->held_tail = &req->next;
+	if (!h->moving) {
+		h->moving = true;
+		if (h->busy == 0)
+			gl_move(h);
+	}
+	return true;
+}
+
+#define GL_ENTRY(name) \
+	static void name(void *handle, struct mortar_req *req) \
+	{ \
+		if (!gl_held(handle, req, name)) \
+			name##_do(handle, req); \
+	}
+GL_ENTRY(gl_preadv)
+GL_ENTRY(gl_pwritev)
+GL_ENTRY(gl_flush)
+GL_ENTRY(gl_trim)
+GL_ENTRY(gl_zero)
+GL_ENTRY(gl_extents)
+GL_ENTRY(gl_resize)
 
 const struct mortar_backend mortar_backend_gluster = {
 	.name = "gluster",

@@ -23,7 +23,15 @@ extern const struct mortar_backend mortar_backend_gluster;
 struct gl_conn {
 	char *key;
 	char *volume;
+	struct mortar_location *loc;	/* its volfile servers, in the user's order */
+	/* The client.  Replaced by a client of another volfile server when
+	 * the one in use is gone (backend-gluster-failover.c): GEN counts
+	 * the replacements, and each image moves its descriptor over at its
+	 * next request.  An old client is never freed. */
 	glfs_t *fs;
+	unsigned gen;
+	size_t first;			/* index in loc of the server it asks first */
+	unsigned down_checks;
 	unsigned refs;
 	char *logfile;
 	/* The graph without the shard translator, for block status on
@@ -40,6 +48,13 @@ int gl_conn_get(const struct mortar_location *loc, const char *text, struct gl_c
 /* The same, LOC's canonical text naming it. */
 int gl_conn_get_loc(const struct mortar_location *loc, struct gl_conn **out);
 void gl_conn_put(struct gl_conn *c);
+/* A client of LOC's volume, not yet initialised, asking LOC's volfile
+ * servers from index FIRST on (then the others, in order). */
+int gl_client_new(const struct mortar_location *loc, size_t first, const char *text,
+		  const char *logfile, glfs_t **out);
+/* backend-gluster-failover.c: watch C's volfile server (when LOC names
+ * more than one) and move C to the next one when it is gone. */
+void gl_failover_watch(struct gl_conn *c);
 /* glfs_init(FS), given up after MORTAR_GLUSTER_TIMEOUT: -1 with errno. */
 int gl_init_bounded(glfs_t *fs);
 /* The client volfile of C's volume, as glusterd gave it, parsed
