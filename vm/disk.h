@@ -3,7 +3,8 @@
  * `mortar serve` of the VM on a unix socket in its runtime directory,
  * attached as a vhost-user-blk device (the default: the server reads and
  * writes guest memory itself, so the guest's memory is shared with it)
- * or as a virtio-blk device over QEMU's NBD client. */
+ * or as a virtio-blk device over QEMU's NBD client (with discard and a
+ * reconnect delay). */
 #ifndef MORTAR_VM_DISK_H
 #define MORTAR_VM_DISK_H
 
@@ -14,8 +15,9 @@
 int vm_disk_protocol_parse(const char *text, enum vm_disk_protocol *p);
 
 /* Serve LOCATION as disk I of the VM whose runtime directory is DIR,
- * with the mortar binary running now (/proc/self/exe), daemonised; then
- * record it in ST.  0, or -errno with a message. */
+ * with the mortar binary running now (/proc/self/exe), in a session of
+ * its own, its messages in DIR/diskI.log; once it listens, record it in
+ * ST.  0, or -errno with the server's own message. */
 int vm_disk_serve(struct vm_state *st, const char *dir, unsigned i, const char *location,
 		  enum vm_disk_protocol protocol);
 

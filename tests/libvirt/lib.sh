@@ -20,9 +20,9 @@
 #                             (e.g. <memoryBacking>)
 #   lv_console NAME           the domain's serial console log
 #   lv_qemu_pid NAME          the pid of its QEMU
-#   pattern TEXT BYTES        TEXT repeated, BYTES long
-#   guest_exec ...            (tests/vm/guest-agent.bash) in the domain
-#                             that LV_DOMAIN names (lv_domain sets it)
+#   guest_exec ...            (and the rest of tests/vm/guest-agent.bash)
+#                             in the domain that LV_DOMAIN names (lv_domain
+#                             sets it)
 . "$(dirname "${BASH_SOURCE[0]}")/../func/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/../vm/guest-agent.bash"
 requires virsh libvirtd virtlogd qemu-system-x86_64 jq nsenter unshare python3
@@ -142,8 +142,5 @@ lv_domain() {
 	guest_wait_agent 120 ||
 		fail "the guest agent of $name does not answer after 120 s; console: $(tail -n 5 "$(lv_console "$name")" 2>&1)"
 }
-
-# pattern TEXT BYTES: TEXT repeated, BYTES long (yes ends on SIGPIPE).
-pattern() { (set +o pipefail; yes "$1" | head -c "$2"); }
 
 lv_qemu_pid() { cat "$LIBVIRT_DIR/run/qemu/$1.pid"; }

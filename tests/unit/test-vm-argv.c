@@ -123,11 +123,14 @@ static void test_boot(void)
 	a = arg_after(sv.v, "-blockdev", NULL);
 	tap_ok(a && !strcmp(opt_value(a, "server.path", buf, sizeof buf), "/run/vm,x/t/disk0.sock") &&
 	       !strcmp(opt_value(a, "driver", buf, sizeof buf), "nbd"),
-	       "the disk's NBD socket reads back whole: %s", a);
+	       "the disk's NBD socket reads back whole: %s", a ? a : "(no -blockdev)");
+	tap_ok(a && !strcmp(opt_value(a, "discard", buf, sizeof buf), "unmap") &&
+	       !strcmp(opt_value(a, "reconnect-delay", buf, sizeof buf), "10"),
+	       "the guest's trims reach the image; QEMU waits 10 s for a lost server");
 	a = arg_after(sv.v, "-chardev", "socket,id=disk1");
 	tap_ok(a && !strcmp(opt_value(a, "path", buf, sizeof buf), "/run/vm,x/t/disk1.vhost") &&
 	       !strcmp(opt_value(a, "reconnect", buf, sizeof buf), "1"),
-	       "the vhost-user disk's socket reads back whole, reconnecting: %s", a);
+	       "the vhost-user disk's socket reads back whole, reconnecting: %s", a ? a : "(none)");
 	tap_ok(!strcmp(arg_after(sv.v, "-device", "vhost-user-blk-pci"),
 		       "vhost-user-blk-pci,chardev=disk1,id=vd1"), "a vhost-user-blk device");
 	a = arg_after(sv.v, "-qmp", NULL);

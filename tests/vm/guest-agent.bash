@@ -5,7 +5,8 @@
 # the port org.qemu.guest_agent.0).  The transport is a function that
 # takes one agent command as JSON and prints the agent's JSON reply:
 #   GUEST_AGENT=qga_socket QGA_SOCKET=PATH   a `mortar vm` guest (qga.sock
-#                                            in its runtime directory)
+#                                            in its runtime directory;
+#                                            guest_of_vm NAME sets both)
 #   GUEST_AGENT=lv_agent LV_DOMAIN=NAME      a libvirt domain (tests/libvirt)
 #
 #   guest_exec [-t SECONDS] COMMAND   sh -c COMMAND in the guest: its
@@ -13,6 +14,17 @@
 #                                     status (125: the agent failed, 124:
 #                                     no end within SECONDS, default 60)
 #   guest_wait_agent [SECONDS]        until the agent answers (default 120)
+#   guest_put HOSTFILE PATH           copy a host tool into the guest
+#   guest_write_verify DEV OFF LEN TEXT
+#                                     the guest writes TEXT repeated over LEN
+#                                     MiB at OFF MiB of DEV (O_DIRECT, then a
+#                                     flush), reads them back and compares
+#   guest_trim_frees DEV OFF LEN CMD...
+#                                     the guest discards LEN MiB at OFF MiB of
+#                                     DEV; CMD prints the image's allocated
+#                                     bytes, which must drop by LEN MiB
+#   pattern TEXT BYTES                the host's copy of what
+#                                     guest_write_verify writes
 
 # qga_socket JSON: one command over QGA_SOCKET.  guest-sync first, with a
 # fresh id, so that a reply left over from an earlier client is skipped.
@@ -41,6 +53,13 @@ qga_socket() {
 	f.flush()
 	print(json.dumps(reply()))
 	EOF
+}
+
+# guest_of_vm NAME: the agent of `mortar vm` NAME, once it answers.
+guest_of_vm() {
+	GUEST_AGENT=qga_socket
+	QGA_SOCKET=$MORTAR_VM_DIR/$1/qga.sock
+	guest_wait_agent 120 || fail "the guest agent of VM $1 does not answer after 120 s"
 }
 
 _guest_agent() { "${GUEST_AGENT:?set GUEST_AGENT to a transport}" "$@"; }
@@ -91,4 +110,25 @@ guest_put() {
 	_guest_agent "{\"execute\":\"guest-file-close\",\"arguments\":{\"handle\":$h}}" >/dev/null
 	((rc == 0)) || { echo "guest_put: cannot write $2" >&2; return $rc; }
 	guest_exec "chmod 0755 '$2'"
+}
+
+pattern() { (set +o pipefail; yes "$1" | head -c "$2"); }
+
+guest_write_verify() {
+	guest_exec "yes $4 | head -c $(($3 << 20)) >/tmp/w &&
+		dd if=/tmp/w of=$1 bs=1M seek=$2 oflag=direct conv=notrunc,fsync 2>/dev/null &&
+		dd if=$1 bs=1M skip=$2 count=$3 iflag=direct 2>/dev/null | cmp - /tmp/w && rm /tmp/w" ||
+		fail "the guest could not write $3 MiB at $2 MiB of $1 and read them back"
+	echo "ok: the guest wrote $3 MiB at $2 MiB of $1 and read them back"
+}
+
+guest_trim_frees() {
+	local dev=$1 off=$2 len=$3 before after
+	shift 3
+	before=$("$@") || fail "cannot read the image's allocation ($*)"
+	guest_exec "blkdiscard -o $((off << 20)) -l $((len << 20)) $dev" || fail "blkdiscard of $dev failed in the guest"
+	after=$("$@") || fail "cannot read the image's allocation ($*)"
+	echo "allocation: $before bytes before the guest's trim of $len MiB, $after after"
+	((before - after >= len << 20)) || fail "the guest's trim of $len MiB freed $((before - after)) bytes of the image"
+	echo "ok: the guest's trim made a hole of $len MiB in the image"
 }
