@@ -31,7 +31,6 @@
 #include "diag.h"
 #include "error.h"
 #include "gluster-volfile.h"
-#include "runtime.h"
 
 #define GL_LOG_LEVEL 5			/* GF_LOG_WARNING */
 
@@ -73,18 +72,6 @@ static char *gl_key(const struct mortar_location *loc)
 	}
 	snprintf(k + len, cap - len, "/%s", loc->volume);
 	return k;
-}
-
-static char *gl_logfile(const char *volume)
-{
-	char dir[256], *path;
-
-	/* The per-user runtime directory, private (runtime.c); no log file
-	 * rather than one where another user could read or plant it. */
-	if (mortar_runtime_dir(NULL, dir, sizeof dir) < 0 ||
-	    asprintf(&path, "%s/gfapi-%s.log", dir, volume) < 0)
-		return NULL;
-	return path;
 }
 
 /* Why the bricks refused this client.  A brick that rejects a client
@@ -431,12 +418,7 @@ int gl_conn_get(const struct mortar_location *loc, const char *text,
 	}
 	c->key = key;
 	c->volume = strdup(loc->volume);
-	c->logfile = gl_logfile(loc->volume);
-	{
-		struct stat lst;
-
-		log_start = c->logfile && stat(c->logfile, &lst) == 0 ? (long)lst.st_size : 0;
-	}
+	c->logfile = gl_log_open(loc->volume, &log_start);
 	r = gl_client_new(loc, 0, text, c->logfile, &c->fs);
 	if (r < 0)
 		goto fail;

@@ -65,6 +65,11 @@ int gl_conn_volfile(struct gl_conn *c, struct gl_volfile **out);
 int gl_open_error(const char *text, const struct mortar_location *loc, int err,
 		  unsigned flags);
 
+/* backend-gluster-log.c: the path of the client log of VOLUME (NULL when
+ * there is no safe place), rotated when it grew too large; *START: where
+ * it ends now, so that a diagnosis reads only what the new client wrote. */
+char *gl_log_open(const char *volume, long *start);
+
 /* backend-gluster-fence.c: whether writes to an image must wait for an
  * fsync that succeeds, shared by every handle of the image in the process
  * (same connection, same inode).  gl_fence_up says whether the fence is
