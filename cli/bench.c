@@ -37,7 +37,14 @@ static const char bench_usage[] =
 	"  --paths LIST       only these paths (direct,fuse,mortar,qemu-nbd,nbdkit,qsd)\n"
 	"  --plot-dir DIR     where the PNG and SVG plots go (default: .)\n"
 	"  --keep             keep the benchmark image\n"
-	"  --output=json      the results as JSON on stdout\n";
+	"  --output=json      the results as JSON on stdout\n"
+	"\n"
+	"       mortar bench --in-guest [--quick] [--runs N] [--size SIZE] [--brick DIR]\n"
+	"                    [--paths LIST] DIR|gluster://HOST/VOLUME\n"
+	"\n"
+	"fio inside a guest, the seeds' job (4 streams of 128 KiB, iodepths 4/32/8/16)\n"
+	"on each path's disk: QEMU's file driver, FUSE, QEMU's gluster driver, Mortar\n"
+	"NBD, Mortar vhost-user-blk, qemu-storage-daemon vhost-user-blk (bench/in-guest.sh).\n";
 
 /* ---- parse ---- */
 
@@ -52,6 +59,8 @@ const struct option bench_options[] = {
 	{ "keep", no_argument, NULL, 'k' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "in-guest", no_argument, NULL, 'G' },
+	{ "brick", required_argument, NULL, 'B' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -80,6 +89,7 @@ static int bench_getopt(int argc, char **argv, struct bench_opts *o)
 		case 'k': o->keep = true; break;
 		case 'o': bad = cli_parse_output(cmd, optarg, &o->out); break;
 		case 'h': fputs(bench_usage, stdout); return EXIT_OK;
+		case 'B': return cli_usage(cmd, "--brick is for --in-guest");
 		default: return cli_bad_option(cmd, argv);
 		}
 	}
@@ -179,6 +189,9 @@ int cmd_bench(int argc, char **argv)
 	bool created = false;
 	int rc, direct;
 
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--in-guest"))
+			return bench_in_guest(argc, argv);
 	if ((rc = bench_getopt(argc, argv, &o)) >= 0)
 		return rc;
 	if ((rc = bench_setup(&ctx, &o)) != EXIT_OK)

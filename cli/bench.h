@@ -123,4 +123,7 @@ bool bench_plot(const char *dir, const char *scratch, const char *title, const s
 		size_t njobs, const struct bench_plot_series *s, size_t ns,
 		char *png, char *svg, size_t len, char *why, size_t wlen);
 
+/* bench-guest.c: mortar bench --in-guest (runs bench/in-guest.sh). */
+int bench_in_guest(int argc, char **argv);
+
 #endif
