@@ -32,23 +32,33 @@ struct mortar_loop {
 	uint64_t efd_buf;
 	struct mortar_op efd_op;
 	unsigned holds;
+	bool private;		/* DEFER_TASKRUN: completions only when we ask */
 };
 
 static void loop_efd_arm(struct mortar_loop *loop);
 
-int mortar_loop_new(unsigned entries, struct mortar_loop **out)
+static int loop_new(unsigned entries, bool private, struct mortar_loop **out)
 {
 	struct mortar_loop *loop;
-	int r;
+	int r = -EINVAL;
 
 	loop = calloc(1, sizeof *loop);
 	if (!loop)
 		return mortar_set_error(ENOMEM, "out of memory creating an event loop");
 	if (entries == 0)
 		entries = LOOP_DEFAULT_ENTRIES;
+	/* A loop only its own thread submits to: the kernel runs completion
+	 * work when that thread waits, never by interrupting it or another
+	 * thread (6.1+): fewer wake-ups and context switches per request. */
+	if (private) {
+		r = io_uring_queue_init(entries, &loop->ring, IORING_SETUP_SINGLE_ISSUER |
+					IORING_SETUP_DEFER_TASKRUN);
+		loop->private = r == 0;
+	}
 	/* Cooperative task running: completions are processed when the loop
 	 * enters the kernel anyway, not by interrupting it (5.19+). */
-	r = io_uring_queue_init(entries, &loop->ring, IORING_SETUP_COOP_TASKRUN);
+	if (r == -EINVAL)
+		r = io_uring_queue_init(entries, &loop->ring, IORING_SETUP_COOP_TASKRUN);
 	if (r == -EINVAL)
 		r = io_uring_queue_init(entries, &loop->ring, 0);
 	if (r < 0) {
@@ -70,6 +80,16 @@ int mortar_loop_new(unsigned entries, struct mortar_loop **out)
 	pthread_mutex_init(&loop->lock, NULL);
 	*out = loop;
 	return 0;
+}
+
+int mortar_loop_new(unsigned entries, struct mortar_loop **out)
+{
+	return loop_new(entries, false, out);
+}
+
+int mortar_loop_new_private(unsigned entries, struct mortar_loop **out)
+{
+	return loop_new(entries, true, out);
 }
 
 void mortar_loop_free(struct mortar_loop *loop)
@@ -209,6 +229,9 @@ int mortar_loop_run_once(struct mortar_loop *loop, int timeout_ms)
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
 		r = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, wait_nr, &ts, NULL);
+	} else if (wait_nr == 0 && loop->private) {
+		/* Without a wait the kernel would keep the completions. */
+		r = io_uring_submit_and_get_events(&loop->ring);
 	} else {
 		r = io_uring_submit_and_wait(&loop->ring, wait_nr);
 	}

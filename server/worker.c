@@ -58,6 +58,14 @@ struct srv_worker {
 	bool freezing;			/* a handover is under way */
 	bool freeze_reported;
 	unsigned freeze_left;		/* units not frozen yet */
+
+	/* Set up on the worker's own thread (its loop is private to it):
+	 * the starting thread waits for the verdict. */
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	bool start_done;
+	int start_err;
+	char start_msg[512];
 };
 
 /* What the thread handing over waits on (srv->freeze). */
@@ -413,18 +421,44 @@ static void worker_tick_arm(struct srv_worker *w)
 
 /* ---- the thread ---- */
 
+static int worker_init(struct srv *srv, struct srv_worker *w);
+
+/* The verdict of the worker's setup, to the thread that started it. */
+static void worker_started(struct srv_worker *w, int r)
+{
+	pthread_mutex_lock(&w->start_lock);
+	w->start_err = r;
+	if (r < 0)
+		snprintf(w->start_msg, sizeof w->start_msg, "%s", mortar_errmsg());
+	w->start_done = true;
+	pthread_cond_broadcast(&w->start_cond);
+	pthread_mutex_unlock(&w->start_lock);
+}
+
 static void *worker_main(void *arg)
 {
 	struct srv_worker *w = arg;
 	sigset_t all;
+	int r;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	r = worker_init(w->srv, w);
+	if (r < 0) {
+		/* What it opened, closed on the thread that owns the loop. */
+		for (size_t i = 0; w->imgs && i < w->srv->nexports; i++) {
+			mortar_image_close(w->imgs[i]);
+			w->imgs[i] = NULL;
+		}
+		worker_started(w, r);
+		return NULL;
+	}
+	worker_started(w, r);
 	worker_efd_arm(w);
 	if (w->srv->cfg.idle_timeout_s)
 		worker_tick_arm(w);
 	while (!(w->stopping && w->nunits == 0)) {
-		int r = mortar_loop_run_once(w->loop, -1);
+		r = mortar_loop_run_once(w->loop, -1);
 		if (r < 0) {
 			srv_log(w->srv, "worker: %s", mortar_errmsg());
 			break;
@@ -454,7 +488,7 @@ static int worker_init(struct srv *srv, struct srv_worker *w)
 	w->imgs = calloc(srv->nexports, sizeof *w->imgs);
 	if (w->efd < 0 || !w->imgs)
 		return mortar_set_error(errno ? errno : ENOMEM, "cannot set up a worker: %m");
-	r = mortar_loop_new(0, &w->loop);
+	r = mortar_loop_new_private(0, &w->loop);
 	if (r < 0)
 		return r;
 	for (size_t e = 0; e < srv->nexports; e++) {
@@ -483,10 +517,19 @@ int srv_workers_start(struct srv *srv)
 	for (unsigned i = 0; i < srv->nworkers && r == 0; i++) {
 		struct srv_worker *w = &srv->workers[i];
 
-		r = worker_init(srv, w);
-		if (r == 0 && pthread_create(&w->tid, NULL, worker_main, w) != 0)
+		pthread_mutex_init(&w->start_lock, NULL);
+		pthread_cond_init(&w->start_cond, NULL);
+		if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
 			r = mortar_set_error(EAGAIN, "cannot start a worker thread");
-		w->started = r == 0;
+			break;
+		}
+		w->started = true;
+		pthread_mutex_lock(&w->start_lock);
+		while (!w->start_done)
+			pthread_cond_wait(&w->start_cond, &w->start_lock);
+		pthread_mutex_unlock(&w->start_lock);
+		if (w->start_err < 0)
+			r = mortar_set_error(-w->start_err, "%s", w->start_msg);
 	}
 	if (r < 0)
 		srv_workers_stop(srv);

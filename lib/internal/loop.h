@@ -36,6 +36,12 @@ void mortar_loop_defer(struct mortar_loop *loop, struct mortar_op *op, int res);
 void mortar_loop_hold(struct mortar_loop *loop);
 void mortar_loop_post(struct mortar_loop *loop, struct mortar_op *op, int res);
 
+/* A loop that only the calling thread will ever submit to or run (other
+ * threads may still mortar_loop_post to it): cheaper per request where
+ * the kernel allows it (IORING_SETUP_DEFER_TASKRUN), else as
+ * mortar_loop_new. */
+int mortar_loop_new_private(unsigned entries, struct mortar_loop **out);
+
 /* Ring flags learnt at setup, for backends that want them. */
 struct io_uring *mortar_loop_ring(struct mortar_loop *loop);
 
