@@ -36,6 +36,11 @@
 #define SPARSE_CHUNKS 16		/* at most this many chunks per read (+1) */
 #define MAX_EXTENTS 4096		/* descriptors per block status reply */
 #define RBUF_SIZE (64u << 10)		/* one receive brings many requests */
+/* After a large write, the next receive takes only this much: the next
+ * header, without pulling the next payload into the receive buffer only
+ * to copy it out again (a copy of up to 64 KiB per 128 KiB write). */
+#define RBUF_AFTER_WRITE 4096u
+#define LARGE_WRITE (32u << 10)
 
 struct nbd_req {
 	struct nbd_conn *c;
@@ -69,6 +74,7 @@ struct nbd_conn {
 	uint8_t *rbuf;			/* RBUF_SIZE: headers, small payloads */
 	uint32_t rstart, rend;		/* unparsed bytes are rbuf[rstart, rend) */
 	uint32_t rgot, rneed;		/* payload progress of rreq */
+	bool large_writes;		/* the last request was a large write */
 	struct nbd_req *rreq;		/* a write whose payload is arriving */
 	bool recv_active, recv_paused;
 	unsigned in_flight;		/* requests not yet fully replied */
@@ -534,7 +540,9 @@ static void conn_recv_more(struct nbd_conn *c)
 		c->rend -= c->rstart;
 		c->rstart = 0;
 	}
-	c->x->ops->recv(c->x, c->rbuf + c->rend, RBUF_SIZE - c->rend, false);
+	c->x->ops->recv(c->x, c->rbuf + c->rend,
+			c->large_writes && RBUF_SIZE - c->rend > RBUF_AFTER_WRITE ?
+			RBUF_AFTER_WRITE : RBUF_SIZE - c->rend, false);
 }
 
 /* A write's payload is complete: run it, or answer its error. */
@@ -579,6 +587,7 @@ static void conn_got_header(struct nbd_conn *c, const uint8_t *h)
 	r->cookie = nbd_get64(h + 8);
 	r->offset = nbd_get64(h + 16);
 	r->len = nbd_get32(h + 24);
+	c->large_writes = r->type == NBD_CMD_WRITE && r->len >= LARGE_WRITE;
 
 	if (r->type == NBD_CMD_DISC) {
 		free(r);
