@@ -52,12 +52,14 @@ instance() {
 	URI="qemu:///system?socket=$SOCK"
 }
 
-birth() { # of pid $1 (its start time), to tell a live process from a reused pid
+# birth PID: its start time, to tell a live process from a reused pid;
+# fails for a zombie (an owner that exited, not yet reaped).
+birth() {
 	local s
 	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	s=${s##*) }
 	set -- $s
-	echo "${20}"
+	[[ $1 != Z ]] && echo "${20}"
 }
 
 in_ns() { nsenter --mount="$MNTNS" "$@"; }
