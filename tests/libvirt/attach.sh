@@ -58,10 +58,10 @@ guest_trim_frees /dev/vdb 8 4 allocated
 
 lv_virsh detach-device att "$LV_DIR/data.xml" --live || fail "virsh detach-device failed"
 for _ in $(seq 60); do
-	lv_virsh domblklist att | grep -qw vdb || break
+	grep -qw vdb <<<"$(lv_virsh domblklist att)" || break
 	sleep 0.5
 done
-! lv_virsh domblklist att | grep -qw vdb || fail "vdb is still in libvirt's list 30 s after detach-device"
+! grep -qw vdb <<<"$(lv_virsh domblklist att)" || fail "vdb is still in libvirt's list 30 s after detach-device"
 wait_guest "! test -e /sys/block/vdb"
 echo "ok: vdb detached: gone from libvirt and from the guest"
 

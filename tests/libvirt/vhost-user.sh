@@ -40,7 +40,8 @@ LV_DOMAIN_XML="<memoryBacking><source type='memfd'/><access mode='shared'/></mem
 pid=$(lv_qemu_pid vu)
 expect_eq "QEMU's user" "$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")" "$(id -u libvirt-qemu)"
 grep -q "vhost-user-blk-pci" "/proc/$pid/cmdline" || fail "QEMU has no vhost-user-blk device"
-lv_virsh dumpxml vu | grep -q "<reconnect enabled='yes'" || fail "libvirt dropped <reconnect>"
+# (grep -q may leave before virsh is done: no pipe, or pipefail sees SIGPIPE)
+grep -q "<reconnect enabled='yes'" <<<"$(lv_virsh dumpxml vu)" || fail "libvirt dropped <reconnect>"
 
 expect_eq "disk size in the guest (sectors)" "$(guest_exec 'cat /sys/block/vda/size')" $((64 * MiB / 512))
 (($(guest_exec 'cat /sys/block/vda/queue/discard_max_bytes') > 0)) || fail "the guest's vda takes no discard"

@@ -66,7 +66,7 @@ _guest_agent() { "${GUEST_AGENT:?set GUEST_AGENT to a transport}" "$@"; }
 
 guest_wait_agent() {
 	local deadline=$((SECONDS + ${1:-120}))
-	until _guest_agent '{"execute":"guest-ping"}' 2>/dev/null | grep -q '"return"'; do
+	until grep -q '"return"' <<<"$(_guest_agent '{"execute":"guest-ping"}' 2>/dev/null)"; do
 		((SECONDS < deadline)) || return 1
 		sleep 1
 	done
