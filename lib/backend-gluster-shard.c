@@ -186,7 +186,7 @@ int gl_seek_extents(glfs_fd_t *fd, uint64_t shift, uint64_t limit, struct mortar
 
 	if (end > limit)
 		end = limit;
-	while (*pos < end && r == 0) {
+	while (*pos < end && r == 0 && !gl_extents_full(req)) {
 		off_t data, hole;
 		uint64_t stop;
 
@@ -229,7 +229,8 @@ int gl_shards_extents(struct gl_shards *s, struct mortar_req *req, size_t *cap,
 	char path[128];
 	int r = 0;
 
-	for (unsigned n = 0; *pos < end && n < GL_MAX_SHARDS && r == 0; n++) {
+	for (unsigned n = 0; *pos < end && n < GL_MAX_SHARDS && r == 0 && !gl_extents_full(req);
+	     n++) {
 		uint64_t i = s->block == UINT64_MAX ? 0 : *pos / s->block;
 		uint64_t shift = i * (s->block == UINT64_MAX ? 0 : s->block);
 		uint64_t limit = s->block == UINT64_MAX ? end : shift + s->block;

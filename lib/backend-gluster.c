@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -39,7 +40,6 @@
 
 #define GL_MAX_CHUNK (512u << 20)	/* larger transfers failed on some versions */
 #define GL_MAX_REQUEST (32u << 20)
-#define GL_MAX_EXTENTS 1024
 
 /* ---- images ---- */
 
@@ -55,6 +55,12 @@ struct gl_img {
 	bool seek_unsupported;	/* sharded volumes: see shards */
 	bool shards_tried;
 	struct gl_shards *shards;	/* NULL: everything is data */
+	pthread_mutex_t shards_mu;	/* for the two above */
+	/* The helper thread's own descriptor for SEEK_DATA/SEEK_HOLE: gfapi
+	 * answers a seek with the descriptor's offset, which every read or
+	 * write completing on it moves meanwhile. */
+	glfs_fd_t *seek_fd;
+	glfs_t *seek_fs;		/* the client it belongs to */
 	struct dirty_map dirty;	/* written since the last flush */
 	/* Moving to the connection's newer client (gl_move). */
 	glfs_t *fs;		/* the client fd belongs to */
@@ -72,6 +78,10 @@ struct gl_req {
 	struct iovec *tmp_iov;		/* the piece in flight */
 	uint32_t epoch;			/* of a flush (dirty.c) */
 	unsigned fence_seen;		/* failures a recovery fsync covers */
+	struct gl_job job;		/* a block status on the helper thread */
+	uint32_t flushed;		/* dirty.c's, when that began */
+	uint64_t end;			/* where it stops at most */
+	char *errmsg;			/* its failure, said on the helper thread */
 	void (*resume)(void *handle, struct mortar_req *req);	/* after gl_recover */
 };
 
@@ -430,27 +440,39 @@ static void gl_zero_do(void *handle, struct mortar_req *req)
 }
 
 /* What the graph without the shard translator tells of a sharded image
- * (backend-gluster-shard.c): where its data is, its shard size. */
+ * (backend-gluster-shard.c): where its data is, its shard size.  Block
+ * status asks on the helper thread, a resize on the loop's. */
 static void gl_shards_need(struct gl_img *h)
 {
+	pthread_mutex_lock(&h->shards_mu);
 	if (!h->shards_tried) {
 		h->shards_tried = true;
 		if (gl_shards_open(h->conn, h->path, &h->shards) < 0)
 			h->shards = NULL;	/* (then the image is treated as unsharded) */
 	}
+	pthread_mutex_unlock(&h->shards_mu);
 }
 
-/* Where [POS, STOP) has data, with nothing written there since the last
- * flush: the bricks say, through SEEK_DATA/SEEK_HOLE, or on a sharded
- * volume through the graph without the shard translator; where neither
- * can, everything is data. */
+/* Where [POS, STOP) has data as the bricks hold it (on the helper
+ * thread): they say through SEEK_DATA/SEEK_HOLE, or on a sharded volume
+ * through the graph without the shard translator; where neither can,
+ * everything is data.  *POS ends where one request's worth stopped. */
 static int gl_extents_settled(struct gl_img *h, struct mortar_req *req, size_t *cap,
 			      uint64_t *pos, uint64_t stop)
 {
 	int r;
 
 	if (!h->seek_unsupported) {
-		r = gl_seek_extents(h->fd, 0, h->size, req, cap, pos, stop, gname(h));
+		if (h->seek_fs != h->fs) {	/* (first use, or moved: gl_move) */
+			if (h->seek_fd)
+				glfs_close(h->seek_fd);
+			h->seek_fs = h->fs;
+			h->seek_fd = glfs_open(h->fs, h->path, O_RDONLY);
+		}
+		if (!h->seek_fd)
+			return mortar_set_error(errno ? errno : EIO, "%s: cannot open the "
+				"image for block status: %m", gname(h));
+		r = gl_seek_extents(h->seek_fd, 0, stop, req, cap, pos, stop, gname(h));
 		if (r != -ENOTSUP)
 			return r;
 		h->seek_unsupported = true;
@@ -463,34 +485,83 @@ static int gl_extents_settled(struct gl_img *h, struct mortar_req *req, size_t *
 	return r;
 }
 
-static void gl_extents_do(void *handle, struct mortar_req *req)
+/* Block status runs on the connection's helper thread (the bricks are
+ * asked synchronously, up to GL_MAX_EXTENTS extents), the loop going on
+ * meanwhile.  Writes not yet flushed are data whatever the bricks say:
+ * dirty.c is the loop thread's, so it is laid over the answer when it
+ * comes back, as of the flushes done when the look began (a flush that
+ * succeeded meanwhile may have come after the bricks were asked). */
+static void gl_extents_job(struct gl_job *job)
 {
-	struct gl_img *h = handle;
-	uint64_t pos = req->offset, end = req->offset + req->length, stop;
+	struct mortar_req *req = (struct mortar_req *)((char *)job - offsetof(struct gl_req, job));
+	struct gl_img *h = gl_handle(req);
+	uint64_t pos = req->offset;
 	size_t cap = 0;
+	int r;
+
+	r = gl_extents_settled(h, req, &cap, &pos, gr(req)->end);
+	if (r < 0 && r != -ENOMEM)
+		gr(req)->errmsg = strdup(mortar_errmsg());
+	mortar_loop_post(h->loop, &req->op, r);
+}
+
+/* Each extent the bricks gave, as data where dirty.c says so. */
+static int gl_extents_overlay(struct gl_img *h, struct mortar_req *req)
+{
+	struct mortar_extent *settled = req->extents;
+	size_t n = req->nextents, cap = 0;
 	int r = 0;
 
-	if (end > h->size)
-		end = h->size;
-	while (pos < end && req->nextents < GL_MAX_EXTENTS && r == 0) {
-		if (dirty_map_at(&h->dirty, pos, end, &stop)) {
-			r = mortar_req_add_extent(req, &cap, pos, stop - pos, 0);
-			pos = stop;
-		} else {
-			r = gl_extents_settled(h, req, &cap, &pos, stop);
-			if (pos < stop)
-				break;	/* as much as one request goes */
+	req->extents = NULL;
+	req->nextents = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		uint64_t pos = settled[i].offset, end = pos + settled[i].length, stop;
+
+		for (; pos < end && r == 0; pos = stop) {
+			bool dirty = dirty_map_at_since(&h->dirty, gr(req)->flushed, pos,
+							end, &stop);
+			r = mortar_req_add_extent(req, &cap, pos, stop - pos,
+						  dirty ? 0 : settled[i].flags);
 		}
-		if (req->flags & MORTAR_REQ_ONE)
-			break;
 	}
+	free(settled);
+	return r;
+}
+
+static void gl_extents_done(struct mortar_op *op, int res)
+{
+	struct mortar_req *req = (struct mortar_req *)op;
+	struct gl_img *h = gl_handle(req);
+	size_t cap = 0;
+	int r = res;
+
+	if (r < 0 && r != -ENOMEM)
+		r = gr(req)->errmsg ? mortar_set_error(r, "%s", gr(req)->errmsg) :
+		    mortar_set_error(r, "%s: block status failed: %s", gname(h), strerror(-r));
+	free(gr(req)->errmsg);
+	gr(req)->errmsg = NULL;
+	if (r == 0)
+		r = gl_extents_overlay(h, req);
 	if (r == 0 && req->nextents == 0)
 		r = mortar_req_add_extent(req, &cap, req->offset, req->length,
 			       MORTAR_EXTENT_HOLE | MORTAR_EXTENT_ZERO);
 	if (r == -ENOMEM)
 		r = mortar_set_error(ENOMEM, "%s: out of memory", gname(h));
-	req->op.fn = gl_deferred_fail;
-	mortar_loop_defer(h->loop, &req->op, r);
+	gl_finish(req, r);
+}
+
+static void gl_extents_do(void *handle, struct mortar_req *req)
+{
+	struct gl_img *h = handle;
+
+	gr(req)->end = req->offset + req->length < h->size ? req->offset + req->length :
+		       h->size;
+	gr(req)->flushed = h->dirty.flushed;
+	gr(req)->job.run = gl_extents_job;
+	req->op.fn = gl_extents_done;
+	mortar_loop_hold(h->loop);
+	if (gl_helper_submit(h->conn, &gr(req)->job) < 0)
+		gl_extents_job(&gr(req)->job);	/* (no thread: here, then) */
 }
 
 static void gl_resize_do(void *handle, struct mortar_req *req)
@@ -594,6 +665,7 @@ static int gl_open(const struct mortar_location *loc,
 		 * others fail at once with ENOTSUP (see gl_zero). */
 		h->caps |= MORTAR_CAP_FLUSH | MORTAR_CAP_FUA | MORTAR_CAP_TRIM |
 			   MORTAR_CAP_ZERO | MORTAR_CAP_FAST_ZERO | MORTAR_CAP_RESIZE;
+	pthread_mutex_init(&h->shards_mu, NULL);
 	*handle = h;
 	return 0;
 fail:
@@ -613,6 +685,9 @@ static int gl_close(void *handle)
 		r = mortar_set_error(errno, "%s: closing failed: %m; data written "
 				     "since the last flush may be lost", gname(h));
 	gl_shards_close(h->shards);
+	if (h->seek_fd)
+		glfs_close(h->seek_fd);
+	pthread_mutex_destroy(&h->shards_mu);
 	dirty_map_free(&h->dirty);
 	gl_fence_put(h->fence);
 	gl_conn_put(h->conn);

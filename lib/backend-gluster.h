@@ -39,8 +39,27 @@ struct gl_conn {
 	 * raw_err < 0 once making it failed. */
 	glfs_t *raw;
 	int raw_err;
+	struct gl_helper *helper;	/* made on first use (backend-gluster-helper.c) */
 	struct gl_conn *next;
 };
+
+/* Most extents one block status request gathers: with SEEK_DATA and
+ * SEEK_HOLE, two round trips to the bricks each. */
+#define GL_MAX_EXTENTS 1024
+
+static inline bool gl_extents_full(const struct mortar_req *req)
+{
+	return req->nextents >= GL_MAX_EXTENTS;
+}
+
+/* backend-gluster-helper.c: C's helper thread runs JOB->run(JOB) there,
+ * after the jobs submitted before it; 0, or a negative errno (no thread:
+ * the caller does the work itself). */
+struct gl_job {
+	void (*run)(struct gl_job *job);
+	struct gl_job *next;
+};
+int gl_helper_submit(struct gl_conn *c, struct gl_job *job);
 
 /* The connection to LOC's volume (TEXT names it in messages): 0, or a
  * negative errno with a message that names the cause. */

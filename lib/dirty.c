@@ -50,32 +50,38 @@ void dirty_map_flush_done(struct dirty_map *d, uint32_t epoch)
 		d->flushed = epoch;
 }
 
-static bool chunk_dirty(const struct dirty_map *d, uint64_t c)
+static bool chunk_dirty(const struct dirty_map *d, uint32_t flushed, uint64_t c)
 {
-	return (d->all > d->flushed) || (c < d->n && d->epoch[c] > d->flushed);
+	return (d->all > flushed) || (c < d->n && d->epoch[c] > flushed);
 }
 
-bool dirty_map_at(const struct dirty_map *d, uint64_t pos, uint64_t end, uint64_t *stop)
+bool dirty_map_at_since(const struct dirty_map *d, uint32_t flushed, uint64_t pos,
+			uint64_t end, uint64_t *stop)
 {
 	uint64_t c = pos / DIRTY_MAP_CHUNK, next, last = (end + DIRTY_MAP_CHUNK - 1) / DIRTY_MAP_CHUNK;
 	bool dirty;
 
-	if (d->all > d->flushed) {
+	if (d->all > flushed) {
 		*stop = end;
 		return true;
 	}
-	dirty = chunk_dirty(d, c);
+	dirty = chunk_dirty(d, flushed, c);
 	for (next = c + 1; next < last; next++) {
 		if (next >= d->n) {	/* never written from here on */
 			if (!dirty)
 				next = last;
 			break;
 		}
-		if (chunk_dirty(d, next) != dirty)
+		if (chunk_dirty(d, flushed, next) != dirty)
 			break;
 	}
 	*stop = next * DIRTY_MAP_CHUNK < end ? next * DIRTY_MAP_CHUNK : end;
 	return dirty;
+}
+
+bool dirty_map_at(const struct dirty_map *d, uint64_t pos, uint64_t end, uint64_t *stop)
+{
+	return dirty_map_at_since(d, d->flushed, pos, end, stop);
 }
 
 void dirty_map_free(struct dirty_map *d)

@@ -27,6 +27,11 @@ void dirty_map_flush_done(struct dirty_map *d, uint32_t epoch);
 /* Whether POS is in a chunk written since the last flush; *STOP: where
  * the run of chunks in the same state ends (at most END). */
 bool dirty_map_at(const struct dirty_map *d, uint64_t pos, uint64_t end, uint64_t *stop);
+/* The same for the flushes that had succeeded when d->flushed was FLUSHED
+ * (a look that began then and ends now: written since, or not flushed
+ * then, is dirty). */
+bool dirty_map_at_since(const struct dirty_map *d, uint32_t flushed, uint64_t pos,
+			uint64_t end, uint64_t *stop);
 void dirty_map_free(struct dirty_map *d);
 
 #endif
