@@ -288,3 +288,19 @@ fake_systemd_wait_restarts() { # N: until fake systemd has restarted N times
 	done
 	fail "fake systemd: no restart $1 within 150 s: $(cat "$SCRATCH/sd.out")"
 }
+
+# signal_and_wait SIG PID LOG PATTERN: send SIG to PID and wait (30 s at
+# most) until LOG holds one more line matching PATTERN; fails otherwise.
+# Leaves the last such line in LAST_LINE.
+signal_and_wait() {
+	local sig=$1 pid=$2 log=$3 pattern=$4 before i
+	before=$(grep -c -- "$pattern" "$log" || true)
+	kill "-$sig" "$pid"
+	for ((i = 0; i < 1500; i++)); do
+		(($(grep -c -- "$pattern" "$log" || true) > before)) && break
+		sleep 0.02
+	done
+	(($(grep -c -- "$pattern" "$log" || true) > before)) ||
+		fail "after SIG$sig, no '$pattern' in the log: $(tail -n 15 "$log")"
+	LAST_LINE=$(grep -- "$pattern" "$log" | tail -n 1)
+}

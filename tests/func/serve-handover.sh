@@ -95,15 +95,10 @@ for k in 1 2 3 4 5; do
 		mv "$SCRATCH/bin/mortar.new" "$SCRATCH/bin/mortar"
 		echo "export = b=$SCRATCH/b.img" >>"$conf"
 	fi
-	before=$(grep -c "took over" "$SCRATCH/h.log" || true)
-	kill -USR2 "$spid"
-	for ((i = 0; i < 1500; i++)); do
-		(($(grep -c "took over" "$SCRATCH/h.log" || true) > before)) && break
-		sleep 0.02
-	done
-	grep "took over" "$SCRATCH/h.log" | tail -n 1 | grep -q "took over [23] connection" ||
+	signal_and_wait USR2 "$spid" "$SCRATCH/h.log" "took over"
+	grep -q "took over [23] connection" <<<"$LAST_LINE" ||
 		fail "handover $k: $(tail -n 15 "$SCRATCH/h.log")"
-	echo "ok: handover $k: $(grep "took over" "$SCRATCH/h.log" | tail -n 1)"
+	echo "ok: handover $k: $LAST_LINE"
 done
 kill -0 "$spid" || fail "the server is gone: $(tail -n 20 "$SCRATCH/h.log")"
 expect_eq "pidfile after five re-execs" "$(cat "$SCRATCH/h.pid")" "$spid"
@@ -148,14 +143,7 @@ PYEOF
 	fail "client of $1: $(cat "$SCRATCH/$1.out")"
 }
 reload() { # SIGHUP, then the log line it must bring
-	local want=$1 before
-	before=$(grep -c "$want" "$SCRATCH/h.log" || true)
-	kill -HUP "$spid"
-	for ((i = 0; i < 1500; i++)); do
-		(($(grep -c "$want" "$SCRATCH/h.log" || true) > before)) && return 0
-		sleep 0.02
-	done
-	fail "after SIGHUP, no '$want' in the log: $(tail -n 15 "$SCRATCH/h.log")"
+	signal_and_wait HUP "$spid" "$SCRATCH/h.log" "$1"
 }
 # A client of export b, which then goes from the configuration.
 hold_client b

@@ -74,14 +74,11 @@ start_server_unix re "$img"
 boot_guest "$SOCK" "$SCRATCH/re.console"
 wait_records "$SCRATCH/re.console" 3
 for k in 1 2 3 4 5 6; do
-	before=$(grep -c "took over" "$SCRATCH/re.log" || true)
 	# Five upgrades in place, then a reload.
-	if ((k == 6)); then kill -HUP "$SPID"; else kill -USR2 "$SPID"; fi
-	for ((i = 0; i < 1500; i++)); do
-		(($(grep -c "took over" "$SCRATCH/re.log" || true) > before)) && break
-		sleep 0.02
-	done
-	grep "took over" "$SCRATCH/re.log" | tail -n 1 | grep -q "took over 1 connection" ||
+	sig=USR2
+	((k == 6)) && sig=HUP
+	signal_and_wait "$sig" "$SPID" "$SCRATCH/re.log" "took over"
+	grep -q "took over 1 connection" <<<"$LAST_LINE" ||
 		fail "re-exec $k: $(tail -n 10 "$SCRATCH/re.log")"
 	wait_records "$SCRATCH/re.console" 2
 done
