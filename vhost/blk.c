@@ -38,6 +38,8 @@ struct vhost_req {
 	unsigned pending;	/* parts in flight (ranges of a discard) */
 	int err;		/* the first failure among them */
 	bool busy, counted;
+	struct iovec *wiov;	/* a migration: what we write, to log */
+	unsigned nwiov;
 };
 
 struct vhost_queue {
@@ -103,12 +105,28 @@ static void queue_flush_soon(struct vhost_queue *q)
 	mortar_loop_defer(srv_worker_loop(q->u.w), &q->flush_op, 0);
 }
 
+/* A migration copies the pages we wrote again: say which. */
+static void req_log(struct vhost_req *r)
+{
+	struct vhost_vring *vr = &r->q->vr;
+
+	for (unsigned i = 0; i < r->nwiov; i++)
+		vhost_log_host(&vr->log, vr->mem, r->wiov[i].iov_base, r->wiov[i].iov_len);
+	if (r->status)
+		vhost_log_host(&vr->log, vr->mem, r->status, 1);
+	free(r->wiov);
+	r->wiov = NULL;
+	r->nwiov = 0;
+}
+
 static void req_finish(struct vhost_req *r, uint8_t status)
 {
 	struct vhost_queue *q = r->q;
 
 	if (r->status)
 		*r->status = status;
+	if (q->vr.log.bits)
+		req_log(r);
 	if (r->counted) {
 		r->counted = false;
 		srv_quiesce_leave(&q->u.e->q);
@@ -305,6 +323,13 @@ static void req_run(struct vhost_queue *q, struct vhost_req *r, struct vring_cha
 	r->status = chain_take_status(c);
 	r->in_len = r->status ? 1 : 0;
 	r->err = 0;
+	if (q->vr.log.bits && c->nin) {
+		free(r->wiov);
+		r->wiov = malloc(c->nin * sizeof *r->wiov);
+		r->nwiov = r->wiov ? c->nin : 0;
+		if (r->wiov)
+			memcpy(r->wiov, c->iov + c->nout, c->nin * sizeof *r->wiov);
+	}
 	if (!r->status || !chain_read(c, 0, &h, sizeof h)) {
 		req_fail(r, -EINVAL, "no status byte or no header");
 		return;
@@ -624,6 +649,8 @@ static void queue_free(struct vhost_queue *q)
 {
 	if (!q)
 		return;
+	for (unsigned i = 0; q->reqs && i < q->vr.num; i++)
+		free(q->reqs[i].wiov);
 	free(q->reqs);
 	free(q->parked);
 	free(q->resubmit);
@@ -681,6 +708,11 @@ int vhost_queue_start(struct vhost_dev *dev, unsigned i)
 	q->vr.last_avail = rc->base;
 	q->vr.event_idx = dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	q->vr.indirect = dev->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+	if (dev->features & (1ull << VHOST_F_LOG_ALL)) {
+		q->vr.log = dev->log;
+		q->vr.log_used = rc->addr.flags & VHOST_VRING_F_LOG;
+		q->vr.used_gpa = rc->addr.log_guest_addr;
+	}
 	if (dev->inflight && i < dev->inflight_queues && rc->num <= dev->inflight_qsize)
 		q->vr.inflight = (struct vhost_inflight_split *)((char *)dev->inflight +
 			i * vhost_inflight_queue_bytes(dev->inflight_qsize));

@@ -110,11 +110,21 @@ void vhost_dev_init(struct vhost_dev *d, struct vhost_server *vs, struct srv_exp
 	d->e = e;
 	d->fd = fd;
 	d->backend_fd = -1;
+	d->log_fd = -1;
 	for (unsigned i = 0; i < VHOST_MAX_QUEUES; i++)
 		d->ring[i] = (struct vhost_ring_cfg){ .kick_fd = -1, .call_fd = -1, .err_fd = -1 };
 	snprintf(d->peer, sizeof d->peer, "vhost-user #%u", atomic_fetch_add(&vs->seq, 1) + 1);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
+}
+
+static void log_unmap(struct vhost_dev *d)
+{
+	if (d->log_map)
+		munmap(d->log_map, d->log_maplen);
+	d->log_map = NULL;
+	d->log_maplen = 0;
+	d->log = (struct vhost_log){ 0 };
 }
 
 static void inflight_unmap(struct vhost_dev *d)
@@ -513,6 +523,48 @@ static int h_set_inflight_fd(struct vhost_dev *d, struct vhost_msg *m, int *fds,
 	return resume_all(d, running);
 }
 
+/* ---- dirty logging (a migration) ---- */
+
+/* The bitmap QEMU reads to copy again the pages we wrote.  The queues
+ * stop while it changes (QEMU grows it as memory is plugged). */
+static int h_set_log_base(struct vhost_dev *d, struct vhost_msg *m, int *fds, unsigned nfds)
+{
+	const struct vhost_user_log *l = &m->p.log;
+	bool running[VHOST_MAX_QUEUES];
+	uint64_t maplen = l->offset + l->size;
+	void *map;
+	int r;
+
+	if (nfds != 1 || l->size == 0 || maplen < l->size || maplen > SIZE_MAX)
+		return mortar_set_error(EINVAL, "SET_LOG_BASE of %" PRIu64 " bytes at %" PRIu64
+					" with %u descriptors", l->size, l->offset, nfds);
+	map = mmap(NULL, (size_t)maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	if (map == MAP_FAILED)
+		return mortar_set_error(errno, "cannot map the dirty log: %m");
+	pause_all(d, running);
+	log_unmap(d);
+	d->log_map = map;
+	d->log_maplen = (size_t)maplen;
+	d->log = (struct vhost_log){ (uint8_t *)map + l->offset, l->size };
+	r = resume_all(d, running);
+	/* With LOG_SHMFD the front-end waits for an answer. */
+	reply_u64(m, r < 0);
+	return 1;
+}
+
+static int h_set_log_fd(struct vhost_dev *d, struct vhost_msg *m, int *fds, unsigned nfds)
+{
+	(void)m;
+	if (nfds != 1)
+		return mortar_set_error(EINVAL, "SET_LOG_FD without a descriptor");
+	/* Kept for the connection's life: the front-end reads the bitmap
+	 * when it syncs anyway, so no notification is sent. */
+	close_fd(&d->log_fd);
+	d->log_fd = fds[0];
+	fds[0] = -1;
+	return 0;
+}
+
 /* ---- the dispatcher ---- */
 
 typedef int (*vhost_handler)(struct vhost_dev *d, struct vhost_msg *m, int *fds,
@@ -524,6 +576,8 @@ static const vhost_handler handlers[VHOST_USER_MAX_REQUEST + 1] = {
 	[VHOST_USER_SET_OWNER] = h_nothing,
 	[VHOST_USER_RESET_OWNER] = h_reset,
 	[VHOST_USER_SET_MEM_TABLE] = h_set_mem_table,
+	[VHOST_USER_SET_LOG_BASE] = h_set_log_base,
+	[VHOST_USER_SET_LOG_FD] = h_set_log_fd,
 	[VHOST_USER_SET_VRING_NUM] = h_set_vring_num,
 	[VHOST_USER_SET_VRING_ADDR] = h_set_vring_addr,
 	[VHOST_USER_SET_VRING_BASE] = h_set_vring_base,
@@ -603,6 +657,8 @@ void vhost_dev_teardown(struct vhost_dev *d)
 		ring_reset(&d->ring[i]);
 	vhost_mem_clear(&d->mem);
 	inflight_unmap(d);
+	log_unmap(d);
+	close_fd(&d->log_fd);
 }
 
 void *vhost_dev_main(void *arg)

@@ -57,6 +57,18 @@ void vhost_mem_clear(struct vhost_mem *m);
 void *vhost_mem_gpa(const struct vhost_mem *m, uint64_t gpa, uint64_t *len);
 /* [GPA, GPA+LEN) here, in one piece, or NULL. */
 void *vhost_mem_gpa_whole(const struct vhost_mem *m, uint64_t gpa, uint64_t len);
+
+/* Dirty-page logging for a migration (VHOST_F_LOG_ALL): one bit per 4 KiB
+ * page of guest physical memory in the front-end's shared bitmap. */
+struct vhost_log {
+	uint8_t *bits;		/* NULL: not logging */
+	uint64_t len;		/* bytes of bitmap */
+};
+/* Mark [GPA, GPA+LEN) written. */
+void vhost_log_gpa(const struct vhost_log *log, uint64_t gpa, uint64_t len);
+/* Mark written the guest memory at HOST (LEN bytes, mapped from M). */
+void vhost_log_host(const struct vhost_log *log, const struct vhost_mem *m, const void *host,
+		    uint64_t len);
 /* The front-end's address UVA (rings) here, LEN bytes in one piece, or NULL. */
 void *vhost_mem_uva(const struct vhost_mem *m, uint64_t uva, uint64_t len);
 
@@ -101,6 +113,11 @@ struct vhost_vring {
 	bool event_idx, indirect;
 	struct vhost_inflight_split *inflight;	/* NULL: not tracked */
 	uint64_t counter;
+	/* A migration logs what we write; the used ring at its guest
+	 * address when the front-end asked (VHOST_VRING_F_LOG). */
+	struct vhost_log log;
+	bool log_used;
+	uint64_t used_gpa;
 	uint16_t *batch;	/* heads pushed since the last publish */
 	unsigned nbatch;
 };
@@ -185,6 +202,12 @@ struct vhost_dev {
 	struct vhost_mem mem;
 	struct vhost_ring_cfg ring[VHOST_MAX_QUEUES];
 	unsigned nrings;		/* highest ring index used + 1 */
+
+	/* The dirty log of a migration (SET_LOG_BASE), and its eventfd. */
+	void *log_map;
+	size_t log_maplen;
+	struct vhost_log log;
+	int log_fd;
 
 	/* The inflight region the front-end keeps for us. */
 	void *inflight_map, *inflight;

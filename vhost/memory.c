@@ -127,6 +127,43 @@ void *vhost_mem_uva(const struct vhost_mem *m, uint64_t uva, uint64_t len)
 	return NULL;
 }
 
+#define LOG_PAGE 4096u
+
+void vhost_log_gpa(const struct vhost_log *log, uint64_t gpa, uint64_t len)
+{
+	uint64_t page, last;
+
+	if (!log->bits || len == 0)
+		return;
+	last = (gpa + len - 1) / LOG_PAGE;
+	for (page = gpa / LOG_PAGE; page <= last && page / 8 < log->len; page++)
+		__atomic_fetch_or(&log->bits[page / 8], (uint8_t)(1u << (page % 8)),
+				  __ATOMIC_RELAXED);
+}
+
+static const struct vhost_region *region_of_host(const struct vhost_mem *m, const uint8_t *p)
+{
+	for (unsigned i = 0; i < m->n; i++)
+		if (p >= m->r[i].host && p < m->r[i].host + m->r[i].size)
+			return &m->r[i];
+	return NULL;
+}
+
+void vhost_log_host(const struct vhost_log *log, const struct vhost_mem *m, const void *host,
+		    uint64_t len)
+{
+	const uint8_t *p = host;
+	const struct vhost_region *r;
+
+	while (log->bits && len && (r = region_of_host(m, p))) {
+		uint64_t left = (uint64_t)(r->host + r->size - p), n = left < len ? left : len;
+
+		vhost_log_gpa(log, r->gpa + (uint64_t)(p - r->host), n);
+		p += n;
+		len -= n;
+	}
+}
+
 void *vhost_mem_gpa_whole(const struct vhost_mem *m, uint64_t gpa, uint64_t len)
 {
 	uint64_t got = len;

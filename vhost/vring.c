@@ -201,6 +201,8 @@ void vring_push(struct vhost_vring *vr, uint16_t head, uint32_t len)
 
 	e->id = htole32(head);
 	e->len = htole32(len);
+	if (vr->log_used)
+		vhost_log_gpa(&vr->log, vr->used_gpa + 4 + 8 * (uint64_t)(vr->used_idx % vr->num), 8);
 	vr->used_idx++;
 	/* (A driver that reuses a head before it saw it used could make a
 	 * batch longer than the ring: the region then keeps it in flight.) */
@@ -218,6 +220,8 @@ bool vring_publish(struct vhost_vring *vr)
 	if (old == now)
 		return false;
 	__atomic_store_n(&vr->used->idx, htole16(now), __ATOMIC_RELEASE);
+	if (vr->log_used)
+		vhost_log_gpa(&vr->log, vr->used_gpa + 2, 2);
 	vr->published = now;
 	if (vr->inflight) {
 		for (unsigned i = 0; i < vr->nbatch; i++)
@@ -241,6 +245,8 @@ bool vring_kicks_on(struct vhost_vring *vr)
 	if (!vr->event_idx)
 		return vring_pending(vr) != 0;
 	__atomic_store_n(avail_event(vr), htole16(vr->last_avail), __ATOMIC_RELAXED);
+	if (vr->log_used)
+		vhost_log_gpa(&vr->log, vr->used_gpa + 4 + 8 * (uint64_t)vr->num, 2);
 	/* The driver reads avail_event after publishing its index: one of
 	 * the two sides sees the other. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

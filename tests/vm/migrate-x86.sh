@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # mortar vm migrate: on KVM or QEMU >= 10 a 2-node guest with a Mortar
-# disk (NBD: QEMU migrates vhost-user disks only with dirty logging) and
+# disk (over NBD here; vhost-migrate-x86 moves a vhost-user one) and
 # a hot-plugged DIMM moves to a target QEMU started from
 # state.json (the DIMM cold-plugged with the same id), and the guest,
 # printing on the target's console, reports the same vCPUs and per-node
