@@ -11,7 +11,10 @@
 #    MiB, which the image holds;
 #  - shrunk with --shrink: the guest follows again;
 #  - a new NBD client of the same server sees the new size (nbdinfo);
-#  - without --shrink a smaller size is refused and nothing changes.
+#  - without --shrink a smaller size is refused and nothing changes;
+#  - beside it, a read-only export (serve -r): the guest's second disk is
+#    read-only (VIRTIO_BLK_F_RO), a write to it fails, the image is
+#    untouched.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vhost.bash"
 requires nbdinfo
@@ -21,8 +24,18 @@ img=$SCRATCH/disk.img
 "$MORTAR" img create "$img" 64M >/dev/null
 vs_start srv "$SCRATCH/v.sock" "$SCRATCH/nbd.sock" -- \
 	--vhost-user-blk "$SCRATCH/v.sock" --socket "$SCRATCH/nbd.sock" "$img"
+ro=$SCRATCH/ro.img
+"$MORTAR" img create "$ro" 16M >/dev/null
+"$MORTAR" io "$ro" -c 'write -P 0x5a 0 1M' >/dev/null
+vs_start ro "$SCRATCH/ro.sock" -- -r --vhost-user-blk "$SCRATCH/ro.sock" "$ro"
 # shellcheck disable=SC2046
-vg_start g 1 $(vhost_dev "$SCRATCH/v.sock" v 1)
+vg_start g 1 $(vhost_dev "$SCRATCH/v.sock" v 1) $(vhost_dev "$SCRATCH/ro.sock" r 1)
+
+expect_eq "the read-only disk in the guest" "$(vg g 'cat /sys/block/vdb/ro')" 1
+! vg g 'echo x | dd of=/dev/vdb bs=4096 oflag=direct conv=sync 2>/dev/null' ||
+	fail "the guest wrote to a read-only export"
+expect_eq "the read-only image" "$(head -c 4 "$ro" | od -An -tx1 | tr -d ' ')" 5a5a5a5a
+expect_eq "what the guest reads of it" "$(vg g 'dd if=/dev/vdb bs=4 count=1 2>/dev/null | od -An -tx1' | tr -d ' ')" 5a5a5a5a
 expect_eq "guest size before" "$(vg g 'cat /sys/block/vda/size')" $((64 * 2048))
 
 # guest_size_becomes SECTORS: within 20 s
@@ -63,4 +76,5 @@ expect_eq "reading past the new end fails in the guest" \
 	"$(vg g 'dd if=/dev/vda bs=1M skip=85 count=1 iflag=direct 2>/dev/null | wc -c')" 0
 vg_stop g
 vs_stop srv
+vs_stop ro
 echo PASS
