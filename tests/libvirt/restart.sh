@@ -101,6 +101,8 @@ run_route() {
 	img=$SCRATCH/$route.img
 	sock=$(lv_socket "$route")
 	"$MORTAR" img create "$img" 16M >/dev/null
+	# (a server handed its socket by fake-systemd.py leaves the file)
+	on_exit "rm -f '$sock'"
 	case $route in
 	reexec | stop-start) start_plain ;;
 	fdstore)
