@@ -650,12 +650,12 @@ static int serve_start_and_run(struct serve_run *s)
 	struct serve_opts *o = &s->o;
 	int rc;
 
+	int inherited, signo;
+
 	/* Credentials now, so that a bad file fails before listening. */
 	if (o->tls && nbd_tls_load(o->tls_certs, o->tls_psk, o->tls_verify_peer,
 				   &s->nbd.tls) < 0)
 		return cli_fail_lib("serve");
-	int inherited, signo;
-
 	srv_log_open(&s->core);
 	if (srv_daemon_signals(&s->d) < 0)
 		return cli_fail_lib("serve");
@@ -666,9 +666,6 @@ static int serve_start_and_run(struct serve_run *s)
 		return cli_fail_lib("serve");
 	if ((rc = serve_listen(s)) != 0)
 		return rc;
-	/* A re-exec'd daemon is in the background already. */
-	if (!o->foreground && !o->run && !inherited && srv_daemon_detach(&s->d) < 0)
-		return cli_fail_lib("serve");
 	srv_add_drain(&s->core, nbd_drain, &s->nbd);
 	srv_add_drain(&s->core, vhost_drain, &s->vhost);
 	srv_add_resized(&s->core, vhost_resized, &s->vhost);
@@ -735,7 +732,15 @@ int cmd_serve(int argc, char **argv)
 		s->nbd.tls_required = s->o.tls == 2;
 		s->nbd.handshake_timeout_ms = s->o.timeout_s * 1000;
 		s->d.pidfile = s->o.pidfile;
-		if (srv_init(&s->core, &cfg, specs, nspecs) < 0)
+		/* A daemon leaves the terminal before it opens anything:
+		 * libgfapi's threads do not survive fork(), so a GlusterFS
+		 * image the parent had opened hung in the child.  (After a
+		 * re-exec or under systemd it is in the background already.)
+		 * Its messages still reach stderr, its verdict the parent. */
+		if (!s->o.foreground && !s->o.run && !srv_handover_pending() &&
+		    !getenv("LISTEN_FDS") && srv_daemon_detach(&s->d) < 0)
+			rc = cli_fail_lib("serve");
+		else if (srv_init(&s->core, &cfg, specs, nspecs) < 0)
 			rc = cli_fail_open("serve", -mortar_errno(),
 					   s->o.read_only ? MORTAR_OPEN_RDONLY : 0);
 		else

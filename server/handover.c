@@ -430,6 +430,11 @@ static int from_systemd(struct srv *srv, struct json_object *lfds)
 	return sfd;
 }
 
+bool srv_handover_pending(void)
+{
+	return getenv(STATE_ENV) != NULL;
+}
+
 int srv_handover_load(struct srv *srv)
 {
 	const char *env = getenv(STATE_ENV);

@@ -206,6 +206,8 @@ void srv_add_drain(struct srv *srv, void (*fn)(struct srv *, void *), void *ctx)
  * or systemd's fd store).  1 if there is something, 0 if not, or -errno
  * with the message set.  Listeners then adopt its sockets by address. */
 int srv_handover_load(struct srv *srv);
+/* Was this process started by a re-exec handover (before srv_init)? */
+bool srv_handover_pending(void);
 /* After srv_start: give the connections to their protocols' adopters,
  * close the inherited listeners nobody took. */
 void srv_handover_adopt(struct srv *srv);

@@ -67,6 +67,17 @@ expect_fail_msg "--shrink" "$MORTAR" img resize "$uri" 1G
 	fail "nbdcopy of the gluster export has the wrong data"
 echo "ok: mortar serve exports the gluster image to qemu-io and nbdcopy"
 
+# As a daemon (no -f): it used to open the image before going into the
+# background, and the child then hung in libgfapi, whose threads had
+# stayed with the parent.
+timeout -k 5 30 "$MORTAR" serve -s "$SCRATCH/d.sock" -P "$SCRATCH/d.pid" "$uri" ||
+	fail "mortar serve as a daemon did not report ready within 30 s"
+on_exit "kill \$(cat '$SCRATCH/d.pid') 2>/dev/null"
+timeout 30 qemu-io -r -f raw "nbd+unix:///?socket=$SCRATCH/d.sock" -c "read 0 1M" >/dev/null ||
+	fail "the daemon does not serve the gluster image"
+kill "$(cat "$SCRATCH/d.pid")"
+echo "ok: mortar serve as a daemon serves the gluster image"
+
 # Errors that name their cause, quickly.
 expect_fail_msg "no image 'missing.img'" "$MORTAR" img info "gluster://$GLUSTER_HOST/$vol/missing.img"
 expect_fail_msg "volume 'nosuchvol'" "$MORTAR" img info "gluster://$GLUSTER_HOST/nosuchvol/disk.img"
