@@ -16,23 +16,28 @@ static const char doctor_usage[] =
 	"\n"
 	"Check LOCATION step by step: its syntax; for GlusterFS, that the\n"
 	"server names resolve and glusterd answers; that the volume and image\n"
-	"open; that the first block reads; with --write, that it opens read-write\n"
-	"and that a scratch file beside it can be written (the image itself is\n"
-	"never written).  The first failing step names the cause and the fix.\n"
-	"Exit status 0 when every step passed, 1 otherwise.\n"
+	"open; on GlusterFS, that the image's copies agree (split-brain fails,\n"
+	"a pending heal warns); that the first block reads; with --write, that it\n"
+	"opens read-write and that a scratch file beside it can be written (the\n"
+	"image itself is never written); on GlusterFS, the volume's settings\n"
+	"against the virt profile (each deviation warns).  The first failing step\n"
+	"names the cause and the fix.\n"
+	"Exit status 0 when no step failed (warnings included), 1 otherwise.\n"
 	"See mortar-doctor(1).\n";
 
 struct doctor_out {
 	enum output_format output;
 	json_object *checks;
+	unsigned warnings;
 };
 
 static void doctor_print(void *opaque, const struct mortar_check *c)
 {
 	struct doctor_out *o = opaque;
-	static const char *const tags[] = { "[ ok ]", "[FAIL]", "[skip]" };
-	static const char *const words[] = { "ok", "failed", "skipped" };
+	static const char *const tags[] = { "[ ok ]", "[FAIL]", "[skip]", "[warn]" };
+	static const char *const words[] = { "ok", "failed", "skipped", "warning" };
 
+	o->warnings += c->status == MORTAR_CHECK_WARNED;
 	if (o->output == OUTPUT_JSON) {
 		json_object *j = json_object_new_object();
 		json_object_object_add(j, "step", json_object_new_string(c->name));
@@ -83,7 +88,8 @@ int cmd_doctor(int argc, char **argv)
 		json_object_object_add(j, "checks", o.checks);
 		cli_print_json(j);
 	} else {
-		puts(r == 0 ? "all checks passed" : "a check failed: see the first [FAIL] above");
+		puts(r < 0 ? "a check failed: see the first [FAIL] above" : o.warnings ?
+		     "no check failed; see the [warn] lines above" : "all checks passed");
 	}
 	return r == 0 ? EXIT_OK : EXIT_ERROR;
 }

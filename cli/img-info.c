@@ -17,7 +17,8 @@ static const char info_usage[] =
 	"Usage: mortar img info [--output=human|json] LOCATION\n"
 	"\n"
 	"Size, allocation, block sizes and capabilities of the image, what its\n"
-	"storage can do for clones and snapshots, and its snapshots.\n";
+	"storage can do for clones and snapshots, whether its copies agree (on a\n"
+	"replicated volume), and its snapshots.\n";
 
 static const struct {
 	uint32_t cap;
@@ -44,6 +45,8 @@ struct img_facts {
 	uint64_t size, alloc;
 	uint32_t caps, bmin, bpref, bmax;
 	struct mortar_storage_caps storage;
+	struct mortar_replica_state replica;
+	bool replica_known;
 	struct mortar_snapshot *snaps;
 	size_t nsnaps;
 };
@@ -67,6 +70,7 @@ static int info_gather(const char *cmd, const char *location, struct img_facts *
 	/* What the storage underneath can do for clones and snapshots,
 	 * probed beside the image. */
 	mortar_storage_caps(mortar_image_location(img), &f->storage);
+	f->replica_known = mortar_replica_state(mortar_image_location(img), &f->replica) == 0;
 	if (mortar_snapshot_list(mortar_image_location(img), &f->snaps, &f->nsnaps) < 0)
 		f->nsnaps = 0;
 	return img_close(cmd, loop, img, EXIT_OK);
@@ -83,6 +87,21 @@ static json_object *info_json_storage(const struct mortar_storage_caps *s)
 	json_object_object_add(j, "discard", json_object_new_boolean(s->discard));
 	json_object_object_add(j, "zero", json_object_new_boolean(s->zero));
 	json_object_object_add(j, "copies", json_object_new_string(s->how));
+	return j;
+}
+
+static json_object *info_json_replica(const struct mortar_replica_state *r)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "copies", json_object_new_int((int)r->copies));
+	json_object_object_add(j, "files", json_object_new_int((int)r->files));
+	json_object_object_add(j, "in-sync", json_object_new_boolean(!r->pending &&
+			       !r->split_brain && !r->unreachable));
+	json_object_object_add(j, "pending-heal", json_object_new_int((int)r->pending));
+	json_object_object_add(j, "split-brain", json_object_new_int((int)r->split_brain));
+	json_object_object_add(j, "unreachable-bricks", json_object_new_int((int)r->unreachable));
+	json_object_object_add(j, "detail", json_object_new_string(r->detail));
 	return j;
 }
 
@@ -107,6 +126,8 @@ static void info_print_json(const struct img_facts *f)
 				       json_object_new_boolean((f->caps & cap_names[i].cap) != 0));
 	json_object_object_add(j, "capabilities", jc);
 	json_object_object_add(j, "storage", info_json_storage(&f->storage));
+	if (f->replica_known && f->replica.replicated)
+		json_object_object_add(j, "replica", info_json_replica(&f->replica));
 	js = json_object_new_array();
 	for (size_t i = 0; i < f->nsnaps; i++)
 		json_object_array_add(js, json_object_new_string(f->snaps[i].name));
@@ -138,6 +159,8 @@ static void info_print_human(const struct img_facts *f)
 	       s->zero ? " zero" : "", s->offload_copy ? " offload_copy" : "",
 	       s->offload_snapshot ? " offload_snapshot" : "");
 	printf("copies: %s\n", s->how);
+	if (f->replica_known && f->replica.replicated)
+		printf("replica: %s\n", f->replica.detail);
 	printf("snapshots: %zu", f->nsnaps);
 	for (size_t i = 0; i < f->nsnaps; i++)
 		printf("%s%s", i ? ", " : " (", f->snaps[i].name);

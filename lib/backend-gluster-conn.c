@@ -30,7 +30,7 @@
 #include "backend-gluster.h"
 #include "diag.h"
 #include "error.h"
-#include "gluster-volfile.h"
+#include "backend-gluster-volfile.h"
 
 #define GL_LOG_LEVEL 5			/* GF_LOG_WARNING */
 
@@ -199,6 +199,11 @@ static void *gl_init_thread(void *arg)
  * safely); the caller must not touch FS again. */
 int gl_init_bounded(glfs_t *fs)
 {
+	return gl_init_within(fs, gl_init_timeout());
+}
+
+int gl_init_within(glfs_t *fs, int seconds)
+{
 	struct gl_init_job *j = calloc(1, sizeof *j);
 	struct timespec deadline;
 	pthread_t t;
@@ -217,7 +222,7 @@ int gl_init_bounded(glfs_t *fs)
 	}
 	pthread_detach(t);
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += gl_init_timeout();
+	deadline.tv_sec += seconds;
 	pthread_mutex_lock(&j->lock);
 	while (!j->done)
 		if (pthread_cond_timedwait(&j->cond, &j->lock, &deadline) == ETIMEDOUT)
@@ -431,8 +436,6 @@ int gl_conn_get(const struct mortar_location *loc, const char *text,
 	}
 	if (mortar_location_dup(loc, &c->loc) < 0)
 		c->loc = NULL;	/* (then no failover: the client works as is) */
-	else
-		gl_failover_watch(c);
 	c->refs = 1;
 	c->next = gl_conns;
 	gl_conns = c;
@@ -473,6 +476,16 @@ int gl_conn_volfile(struct gl_conn *c, struct gl_volfile **out)
 	return r;
 }
 
+int gl_conn_get_volfile(const struct mortar_location *loc, struct gl_conn **c,
+			struct gl_volfile **v)
+{
+	int r = gl_conn_get_loc(loc, c);
+
+	if (r == 0 && (r = gl_conn_volfile(*c, v)) < 0)
+		gl_conn_put(*c);
+	return r;
+}
+
 int gl_conn_get_loc(const struct mortar_location *loc, struct gl_conn **out)
 {
 	char *text = mortar_location_format(loc);
@@ -510,6 +523,10 @@ int gl_open_error(const char *text, const struct mortar_location *loc, int err,
 		return mortar_set_error(err, "%s: '%s' is a directory", text, loc->path);
 	case EROFS:
 		return mortar_set_error(err, "%s: the volume is read-only", text);
+	case EIO:
+		return mortar_set_error(err, "%s: cannot open '%s': input/output error; on "
+			"a replicated volume, copies of the image in split-brain fail so "
+			"('mortar doctor %s' looks)", text, loc->path, text);
 	}
 	return mortar_set_error(err, "%s: cannot open '%s': %s", text, loc->path,
 				strerror(err));

@@ -239,16 +239,22 @@ void gl_failover_watch(struct gl_conn *c)
 	size_t tcp = 0;
 	pthread_t t;
 
+	if (!c->loc)
+		return;
 	for (size_t i = 0; i < c->loc->nservers; i++)
 		tcp += c->loc->servers[i].transport == MORTAR_TRANSPORT_TCP;
 	if (tcp < 2)
 		return;
 	pthread_mutex_lock(&gl_watch_lock);
+	for (size_t i = 0; i < gl_nwatched; i++)
+		if (gl_watched[i] == c)
+			goto out;	/* (every image of the connection asks) */
 	if (gl_nwatched < GL_MAX_WATCHED)
 		gl_watched[gl_nwatched++] = c;
 	if (!gl_watching && pthread_create(&t, NULL, watch, NULL) == 0) {
 		pthread_detach(t);
 		gl_watching = true;
 	}
+out:
 	pthread_mutex_unlock(&gl_watch_lock);
 }

@@ -13,7 +13,7 @@
  * byte of a 1 TiB image that holds 300 MiB.
  *
  * glusterd's volfile says what the graph is; the same graph without the
- * shard translator (gluster-volfile.c) reaches the files as the bricks
+ * shard translator (backend-gluster-volfile.c) reaches the files as the bricks
  * hold them: the base file and each shard answer SEEK_DATA/SEEK_HOLE, and
  * a shard never written does not exist.  That graph is a second client
  * of the volume, made on the first block status of a sharded image and
@@ -37,7 +37,7 @@
 
 #include "backend-gluster.h"
 #include "error.h"
-#include "gluster-volfile.h"
+#include "backend-gluster-volfile.h"
 
 #define GL_SHARD_XLATOR "features/shard"
 #define GL_MAX_SHARDS 256		/* shards looked at per request */
@@ -113,7 +113,7 @@ out:
 }
 
 /* The GFID of PATH, as shards are named: 8-4-4-4-12 hex digits. */
-static int gl_gfid(glfs_t *fs, const char *path, char text[static 37])
+int gl_gfid(glfs_t *fs, const char *path, char text[static 37])
 {
 	unsigned char g[GFAPI_HANDLE_LENGTH];
 	struct glfs_object *o;

@@ -117,6 +117,12 @@ static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res
 		return mortar_set_error(res, "%s: %s failed: the volume refused writes "
 			"(quorum lost, or read-only volume); check 'gluster volume "
 			"status' and its quorum options", gname(h), what);
+	case EIO:
+		return mortar_set_error(res, "%s: %s at offset %" PRIu64 " failed: "
+			"input/output error; on a replicated volume, copies of the image "
+			"in split-brain fail so ('mortar doctor %s' looks) (log: %s)",
+			gname(h), what, off, gname(h),
+			h->conn->logfile ? h->conn->logfile : "none");
 	case EACCES:
 	case EPERM:
 		return mortar_set_error(res, "%s: %s failed: permission denied on the "
@@ -620,6 +626,7 @@ static int gl_open(const struct mortar_location *loc,
 		free(h);
 		return r;
 	}
+	gl_failover_watch(h->conn);	/* (an image in use needs news of its volume) */
 	/* open-behind lets an open pass without asking the brick: a
 	 * permission problem would surface only at the first read, or at
 	 * close.  Ask the brick now, with our credentials. */
@@ -892,4 +899,6 @@ const struct mortar_backend mortar_backend_gluster = {
 	.copy = mortar_gluster_copy,
 	.probe = mortar_gluster_probe,
 	.ns_open = mortar_gluster_ns_open,
+	.replica = mortar_gluster_replica,
+	.review = mortar_gluster_review,
 };

@@ -40,6 +40,9 @@ struct gl_conn {
 	glfs_t *raw;
 	int raw_err;
 	struct gl_helper *helper;	/* made on first use (backend-gluster-helper.c) */
+	/* One client per brick, made on the first look at the replicas
+	 * (backend-gluster-health.c). */
+	struct gl_bricks *bricks;
 	struct gl_conn *next;
 };
 
@@ -71,15 +74,22 @@ void gl_conn_put(struct gl_conn *c);
  * servers from index FIRST on (then the others, in order). */
 int gl_client_new(const struct mortar_location *loc, size_t first, const char *text,
 		  const char *logfile, glfs_t **out);
-/* backend-gluster-failover.c: watch C's volfile server (when LOC names
- * more than one) and move C to the next one when it is gone. */
+/* backend-gluster-failover.c: watch C's volfile server (when its location
+ * names more than one) and move C to the next one when it is gone; once
+ * per connection, however often asked. */
 void gl_failover_watch(struct gl_conn *c);
 /* glfs_init(FS), given up after MORTAR_GLUSTER_TIMEOUT: -1 with errno. */
 int gl_init_bounded(glfs_t *fs);
+/* The same, given up after SECONDS. */
+int gl_init_within(glfs_t *fs, int seconds);
 /* The client volfile of C's volume, as glusterd gave it, parsed
- * (gluster-volfile.h); 0 or a negative errno with a message. */
+ * (backend-gluster-volfile.h); 0 or a negative errno with a message. */
 struct gl_volfile;
 int gl_conn_volfile(struct gl_conn *c, struct gl_volfile **out);
+/* Both: the connection to LOC's volume and its volfile (put the one and
+ * free the other when done). */
+int gl_conn_get_volfile(const struct mortar_location *loc, struct gl_conn **c,
+			struct gl_volfile **v);
 /* The message for a failed glfs_open/creat/stat of LOC's path. */
 int gl_open_error(const char *text, const struct mortar_location *loc, int err,
 		  unsigned flags);
@@ -134,6 +144,12 @@ int gl_size_check(struct gl_conn *c, const char *text, uint64_t size);
  * when the graph cannot seek. */
 int gl_seek_extents(glfs_fd_t *fd, uint64_t shift, uint64_t limit, struct mortar_req *req,
 		    size_t *cap, uint64_t *pos, uint64_t end, const char *name);
+
+/* backend-gluster-health.c and -review.c: the table's replica and review. */
+int mortar_gluster_replica(const struct mortar_location *loc, struct mortar_replica_state *out);
+int mortar_gluster_review(const struct mortar_location *loc, mortar_advice_fn fn, void *opaque);
+/* The GFID of PATH on FS, as text (8-4-4-4-12 hex digits). */
+int gl_gfid(glfs_t *fs, const char *path, char text[static 37]);
 
 /* backend-gluster-ns.c: the table's ns_open. */
 int mortar_gluster_ns_open(const struct mortar_location *loc, const struct mortar_fs_ops **ops,

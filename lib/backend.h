@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 
 #include <mortar/clone.h>
+#include <mortar/health.h>
 #include <mortar/image.h>
 #include "loop.h"
 
@@ -144,6 +145,10 @@ struct mortar_backend {
 	/* ns_open: the namespace holding LOC's image. */
 	int (*ns_open)(const struct mortar_location *loc, const struct mortar_fs_ops **ops,
 		       void **ctx);
+	/* replica: the state of the copies of LOC's image (health.h). */
+	int (*replica)(const struct mortar_location *loc, struct mortar_replica_state *out);
+	/* review: the settings of LOC's volume that do not suit VM images. */
+	int (*review)(const struct mortar_location *loc, mortar_advice_fn fn, void *opaque);
 };
 
 /* ---- request.c: the request pool of an image ---- */

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include <mortar/doctor.h>
+#include <mortar/health.h>
 #include <mortar/mortar.h>
 #include "diag.h"
 #include "error.h"
@@ -231,6 +232,46 @@ static void doc_read(struct doc *d, struct mortar_image *img, unsigned flags)
 			   "writes a scratch file beside the image)");
 }
 
+/* GlusterFS: do the copies of the image agree?  Before the read, so that
+ * a split-brain is named as such rather than as the EIO it causes. */
+static void doc_replica(struct doc *d, const struct mortar_location *loc)
+{
+	struct mortar_replica_state st;
+	int r = mortar_replica_state(loc, &st);
+
+	if (r < 0)
+		doc_report(d, "replica", MORTAR_CHECK_WARNED, r, mortar_errmsg());
+	else if (!st.replicated)
+		doc_report(d, "replica", MORTAR_CHECK_OK, 0, "one copy: the volume does "
+			   "not replicate");
+	else
+		doc_report(d, "replica", st.split_brain ? MORTAR_CHECK_FAILED :
+			   st.pending || st.unreachable ? MORTAR_CHECK_WARNED : MORTAR_CHECK_OK,
+			   st.split_brain ? -EIO : 0, st.detail);
+}
+
+static void doc_advice(void *opaque, const char *setting, const char *finding,
+		       const char *fix)
+{
+	struct doc *d = opaque;
+
+	snprintf(d->buf, sizeof d->buf, "%s: %s; fix: %s", setting, finding, fix);
+	doc_report(d, "options", MORTAR_CHECK_WARNED, 0, d->buf);
+}
+
+/* GlusterFS: the volume's settings against the virt profile. */
+static void doc_options(struct doc *d, const struct mortar_location *loc)
+{
+	int r = mortar_volume_review(loc, doc_advice, d);
+
+	if (r < 0)
+		doc_report(d, "options", MORTAR_CHECK_WARNED, r, mortar_errmsg());
+	else if (r == 0)
+		doc_report(d, "options", MORTAR_CHECK_OK, 0, "the volume's settings suit VM "
+			   "images (sharding, client caches, quorum, ping timeout, owner, as "
+			   "the virt profile has them)");
+}
+
 int mortar_doctor(const char *location, unsigned flags, mortar_check_fn fn, void *opaque)
 {
 	struct doc d = { .fn = fn, .opaque = opaque };
@@ -301,12 +342,16 @@ int mortar_doctor(const char *location, unsigned flags, mortar_check_fn fn, void
 		doc_skip(&d, "open");
 	}
 
+	if (ok && loc->scheme == MORTAR_SCHEME_GLUSTER)
+		doc_replica(&d, loc);
 	if (ok) {
 		doc_read(&d, img, flags);
 	} else {
 		doc_skip(&d, "read");
 		doc_skip(&d, "write");
 	}
+	if (ok && loc->scheme == MORTAR_SCHEME_GLUSTER)
+		doc_options(&d, loc);
 out:
 	if (img && mortar_image_close(img) < 0 && d.first_err == 0)
 		d.first_err = -EIO;

@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
+#include <mortar/health.h>
 #include "error.h"
 #include "internal.h"
 
@@ -21,6 +23,20 @@ static void export_free(struct srv_export *e)
 	mortar_location_free(e->loc);
 	srv_quiesce_destroy(&e->q);
 	free(e);
+}
+
+/* A replicated image in split-brain or still healing serves, but is not
+ * what it seems: say so at once (reads in split-brain fail with EIO; a
+ * heal in progress means the replica is not redundant yet). */
+static void export_replica_warn(struct srv *srv, const struct srv_export *e)
+{
+	struct mortar_replica_state st;
+	struct srv_logctx ctx = { .export = e->name };
+
+	if (mortar_replica_state(e->loc, &st) < 0 || !st.replicated)
+		return;
+	if (st.split_brain || st.pending || st.unreachable)
+		srv_logx(srv, LOG_WARNING, &ctx, "export '%s': warning: %s", e->name, st.detail);
 }
 
 static int export_probe(struct srv *srv, struct srv_export *e, struct mortar_loop *loop)
@@ -39,7 +55,10 @@ static int export_probe(struct srv *srv, struct srv_export *e, struct mortar_loo
 	mortar_image_block_size(img, &e->bmin, &e->bpref, &e->bmax);
 	e->backend = strdup(mortar_image_backend(img));
 	mortar_image_close(img);
-	return e->backend ? 0 : mortar_set_error(ENOMEM, "out of memory");
+	if (!e->backend)
+		return mortar_set_error(ENOMEM, "out of memory");
+	export_replica_warn(srv, e);
+	return 0;
 }
 
 static struct srv_export *export_new(const struct srv_export_spec *s, unsigned slot)

@@ -12,10 +12,12 @@ enum mortar_check_status {
 	MORTAR_CHECK_OK = 0,
 	MORTAR_CHECK_FAILED,
 	MORTAR_CHECK_SKIPPED,	/* an earlier step failed, or not asked for */
+	MORTAR_CHECK_WARNED,	/* works, but something needs care (detail) */
 };
 
 struct mortar_check {
-	const char *name;	/* "location", "resolve", "glusterd", "open", "read", "write" */
+	const char *name;	/* "location", "resolve", "glusterd", "open", "replica",
+				 * "read", "write", "options" */
 	enum mortar_check_status status;
 	int err;		/* negative errno when failed */
 	const char *detail;	/* what was found, or the cause and fix */

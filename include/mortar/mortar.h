@@ -12,6 +12,7 @@
 #include <mortar/doctor.h>
 #include <mortar/clone.h>
 #include <mortar/snapshot.h>
+#include <mortar/health.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -33,7 +33,28 @@ diagnose "gluster://$GLUSTER_HOST/$vol/disk.img?socket=/x" location "query|socke
 
 out=$("$MORTAR" doctor --write "gluster://$GLUSTER_HOST/$vol/disk.img") ||
 	fail "doctor --write on a healthy volume: $out"
-expect_eq "steps passed on a healthy volume" "$(grep -c '^\[ ok \]' <<<"$out")" 6
+expect_eq "steps passed on a healthy volume" "$(grep -c '^\[ ok \]' <<<"$out")" 7
+grep -q "^\[ ok \] replica *one copy" <<<"$out" || fail "doctor's replica step on one brick: $out"
+# A volume with default options is not what VM hosts run: doctor names
+# each setting that matters, with its fix, and still passes.
+for want in "network.ping-timeout: 42 s.*network.ping-timeout 20" \
+	    "performance.quick-read: .*performance.quick-read off"; do
+	grep -q "^\[warn\] options *$want" <<<"$out" || fail "doctor does not say /$want/: $out"
+done
+echo "ok: doctor reviews a default volume: $(grep -c '^\[warn\] options' <<<"$out") settings to change"
+
+# The virt profile, its owner set to QEMU's user: nothing to say.
+virt=mortar-dv$$
+owner=()
+qemu_user=$({ getent passwd libvirt-qemu || getent passwd qemu || true; } | head -n 1 | cut -d: -f3,4)
+[[ -z $qemu_user ]] || owner=(storage.owner-uid="${qemu_user%:*}" storage.owner-gid="${qemu_user#*:}")
+gluster_volume "$virt" replica 3 group=virt "${owner[@]}"
+"$MORTAR" img create "gluster://$GLUSTER_HOST/$virt/v.img" 16M >/dev/null
+[[ -z $qemu_user ]] || chown "${qemu_user%:*}:${qemu_user#*:}" "$GLUSTER_BRICKS/$virt"/brick*/v.img
+out=$("$MORTAR" doctor "gluster://$GLUSTER_HOST/$virt/v.img") || fail "doctor on a virt volume: $out"
+grep -q "^\[ ok \] replica *3 copies in sync" <<<"$out" || fail "doctor's replica step on replica 3: $out"
+grep -q "^\[ ok \] options" <<<"$out" || fail "doctor has advice for a virt volume: $out"
+echo "ok: doctor finds nothing to change on a volume with the virt profile"
 
 _gl volume stop "$vol" force >/dev/null || fail "cannot stop $vol"
 diagnose "gluster://$GLUSTER_HOST/$vol/disk.img" open "stopped|bricks"

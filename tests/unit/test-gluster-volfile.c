@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include <mortar/mortar.h>
-#include "gluster-volfile.h"
+#include "backend-gluster-volfile.h"
 #include "tap.h"
 
 static const char vol[] =
@@ -100,6 +100,14 @@ int main(void)
 		gl_volfile_free(w);
 		free(raw);
 	}
+	raw = NULL;
+	r = gl_volfile_render_one(v, "v-client-1", &raw);
+	tap_ok(r == 0 && raw && strstr(raw, "remote-host 198.18.100.12") &&
+	       !strstr(raw, "v-client-0") && !strstr(raw, "subvolumes"),
+	       "one brick's client alone (r=%d)", r);
+	free(raw);
+	tap_ok(gl_volfile_render_one(v, "v-dht", &raw) == -ENOENT, "not a leaf: refused");
+	tap_ok(gl_volfile_get(v, "v-shard") && !gl_volfile_get(v, "nope"), "found by name");
 	gl_volfile_free(v);
 
 	bad("", "empty");

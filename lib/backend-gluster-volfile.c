@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "gluster-volfile.h"
+#include "backend-gluster-volfile.h"
 
 static void xl_free(struct gl_xlator *x)
 {
@@ -213,6 +213,50 @@ static const char *stand_in(const struct gl_volfile *v, const char *type, const 
 	return name;	/* a cycle: not glusterd's; leave it to gfapi */
 }
 
+static void render_xlator(FILE *f, const struct gl_xlator *x, const struct gl_volfile *v,
+			  const char *type)
+{
+	fprintf(f, "volume %s\n    type %s\n", x->name, x->type);
+	for (size_t k = 0; k < x->noptions; k++)
+		fprintf(f, "    option %s %s\n", x->keys[k], x->values[k]);
+	if (x->nsubvolumes) {
+		fputs("    subvolumes", f);
+		for (size_t k = 0; k < x->nsubvolumes; k++)
+			fprintf(f, " %s", type ? stand_in(v, type, x->subvolumes[k]) :
+				x->subvolumes[k]);
+		fputc('\n', f);
+	}
+	fputs("end-volume\n\n", f);
+}
+
+const struct gl_xlator *gl_volfile_get(const struct gl_volfile *v, const char *name)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (!strcmp(v->xl[i].name, name))
+			return &v->xl[i];
+	return NULL;
+}
+
+int gl_volfile_render_one(const struct gl_volfile *v, const char *name, char **out)
+{
+	const struct gl_xlator *x = gl_volfile_get(v, name);
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f;
+
+	if (!x || x->nsubvolumes)
+		return -ENOENT;
+	if (!(f = open_memstream(&buf, &size)))
+		return -ENOMEM;
+	render_xlator(f, x, v, NULL);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	return 0;
+}
+
 int gl_volfile_render_without(const struct gl_volfile *v, const char *type, char **out)
 {
 	char *buf = NULL;
@@ -227,18 +271,8 @@ int gl_volfile_render_without(const struct gl_volfile *v, const char *type, char
 	for (size_t i = 0; i < v->n; i++) {
 		const struct gl_xlator *x = &v->xl[i];
 
-		if (!strcmp(x->type, type))
-			continue;
-		fprintf(f, "volume %s\n    type %s\n", x->name, x->type);
-		for (size_t k = 0; k < x->noptions; k++)
-			fprintf(f, "    option %s %s\n", x->keys[k], x->values[k]);
-		if (x->nsubvolumes) {
-			fputs("    subvolumes", f);
-			for (size_t k = 0; k < x->nsubvolumes; k++)
-				fprintf(f, " %s", stand_in(v, type, x->subvolumes[k]));
-			fputc('\n', f);
-		}
-		fputs("end-volume\n\n", f);
+		if (strcmp(x->type, type))
+			render_xlator(f, x, v, type);
 	}
 	if (fclose(f) != 0) {
 		free(buf);

@@ -3,8 +3,8 @@
  * glusterd hands a client, glfs_get_volfile()), parsed.  Plain text work,
  * no libgfapi: the gluster backend reads the volume's options from it and
  * builds a graph without the shard translator from it. */
-#ifndef MORTAR_LIB_GLUSTER_VOLFILE_H
-#define MORTAR_LIB_GLUSTER_VOLFILE_H
+#ifndef MORTAR_LIB_BACKEND_GLUSTER_VOLFILE_H
+#define MORTAR_LIB_BACKEND_GLUSTER_VOLFILE_H
 
 #include <stddef.h>
 
@@ -32,6 +32,13 @@ const struct gl_xlator *gl_volfile_find(const struct gl_volfile *v, const char *
 /* Option KEY of X, or NULL when the volfile does not set it (the
  * translator's default applies). */
 const char *gl_xlator_option(const struct gl_xlator *x, const char *key);
+
+/* The translator named NAME, or NULL. */
+const struct gl_xlator *gl_volfile_get(const struct gl_volfile *v, const char *name);
+/* A volfile of the one translator NAME, which has no subvolumes (a
+ * protocol/client: a graph that talks to one brick).  -ENOENT when there
+ * is no such leaf. */
+int gl_volfile_render_one(const struct gl_volfile *v, const char *name, char **out);
 
 /* The volfile again, as text, without every translator of TYPE: those who
  * named one as a subvolume name its child instead.  -ENOTSUP when a
