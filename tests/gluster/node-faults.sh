@@ -157,7 +157,7 @@ in_service 3
 # 5. the first volfile server gone during the session: mortar serve moves
 #    to a client of the next one, without a stall, and hears of the
 #    volume's changes through it (a new graph); the node comes back.
-glog=$(find /run/mortar /tmp/mortar-* -name "gfapi-$vol.log" 2>/dev/null | head -n 1)
+glog=$(find ${LOGS_DIRECTORY:-} /var/log/mortar /run/mortar /tmp/mortar-* -name "gfapi-$vol.log" 2>/dev/null | head -n 1)
 [[ -f $glog ]] || fail "no gfapi log of $vol"
 moves=$(grep -c "mortar: volfile server ${GLUSTER_HOSTS%% *} is gone" "$glog" || true)
 load volfile 4 30
