@@ -238,8 +238,26 @@ int gl_init_within(glfs_t *fs, int seconds)
 /* Turn a failed glfs_init() into one line with the cause: gfapi says
  * ENOTCONN for an unknown host, a host without glusterd and a wrong port
  * alike, so ask the network first, then read gfapi's errno. */
+static int gl_volfile_of(glfs_t *fs, struct gl_volfile **out);
+
+/* The graph's bricks and whether it replicates, from the volfile glusterd
+ * gave FS: a client whose init failed early may never print its graph in
+ * the log. */
+static void gl_log_graph_from(glfs_t *fs, struct gl_log *log)
+{
+	struct gl_volfile *v;
+
+	if (!fs || gl_volfile_of(fs, &v) < 0)
+		return;
+	log->bricks = 0;
+	for (size_t i = 0; i < v->n; i++)
+		log->bricks += !strcmp(v->xl[i].type, "protocol/client");
+	log->replicated = gl_volfile_find(v, "cluster/replicate") != NULL;
+	gl_volfile_free(v);
+}
+
 static int gl_init_error(const struct mortar_location *loc, const char *text,
-			 int err, const char *logfile, long log_start)
+			 int err, const char *logfile, long log_start, glfs_t *fs)
 {
 	const struct mortar_server *s = &loc->servers[0];
 	int probe = -EHOSTUNREACH;
@@ -269,6 +287,18 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 			s->port ? s->port : MORTAR_GLUSTER_DEFAULT_PORT);
 
 	gl_log_read(logfile, log_start, &log);
+	/* The lines that name the bricks down may follow the failure by a few
+	 * milliseconds (they are written as each brick's callback runs): a
+	 * volume that replicates and shows none yet is read again, briefly. */
+	if (log.bricks == 0)
+		gl_log_graph_from(fs, &log);
+	for (int i = 0; i < 10 && err == EIO && log.replicated && log.down == 0 &&
+	     log.refusal == GL_REFUSED_NONE; i++) {
+		usleep(100 * 1000);
+		gl_log_read(logfile, log_start, &log);
+		if (log.bricks == 0)
+			gl_log_graph_from(fs, &log);
+	}
 	if (log.refusal == GL_REFUSED_AUTH)
 		return mortar_set_error(ECONNREFUSED, "%s: the bricks of volume '%s' refuse "
 			"this client at login: the volume's auth.allow or auth.reject "
@@ -428,7 +458,7 @@ int gl_conn_get(const struct mortar_location *loc, const char *text,
 	if (r < 0)
 		goto fail;
 	if (gl_init_bounded(c->fs) < 0) {
-		r = gl_init_error(loc, text, errno ? errno : EIO, c->logfile, log_start);
+		r = gl_init_error(loc, text, errno ? errno : EIO, c->logfile, log_start, c->fs);
 		/* A failed init leaves threads behind that fini would wait
 		 * ~10 s for: keep the object, it is not reused. */
 		c->fs = NULL;
@@ -451,7 +481,8 @@ out:
 	return r;
 }
 
-int gl_conn_volfile(struct gl_conn *c, struct gl_volfile **out)
+/* FS's volfile, parsed; -errno without a message. */
+static int gl_volfile_of(glfs_t *fs, struct gl_volfile **out)
 {
 	char probe, *text;
 	ssize_t n;
@@ -460,20 +491,30 @@ int gl_conn_volfile(struct gl_conn *c, struct gl_volfile **out)
 	/* glfs_get_volfile copies as many bytes as it is given room for,
 	 * whatever the volfile's length (10.3): ask the length first, then
 	 * give exactly that. */
-	n = glfs_get_volfile(c->fs, &probe, 0);
+	n = glfs_get_volfile(fs, &probe, 0);
 	if (n >= 0)
-		return mortar_set_error(ENODATA, "volume '%s': the client has no volfile "
-					"to read", c->volume);
+		return -ENODATA;
 	if (!(text = malloc((size_t)-n)))
-		return mortar_set_error(ENOMEM, "out of memory");
-	if (glfs_get_volfile(c->fs, text, (size_t)-n) != -n) {
-		free(text);
-		return mortar_set_error(EAGAIN, "volume '%s': its volfile changed while "
-					"being read; try again", c->volume);
-	}
-	r = gl_volfile_parse(text, (size_t)-n, out);
+		return -ENOMEM;
+	r = glfs_get_volfile(fs, text, (size_t)-n) != -n ? -EAGAIN :
+	    gl_volfile_parse(text, (size_t)-n, out);
 	free(text);
 	return r;
+}
+
+int gl_conn_volfile(struct gl_conn *c, struct gl_volfile **out)
+{
+	int r = gl_volfile_of(c->fs, out);
+
+	if (r == -ENODATA)
+		return mortar_set_error(ENODATA, "volume '%s': the client has no volfile "
+					"to read", c->volume);
+	if (r == -EAGAIN)
+		return mortar_set_error(EAGAIN, "volume '%s': its volfile changed while "
+					"being read; try again", c->volume);
+	if (r == -ENOMEM)
+		return mortar_set_error(ENOMEM, "out of memory");
+	return r;	/* (gl_volfile_parse said why) */
 }
 
 int gl_conn_get_volfile(const struct mortar_location *loc, struct gl_conn **c,

@@ -83,15 +83,16 @@ delete_volume() { # NAME
 	rm -rf "${BRICKS:?}/$1" "$PSTATE/vols/$1"
 }
 
-wait_bricks() { # NAME: every brick online, bounded
-	local deadline=$(($(now_ms) + T * 1000)) st online count
+wait_bricks() { # NAME: every brick online, bounded (twice the step: a
+	# node's glusterd restarts its bricks one by one)
+	local deadline=$(($(now_ms) + 2 * T * 1000)) st online count
 	while :; do
 		st=$(brick_status "$1" 2>/dev/null) || st=
 		count=$(grep -c . <<<"$st" || true)
 		online=$(awk '$3 == 1 && $4 > 0' <<<"$st" | wc -l)
 		((count > 0 && online == count)) && return 0
 		if (($(now_ms) >= deadline)); then
-			echo "only $online of $count bricks of $1 are online after ${T}s (host path status pid: ${st:-none})"
+			echo "only $online of $count bricks of $1 are online after $((2 * T))s (host path status pid: ${st:-none})"
 			return 1
 		fi
 		sleep 0.2
