@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Request checks shared by the io_uring and the TLS transmission paths,
- * so that both answer a bad request the same way. */
+/* Request checks: whether a request's flags, range and command fit its
+ * export and what was negotiated, kept apart from transmission.c so that
+ * the rules read in one place and the fuzz target reaches them. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

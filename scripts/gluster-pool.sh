@@ -34,6 +34,7 @@
 #   gluster-pool.sh kill-glusterd N / start-glusterd N   glusterd alone
 #   gluster-pool.sh cut N / join N  unplug / plug node N's link
 #   gluster-pool.sh pids N          pids of node N's processes
+#   gluster-pool.sh logs N          last warnings and errors of node N's glusterd and bricks
 #
 # Environment: MORTAR_GLUSTER_POOL (the pool, 0-7), MORTAR_GLUSTER_OWNER,
 # MORTAR_GLUSTER_STATE (/run/mortar-gluster), MORTAR_GLUSTER_POOL_DIR
@@ -147,6 +148,17 @@ log_tail() {
 	[[ -r $1 ]] || return 0
 	echo "--- last lines of $1:"
 	tail -n "${2:-8}" "$1"
+}
+
+# node_logs N: the last warnings and errors of node N's glusterd and
+# bricks, for a test's failure message
+node_logs() {
+	local f
+	for f in "$PDIR/n$1/log/glusterd.log" "$PDIR/n$1/log/bricks/"*.log; do
+		[[ -r $f ]] || continue
+		echo "--- last warnings and errors of $f:"
+		grep -E '^\[[^]]*\] [EWC] ' "$f" | tail -n 6 | cut -c1-300
+	done
 }
 
 node_answers() { # N: quick; a missing glusterd fails at once
@@ -444,6 +456,7 @@ pool_main() {
 	cut) current_pool; check_node "${1:-}"; ip -n "$HUB" link set "n$1" down ;;
 	join) current_pool; check_node "${1:-}"; ip -n "$HUB" link set "n$1" up ;;
 	pids) current_pool; check_node "${1:-}"; node_pids "$1" ;;
+	logs) current_pool; check_node "${1:-}"; node_logs "$1" ;;
 	*) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 }

@@ -99,7 +99,7 @@ in_service() {
 		fail "with node $other stopped, node $1 is not in service again: $out"
 	grep -qi "error\|fail" <<<"$out" && fail "with node $other stopped, node $1 is not in service again: $out"
 	gluster_pool start "$other"
-	gluster_fixture wait-bricks "$vol" >/dev/null || fail "the bricks of node $other do not come back"
+	gluster_wait_bricks "$vol" "the bricks of node $other do not come back"
 	echo "ok: node $1 serves this mortar serve again (a write with node $other stopped)"
 }
 
@@ -109,7 +109,7 @@ sleep 3
 gluster_pool stop 2
 sleep 5
 gluster_pool start 2
-gluster_fixture wait-bricks "$vol" >/dev/null || fail "the brick of node 2 does not come back"
+gluster_wait_bricks "$vol" "the brick of node 2 does not come back"
 done_load kill
 healed kill
 in_service 2
@@ -136,7 +136,7 @@ for n in 1 2 3; do
 done
 wait "${starts[@]}" || true
 gluster_pool start 1 # (every node answers, peers connected)
-gluster_fixture wait-bricks "$vol" >/dev/null || fail "bricks missing after glusterd restarted everywhere"
+gluster_wait_bricks "$vol" "bricks missing after glusterd restarted everywhere"
 done_load glusterd
 healed glusterd
 "$MORTAR" img info "$uri" >/dev/null || fail "a new client cannot open the image after glusterd restarted everywhere"
@@ -149,7 +149,7 @@ sleep 3
 gluster_pool stop 3
 sleep 6
 gluster_pool start 3
-gluster_fixture wait-bricks "$vol" >/dev/null || fail "the brick of node 3 does not come back"
+gluster_wait_bricks "$vol" "the brick of node 3 does not come back"
 done_load reboot
 healed reboot
 in_service 3
@@ -182,7 +182,7 @@ done
 echo "ok: a change of the volume reaches mortar serve through the next volfile server"
 done_load volfile
 gluster_pool start 1
-gluster_fixture wait-bricks "$vol" >/dev/null || fail "the brick of node 1 does not come back"
+gluster_wait_bricks "$vol" "the brick of node 1 does not come back"
 healed volfile
 in_service 1
 

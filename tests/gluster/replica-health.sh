@@ -65,11 +65,11 @@ echo "ok: a pending heal is named, with its bricks and the command that starts i
 
 # --- split-brain ---
 gluster_pool join 3
-gluster_fixture wait-bricks "$vol" >/dev/null || fail "brick 3 is not online again"
+gluster_wait_bricks "$vol" "brick 3 is not online again"
 kill_bricks() { for b in 1 2; do kill -9 "$(gluster_brick_pid "$vol" $b)"; done; }
 serve_write w2 0xc3 kill_bricks
 _gl volume start "$vol" force >/dev/null || fail "cannot restart the bricks"
-gluster_fixture wait-bricks "$vol" >/dev/null || fail "the bricks do not come back"
+gluster_wait_bricks "$vol" "the bricks do not come back"
 out=$(doctor_step replica)
 echo "doctor after the split: $out"
 [[ $out == failed* ]] && grep -q "in split-brain.*blame each other" <<<"$out" ||
