@@ -9,9 +9,13 @@
 # exports exactly lib/libmortar.map, which libmortar0.symbols lists; the
 # headers and pkg-config file (with its private requirements) build
 # examples/demo.c, which runs on an image.  lintian finds no error, and
-# no warning other than those justified below.
+# no warning other than those justified below.  Then `dpkg -i` installs
+# the three for real and `dpkg --purge` removes them, in a mount namespace
+# of the test where /usr, /etc and /var are overlays on scratch layers:
+# dpkg's database and the maintainer scripts run as on a host, and this
+# system is left as it was.
 . "$(dirname "$0")/lib.sh"
-requires dpkg-buildpackage dh lintian dpkg-deb pkg-config cc nm
+requires dpkg-buildpackage dh lintian dpkg-deb pkg-config cc nm unshare
 
 # Warnings accepted, each with why (none today; a tag: the reason).
 declare -A justified=(
@@ -110,3 +114,40 @@ while read -r tag; do
 	echo "ok: lintian warning $tag: ${justified[$tag]}"
 done < <(sed -n 's/^W: [^:]*: \([^ ]*\).*/\1/p' "$SCRATCH/lintian.log" | sort -u)
 echo "ok: lintian: no error, $(grep -c '^W: ' "$SCRATCH/lintian.log" || true) warnings (justified)"
+
+# --- installing ------------------------------------------------------------
+host_state() { dpkg-query -W -f='${Status}' mortar libmortar0 2>&1 || true; ls -l /usr/bin/mortar 2>&1 || true; }
+host_before=$(host_state)
+layers=$(mktemp -d /dev/shm/mortar-deb.XXXXXX)
+on_exit "rm -rf '$layers'"
+debs=("$SCRATCH/libmortar0_${version}_$arch.deb" "$SCRATCH/mortar_${version}_$arch.deb"
+	"$SCRATCH/libmortar-dev_${version}_$arch.deb")
+# shellcheck disable=SC2016 # expanded by the inner shell
+unshare -m bash -euo pipefail -c '
+	layers=$1 multiarch=$2
+	shift 2
+	mount --make-rprivate /
+	for d in usr etc var; do
+		mkdir -p "$layers/$d.up" "$layers/$d.work"
+		mount -t overlay "mortar-deb-$d" \
+			-o "lowerdir=/$d,upperdir=$layers/$d.up,workdir=$layers/$d.work" "/$d"
+	done
+	dpkg -i "$@" >"$layers/install.log" 2>&1 || { echo "dpkg -i failed:"; cat "$layers/install.log"; exit 1; }
+	for p in mortar libmortar0 libmortar-dev; do
+		st=$(dpkg-query -W -f="\${Status}" "$p")
+		[[ $st == "install ok installed" ]] || { echo "$p: dpkg says \"$st\""; exit 1; }
+	done
+	/usr/bin/mortar --version >/dev/null || { echo "the installed mortar does not run"; exit 1; }
+	[[ -e /usr/lib/$multiarch/libmortar.so.0 ]] || { echo "no libmortar.so.0 in /usr/lib/$multiarch"; exit 1; }
+	[[ -f /usr/lib/systemd/system/mortar-serve@.service || -f /lib/systemd/system/mortar-serve@.service ]] ||
+		{ echo "no mortar-serve@.service installed"; exit 1; }
+	[[ -d /etc/mortar/exports ]] || { echo "no /etc/mortar/exports"; exit 1; }
+	[[ $(pkg-config --modversion mortar) == [0-9]* ]] || { echo "pkg-config finds no installed mortar"; exit 1; }
+	dpkg --purge libmortar-dev mortar libmortar0 >"$layers/purge.log" 2>&1 ||
+		{ echo "dpkg --purge failed:"; cat "$layers/purge.log"; exit 1; }
+	[[ ! -e /usr/bin/mortar && ! -e /usr/lib/$multiarch/libmortar.so.0 ]] ||
+		{ echo "files left after dpkg --purge"; exit 1; }
+' mortar-deb-install "$layers" "$multiarch" "${debs[@]}" >"$SCRATCH/install.out" 2>&1 ||
+	fail "installing the packages: $(cat "$SCRATCH/install.out")"
+[[ $(host_state) == "$host_before" ]] || fail "installing in the namespace changed this system: $(host_state)"
+echo "ok: dpkg -i installs the three packages (mortar runs, libmortar.so.0, units, /etc/mortar/exports, pkg-config), dpkg --purge removes them"
