@@ -29,6 +29,7 @@ static const char vm_help[] =
 	"       mortar vm mem remove NAME ID [--wait] [--timeout S]\n"
 	"       mortar vm mem NAME SIZE [--wait] [--timeout S]   (virtio-mem)\n"
 	"       mortar vm migrate NAME [--to unix:PATH|tcp:HOST:PORT] [--force] [--wait]\n"
+	"       mortar vm thaw NAME [--timeout S]   (after a failed img snapshot)\n"
 	"\n"
 	"start options:\n"
 	"  --config FILE        key=value lines, keys as the long options below\n"
@@ -194,6 +195,7 @@ static int parse_size(const char *cmd, const char *arg, void *out)
 #define LIST_OPTS "o"
 #define MIGRATE_OPTS "TFtw"
 #define MEM_SET_OPTS "wt"
+#define THAW_OPTS "t"
 
 /* ---- start ---- */
 
@@ -517,6 +519,26 @@ static int vm_migrate(int argc, char **argv)
 	return rc;
 }
 
+/* ---- the guest's filesystems ---- */
+
+/* img snapshot freezes them and thaws them again; should that thaw
+ * fail, its message names this command. */
+static int vm_thaw(int argc, char **argv)
+{
+	static const struct vm_syntax syn = { "vm thaw", THAW_OPTS, 1, "the VM's NAME", NULL };
+	struct vm_opts o;
+	struct mortar_vm *vm;
+	unsigned n = 0;
+	int rc = vm_begin(&syn, argc, argv, &o, NULL, &vm);
+
+	if (rc)
+		return STOP(rc);
+	rc = mortar_vm_fsthaw(vm, o.plug.timeout_s, &n);
+	if ((rc = vm_end(syn.cmd, vm, rc)) == EXIT_OK)
+		printf("VM '%s': %u filesystem%s thawed\n", argv[optind], n, n == 1 ? "" : "s");
+	return rc;
+}
+
 /* ---- the subcommands ---- */
 
 static const char vm_usage[] =
@@ -565,6 +587,8 @@ static const struct cli_command vm_cmds[] = {
 	  &vm_mem_table, NULL, NULL, false },
 	{ "migrate", "move a VM to a new QEMU with its plugged devices", vm_migrate, NULL,
 	  vm_long_opts, MIGRATE_OPTS, false },
+	{ "thaw", "thaw the guest's filesystems (left frozen by a failed snapshot)", vm_thaw,
+	  NULL, vm_long_opts, THAW_OPTS, false },
 };
 
 const struct cli_table vm_table = {

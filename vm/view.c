@@ -43,9 +43,7 @@ void vm_view_close(struct vm_view *v)
 	v->qmp = NULL;
 }
 
-/* Whether qemu-ga has the port open in the guest: QEMU reports the
- * guest side of the chardev as its frontend. */
-static bool agent_port_open(struct qmp *q)
+bool vm_agent_port_open(struct qmp *q)
 {
 	json_object *r;
 	bool open = false;
@@ -71,7 +69,7 @@ static void agent_connect(struct vm_view *v)
 	if (v->agent || !v->qmp || vm_now_ms() < v->next_check_ms)
 		return;
 	v->next_check_ms = vm_now_ms() + 1000;
-	if (access(v->agent_sock, F_OK) == 0 && agent_port_open(v->qmp))
+	if (access(v->agent_sock, F_OK) == 0 && vm_agent_port_open(v->qmp))
 		qmp_connect_agent(v->agent_sock, 2000, &v->agent);
 }
 

@@ -45,6 +45,10 @@ void vm_view_read(struct vm_view *v, bool online, struct vm_guest *g);
 int vm_view_wait(struct vm_view *v, const struct vm_expect *e, int timeout_s,
 		 struct vm_guest *g);
 
+/* Whether qemu-ga has its port open in the guest of the VM whose QMP is
+ * QMP: QEMU reports the guest side of the chardev as its frontend. */
+bool vm_agent_port_open(struct qmp *qmp);
+
 /* Milliseconds on the monotonic clock. */
 long vm_now_ms(void);
 

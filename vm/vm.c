@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Opening, closing and stopping VMs (vm.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +123,45 @@ pid_t mortar_vm_pid(const struct mortar_vm *vm)
 
 	vm_path(p, sizeof p, vm->dir, "qemu.pid");
 	return vm_read_pid(p);
+}
+
+/* Whether a disk of VM is the image LOC. */
+static bool has_disk(const struct mortar_vm *vm, const struct mortar_location *loc)
+{
+	bool same = false;
+
+	for (size_t i = 0; i < vm->st.ndisks && !same; i++) {
+		struct mortar_location *d;
+
+		if (mortar_location_parse(vm->st.disks[i].location, &d, NULL) < 0)
+			continue;
+		same = mortar_location_same_image(d, loc);
+		mortar_location_free(d);
+	}
+	return same;
+}
+
+int mortar_vm_find_disk(const struct mortar_location *loc, char *name, size_t len)
+{
+	char base[PATH_MAX];
+	struct dirent *de;
+	DIR *dp = vm_rundir_base(base, sizeof base) == 0 ? opendir(base) : NULL;
+	bool found = false;
+
+	while (dp && !found && (de = readdir(dp))) {
+		struct mortar_vm *vm;
+
+		if (de->d_name[0] == '.' || mortar_vm_load(de->d_name, &vm) < 0)
+			continue;
+		found = vm_qemu_alive(mortar_vm_pid(vm)) && has_disk(vm, loc);
+		if (found)
+			snprintf(name, len, "%s", vm->st.name);
+		mortar_vm_close(vm);
+	}
+	if (dp)
+		closedir(dp);
+	return found ? 0 : mortar_set_error(ENOENT, "no running 'mortar vm' of this user has "
+					    "this image as a disk");
 }
 
 void vm_cleanup(const char *dir, const struct vm_state *st)

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <json-c/json.h>
+#include <mortar/location.h>
 
 #include "guest.h"
 #include "membk.h"
@@ -82,6 +83,28 @@ int mortar_vm_stop(const char *name, bool force, int timeout_s);
 json_object *mortar_vm_describe(struct mortar_vm *vm);
 /* Every VM with a runtime directory, described: a new array. */
 json_object *mortar_vm_list(void);
+
+/* The name of a running VM that has LOCATION as one of its disks (the
+ * same image however written: mortar_location_same_image) into NAME, of
+ * LEN bytes (VM_NAME_MAX + 1 hold any).  0, or -ENOENT with a message
+ * when no running VM has it. */
+int mortar_vm_find_disk(const struct mortar_location *location, char *name, size_t len);
+
+/* ---- the guest's filesystems, through its agent (fsfreeze.c) ---- */
+
+/* Freeze the guest's filesystems (guest-fsfreeze-freeze), every wait
+ * bounded by TIMEOUT_S; *NFS (optional): how many the agent froze.  On
+ * failure nothing stays frozen: -ENOTSUP, the guest runs no agent;
+ * -EIO, the agent refused (its reason in the message); -ETIMEDOUT or
+ * another errno, the agent did not answer (before the freeze was sent,
+ * or after it, and the thaw sent then worked); -EBUSY, that thaw failed
+ * too: the message says THEY MAY STILL BE FROZEN and how to thaw them
+ * by hand, for the user to see at once. */
+int mortar_vm_fsfreeze(struct mortar_vm *vm, int timeout_s, unsigned *nfs);
+/* Thaw them (guest-fsfreeze-thaw; 0 when none was frozen); *NFS
+ * (optional): how many.  On failure the message says the same as
+ * -EBUSY above. */
+int mortar_vm_fsthaw(struct mortar_vm *vm, int timeout_s, unsigned *nfs);
 
 /* ---- hotplug (hotplug-cpu.c, hotplug-mem.c) ---- */
 
