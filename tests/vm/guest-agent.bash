@@ -8,6 +8,7 @@
 #                                            in its runtime directory;
 #                                            guest_of_vm NAME sets both)
 #   GUEST_AGENT=lv_agent LV_DOMAIN=NAME      a libvirt domain (tests/libvirt)
+#   (vm_qmp NAME COMMAND talks to the QEMU of `mortar vm` NAME itself)
 #
 #   guest_exec [-t SECONDS] COMMAND   sh -c COMMAND in the guest: its
 #                                     output on stdout and stderr, its exit
@@ -28,29 +29,46 @@
 
 # qga_socket JSON: one command over QGA_SOCKET.  guest-sync first, with a
 # fresh id, so that a reply left over from an earlier client is skipped.
-qga_socket() {
-	"${PY:-python3}" - "$QGA_SOCKET" "$1" <<-'EOF'
+qga_socket() { _json_socket qga "$QGA_SOCKET" "$1"; }
+# vm_qmp NAME COMMAND: one QMP command (no arguments) to `mortar vm` NAME's
+# QEMU ("stop", "cont"); prints QEMU's reply.
+vm_qmp() { _json_socket qmp "$MORTAR_VM_DIR/$1/qmp.sock" "{\"execute\":\"$2\"}"; }
+
+# _json_socket qga|qmp SOCKET JSON: the agent's handshake (guest-sync) or
+# QMP's (greeting, capabilities), then JSON; prints the reply (events
+# skipped).
+_json_socket() {
+	"${PY:-python3}" - "$@" <<-'EOF'
 	import json, random, socket, sys
+	mode, path, cmd = sys.argv[1:4]
 	s = socket.socket(socket.AF_UNIX)
 	s.settimeout(30)
-	s.connect(sys.argv[1])
+	s.connect(path)
 	f = s.makefile("rwb")
+	def send(o):
+	    f.write(json.dumps(o).encode() + b"\n")
+	    f.flush()
 	def reply():
 	    while True:
 	        line = f.readline()
 	        if not line:
-	            sys.exit("qga: the agent closed the connection")
+	            sys.exit("%s: the peer closed the connection" % mode)
 	        try:
-	            return json.loads(line.strip(b"\xff \r\n") or b"null")
+	            o = json.loads(line.strip(b"\xff \r\n") or b"null")
 	        except ValueError:
 	            continue
-	tag = random.randint(1, 1 << 30)
-	f.write(json.dumps({"execute": "guest-sync", "arguments": {"id": tag}}).encode() + b"\n")
-	f.flush()
-	while (reply() or {}).get("return") != tag:
-	    pass
-	f.write(sys.argv[2].encode() + b"\n")
-	f.flush()
+	        if isinstance(o, dict) and ("return" in o or "error" in o or "QMP" in o):
+	            return o
+	if mode == "qmp":
+	    reply()
+	    send({"execute": "qmp_capabilities"})
+	    reply()
+	else:
+	    tag = random.randint(1, 1 << 30)
+	    send({"execute": "guest-sync", "arguments": {"id": tag}})
+	    while reply().get("return") != tag:
+	        pass
+	send(json.loads(cmd))
 	print(json.dumps(reply()))
 	EOF
 }
