@@ -5,14 +5,17 @@
  * Input: one control byte, then what the client sends.  The control byte
  * chooses the server's TLS policy (0: off; 1: on, 2: require, both with a
  * PSK) and, bit 2, whether a second export exists.  The bytes wait in a
- * socket whose other end is then shut, so that every read ends; the
- * server's replies fit in the socket's buffer.  The handshake must end in
+ * socket whose other end is then shut, so that every read ends; a thread
+ * reads the server's replies as a client would (thousands of small
+ * replies overflow any socket buffer, and a server that cannot send waits
+ * for its handshake deadline: 2 s an input).  The handshake must end in
  * a session, a polite end or an error, never crash, hang past its
  * deadline or leak, whatever the option stream says.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,8 +69,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* The client's reading side: everything the server says, until it closes. */
+static void *drain(void *arg)
+{
+	int fd = *(int *)arg;
+	char buf[65536];
+
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	return NULL;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	pthread_t reader;
 	struct nbd_server srv = { .handshake_timeout_ms = 2000 };
 	struct nbd_session s = { .fd = -1 };
 	int sv[2], big = 1 << 20;
@@ -89,11 +104,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	shutdown(sv[1], SHUT_WR);
+	if (pthread_create(&reader, NULL, drain, &sv[1]) != 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return 0;
+	}
 	s.fd = sv[0];
 	snprintf(s.peer, sizeof s.peer, "fuzz");
 	nbd_handshake(&srv, sv[0], &s);
-	/* Whatever it agreed on: the session's TLS state and socket. */
+	/* Whatever it agreed on: the session's TLS state and socket (whose
+	 * closing ends the reader). */
 	nbd_session_close(&s);
+	pthread_join(reader, NULL);
 	close(sv[1]);
 	return 0;
 }
