@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mortar/mortar.h>
 #include "cli.h"
@@ -28,7 +29,10 @@ static const char vm_help[] =
 	"       mortar vm mem add NAME SIZE [--node N] [--id ID] [--backend B] [--wait] [--timeout S]\n"
 	"       mortar vm mem remove NAME ID [--wait] [--timeout S]\n"
 	"       mortar vm mem NAME SIZE [--wait] [--timeout S]   (virtio-mem)\n"
-	"       mortar vm migrate NAME [--to unix:PATH|tcp:HOST:PORT] [--force] [--wait]\n"
+	"       mortar vm migrate NAME [--to unix:PATH|tcp:HOST:PORT] [--via COMMAND]\n"
+	"                 [--target-qemu PATH] [--disk-to [I=]LOCATION]... [--bandwidth RATE]\n"
+	"                 [--max-downtime MS] [--force] [--wait] [--timeout S] [--output=json]\n"
+	"       mortar vm incoming NAME --listen tcp:HOST:PORT ...   (run by migrate --via)\n"
 	"       mortar vm thaw NAME [--timeout S]   (after a failed img snapshot)\n"
 	"\n"
 	"start options:\n"
@@ -56,7 +60,11 @@ static const char vm_help[] =
 
 struct vm_opts {
 	struct mortar_vm_plug plug;	/* --node --slot --id --backend --timeout --wait */
-	struct mortar_vm_migration mig;	/* --to --force --timeout --wait */
+	struct mortar_vm_migration mig;	/* --to --via --target-qemu --bandwidth
+					 * --max-downtime --force --timeout --wait */
+	struct mortar_vm_incoming in;	/* --listen --qemu --expect */
+	const char *disk_to[MORTAR_VM_MAX_DISKS];	/* --disk-to, as given */
+	unsigned ndisk_to;
 	bool force;
 	enum output_format out;
 };
@@ -71,9 +79,33 @@ static const struct option vm_long_opts[] = {
 	{ "backend", required_argument, NULL, 'b' },
 	{ "slot", required_argument, NULL, 's' },
 	{ "to", required_argument, NULL, 'T' },
+	{ "via", required_argument, NULL, 'V' },
+	{ "target-qemu", required_argument, NULL, 'Q' },
+	{ "disk-to", required_argument, NULL, 'D' },
+	{ "bandwidth", required_argument, NULL, 'B' },
+	{ "max-downtime", required_argument, NULL, 'M' },
+	{ "listen", required_argument, NULL, 'L' },
+	{ "qemu", required_argument, NULL, 'q' },
+	{ "expect", required_argument, NULL, 'E' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* --expect CPUS:KIB[:agent] (what the guest showed on the source; -1:
+ * unknown) into IN. */
+static int parse_expect(const char *cmd, const char *arg, struct mortar_vm_incoming *in)
+{
+	char agent[8] = "";
+	long long kib;
+	int n = 0;
+
+	if (sscanf(arg, "%d:%lld%n:%7s", &in->expect_cpus, &kib, &n, agent) < 2 ||
+	    (arg[n] && strcmp(agent, "agent")))
+		return cli_usage(cmd, "--expect wants CPUS:KIB[:agent]"), -1;
+	in->expect_kib = kib;
+	in->expect_agent = agent[0] != '\0';
+	return 0;
+}
 
 /* One option C with value ARG into O; -1 after a usage message. */
 static int vm_opt(const char *cmd, int c, const char *arg, struct vm_opts *o)
@@ -81,7 +113,7 @@ static int vm_opt(const char *cmd, int c, const char *arg, struct vm_opts *o)
 	unsigned v;
 
 	switch (c) {
-	case 'w': o->plug.wait = o->mig.wait = true; return 0;
+	case 'w': o->plug.wait = o->mig.wait = o->in.wait = true; return 0;
 	case 'F': o->force = o->mig.force = true; return 0;
 	case 'i': o->plug.id = arg; return 0;
 	case 'b': o->plug.backend = arg; return 0;
@@ -91,10 +123,28 @@ static int vm_opt(const char *cmd, int c, const char *arg, struct vm_opts *o)
 			return cli_usage(cmd, "--to wants unix:PATH or tcp:HOST:PORT"), -1;
 		o->mig.to = arg;
 		return 0;
+	case 'V': o->mig.via = arg; return 0;
+	case 'Q': o->mig.target_qemu = arg; return 0;
+	case 'L': o->in.listen = arg; return 0;
+	case 'q': o->in.qemu = arg; return 0;
+	case 'E': return parse_expect(cmd, arg, &o->in);
+	case 'D':
+		if (o->ndisk_to == MORTAR_VM_MAX_DISKS)
+			return cli_usage(cmd, "at most %d --disk-to", MORTAR_VM_MAX_DISKS), -1;
+		o->disk_to[o->ndisk_to++] = arg;
+		return 0;
+	case 'B':
+		return cli_opt_size(cmd, "--bandwidth", arg, 1, UINT64_MAX, &o->mig.bandwidth) < 0 ?
+		       -1 : 0;
+	case 'M':
+		if (cli_opt_uint(cmd, "--max-downtime", arg, 1, 600000, &v) < 0)
+			return -1;
+		o->mig.max_downtime_ms = (int)v;
+		return 0;
 	case 't':
 		if (cli_opt_seconds(cmd, "--timeout", arg, 1, 86400, &v) < 0)
 			return -1;
-		o->plug.timeout_s = o->mig.timeout_s = (int)v;
+		o->plug.timeout_s = o->mig.timeout_s = o->in.timeout_s = (int)v;
 		return 0;
 	case 'n': case 's':
 		if (cli_opt_uint(cmd, c == 'n' ? "--node" : "--slot", arg, 0, 65535, &v) < 0)
@@ -131,9 +181,11 @@ static int vm_getopt(const struct vm_syntax *s, int argc, char **argv, struct vm
 {
 	int c;
 
-	*o = (struct vm_opts){ .plug = MORTAR_VM_PLUG_INIT, .mig = MORTAR_VM_MIGRATION_INIT };
+	*o = (struct vm_opts){ .plug = MORTAR_VM_PLUG_INIT, .mig = MORTAR_VM_MIGRATION_INIT,
+			       .in = { .expect_cpus = -1, .expect_kib = -1, .timeout_s = 120 } };
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "wFt:n:i:o:b:s:T:h", vm_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "wFt:n:i:o:b:s:T:V:Q:D:B:M:L:q:E:h", vm_long_opts,
+				NULL)) != -1) {
 		if (c == 'h') {
 			fputs(vm_help, stdout);
 			return -1;
@@ -193,7 +245,8 @@ static int parse_size(const char *cmd, const char *arg, void *out)
 #define STOP_OPTS "Ft"
 #define STATUS_OPTS "o"
 #define LIST_OPTS "o"
-#define MIGRATE_OPTS "TFtw"
+#define MIGRATE_OPTS "TFtwVQDBMo"
+#define INCOMING_OPTS "LqDtwE"
 #define MEM_SET_OPTS "wt"
 #define THAW_OPTS "t"
 
@@ -500,23 +553,114 @@ static int vm_mem_set(int argc, char **argv)
 
 /* ---- migration ---- */
 
+/* "[I=]LOCATION" (I: the disk's index, else the next disk) or, for
+ * incoming, "I=SIZE:LOCATION", of each --disk-to into TO (and SIZES). */
+static int parse_disk_to(const char *cmd, const struct vm_opts *o, const char **to,
+			 uint64_t *sizes)
+{
+	for (unsigned k = 0, next = 0; k < o->ndisk_to; k++) {
+		const char *s = o->disk_to[k];
+		unsigned long long size = 0;
+		unsigned i = next;
+		int n = 0;
+
+		if (sscanf(s, "%u=%n", &i, &n) == 1 && n > 0)
+			s += n;
+		if (sizes && (sscanf(s, "%llu:%n", &size, &n) != 1 || n == 0))
+			return cli_usage(cmd, "--disk-to wants I=SIZE:LOCATION");
+		if (sizes)
+			s += n;
+		if (i >= MORTAR_VM_MAX_DISKS || to[i] || !*s)
+			return cli_usage(cmd, "--disk-to %s: a disk given twice, or no such disk",
+					 o->disk_to[k]);
+		to[i] = s;
+		if (sizes)
+			sizes[i] = size;
+		next = i + 1;
+	}
+	return 0;
+}
+
+/* Progress on a terminal (one line, redrawn) or as JSON lines. */
+struct mig_show {
+	bool json, tty;
+};
+
+static void mig_progress(void *opaque, const struct mortar_vm_progress *p)
+{
+	const struct mig_show *s = opaque;
+
+	if (s->json) {
+		printf("{\"phase\": \"%s\", \"elapsed_ms\": %" PRId64 ", \"disk_total\": %" PRIu64
+		       ", \"disk_done\": %" PRIu64 ", \"ram_total\": %" PRIu64 ", \"ram_done\": %"
+		       PRIu64 ", \"ram_remaining\": %" PRIu64 ", \"rate\": %" PRIu64 ", \"passes\": "
+		       "%u, \"expected_downtime_ms\": %" PRId64 ", \"downtime_ms\": %" PRId64
+		       ", \"resume_ms\": %" PRId64 "}\n", p->phase, p->elapsed_ms, p->disk_total,
+		       p->disk_done, p->ram_total, p->ram_done, p->ram_remaining, p->rate,
+		       p->passes, p->expected_downtime_ms, p->downtime_ms, p->resume_ms);
+		fflush(stdout);
+	} else if (s->tty) {
+		fprintf(stderr, "\rmigrate: %-10s disks %" PRIu64 "/%" PRIu64 " MiB, memory %"
+			PRIu64 " MiB sent, %" PRIu64 " MiB left, %.1f MiB/s, expected downtime "
+			"%" PRId64 " ms\033[K", p->phase, p->disk_done >> 20, p->disk_total >> 20,
+			p->ram_done >> 20, p->ram_remaining >> 20, (double)p->rate / (1 << 20),
+			p->expected_downtime_ms);
+		if (!strcmp(p->phase, "done"))
+			fputc('\n', stderr);
+		fflush(stderr);
+	}
+}
+
 static int vm_migrate(int argc, char **argv)
 {
 	static const struct vm_syntax syn = { "vm migrate", MIGRATE_OPTS, 1, "the VM's NAME", NULL };
 	struct vm_opts o;
 	struct mortar_vm *vm;
-	pid_t pid;
+	struct mig_show show;
+	const struct mortar_vm_progress *p = &o.mig.last;
 	int rc = vm_begin(&syn, argc, argv, &o, NULL, &vm);
 
 	if (rc)
 		return STOP(rc);
-	rc = mortar_vm_migrate(vm, &o.mig);
-	pid = mortar_vm_pid(vm);
-	if ((rc = vm_end(syn.cmd, vm, rc)) == EXIT_OK)
-		printf("VM '%s' migrated to %s (now pid %d)%s\n", argv[optind], o.mig.uri,
-		       (int)pid, o.mig.wait ? "; the guest reports the same vCPUs and memory "
-		       "there" : "");
-	return rc;
+	if ((rc = parse_disk_to(syn.cmd, &o, o.mig.disk_to, NULL)) != 0)
+		return vm_end(syn.cmd, vm, 0), rc;
+	show = (struct mig_show){ o.out == OUTPUT_JSON, isatty(STDERR_FILENO) };
+	o.mig.progress = mig_progress;
+	o.mig.opaque = &show;
+	rc = vm_end(syn.cmd, vm, mortar_vm_migrate(vm, &o.mig));
+	if (rc != EXIT_OK)
+		return rc;
+	if (show.json)
+		printf("{\"migrated\": \"%s\", \"to\": \"%s\", \"pid\": %d, \"total_ms\": %" PRId64
+		       ", \"downtime_ms\": %" PRId64 ", \"resume_ms\": %" PRId64 "}\n",
+		       argv[optind], o.mig.uri, (int)o.mig.target_pid, p->elapsed_ms,
+		       p->downtime_ms, p->resume_ms);
+	else
+		printf("VM '%s' migrated to %s (now pid %d) in %.1f s, the guest paused %"
+		       PRId64 " ms + %" PRId64 " ms until the target ran it%s\n", argv[optind],
+		       o.mig.uri, (int)o.mig.target_pid, (double)p->elapsed_ms / 1000,
+		       p->downtime_ms, p->resume_ms, o.mig.wait ? "; the guest reports the "
+		       "same vCPUs and memory there" : "");
+	return EXIT_OK;
+}
+
+/* The target half of `vm migrate --via`: it talks to the source on
+ * standard input and output, which also gets its errors. */
+static int vm_incoming(int argc, char **argv)
+{
+	static const struct vm_syntax syn = {
+		"vm incoming", INCOMING_OPTS, 1, "the VM's NAME", NULL,
+	};
+	struct vm_opts o;
+	int rc = vm_getopt(&syn, argc, argv, &o, NULL);
+
+	if (rc)
+		return STOP(rc);
+	if (!o.in.listen)
+		return cli_usage(syn.cmd, "give --listen tcp:HOST:PORT");
+	if ((rc = parse_disk_to(syn.cmd, &o, o.in.disk_to, o.in.disk_size)) != 0)
+		return rc;
+	return mortar_vm_incoming(argv[optind], &o.in) < 0 ? EXIT_FAILURE : EXIT_OK;
 }
 
 /* ---- the guest's filesystems ---- */
@@ -589,6 +733,8 @@ static const struct cli_command vm_cmds[] = {
 	  vm_long_opts, MIGRATE_OPTS, false },
 	{ "thaw", "thaw the guest's filesystems (left frozen by a failed snapshot)", vm_thaw,
 	  NULL, vm_long_opts, THAW_OPTS, false },
+	{ "incoming", "receive a VM that migrate --via sends (its target half)", vm_incoming,
+	  NULL, vm_long_opts, INCOMING_OPTS, false },
 };
 
 const struct cli_table vm_table = {

@@ -6,9 +6,9 @@
 # 77 = skip, anything else = fail.  The last line is the summary that CI
 # reads: "N passed, N failed, N skipped".
 #
-# The GlusterFS tests share one pool of three glusterd nodes
-# (scripts/gluster-pool.sh), made before the first of them and taken down
-# after the last; each test makes and removes its own volumes.  The
+# The GlusterFS tests (and the VM tests named *-gluster-*) share one pool
+# of three glusterd nodes (scripts/gluster-pool.sh), made before the first
+# of them and taken down after the last; each test makes and removes its own volumes.  The
 # libvirt tests share one libvirtd the same way (scripts/libvirt-fixture.sh).
 #
 # Environment: BUILD (default build), ASAN_BUILD (build-asan, optional),
@@ -32,7 +32,7 @@ run_one() {
 	if [[ -n ${TESTS:-} ]] && ! grep -qE -- "$TESTS" <<<"$name"; then
 		return
 	fi
-	[[ $name != gluster/* ]] ||
+	[[ $name != gluster/* && $name != vm/*-gluster-* ]] ||
 		fixture_up MORTAR_GLUSTER_POOL MORTAR_GLUSTER_OWNER scripts/gluster-pool.sh "GlusterFS pool" glusterd
 	[[ $name != libvirt/* ]] ||
 		fixture_up MORTAR_LIBVIRT MORTAR_LIBVIRT_OWNER scripts/libvirt-fixture.sh "libvirtd instance" libvirtd

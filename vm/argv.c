@@ -205,10 +205,13 @@ int vm_argv_build(const struct vm_state *st, const char *dir, enum vm_argv_role 
 	for (size_t i = 0; i < st->ndisks; i++)
 		vm_disk_argv(out, (unsigned)i, &st->disks[i]);
 	add_channels(out, edir, dir, role == VM_ARGV_TARGET ? &vm_target_files : &vm_boot_files);
-	if (role == VM_ARGV_TARGET) {
+	if (role != VM_ARGV_BOOT) {
 		add_plugged(out, st);
 		vm_strv_add(out, "-incoming");
 		vm_strv_add(out, "defer");
+		/* Paused after the migration: the guest runs here only once
+		 * the source has stopped for good (vm_target_resume). */
+		vm_strv_add(out, "-S");
 	}
 	vm_strv_add(out, "-daemonize");
 	free(edir);

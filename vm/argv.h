@@ -17,7 +17,10 @@ extern const struct vm_files vm_boot_files, vm_target_files;
 
 enum vm_argv_role {
 	VM_ARGV_BOOT,		/* the machine as started */
-	VM_ARGV_TARGET,		/* + every plugged vCPU and DIMM, -incoming defer */
+	VM_ARGV_TARGET,		/* + every plugged vCPU and DIMM, -incoming defer,
+				 * paused (-S); with vm_target_files */
+	VM_ARGV_INCOMING,	/* the same with vm_boot_files: the target on
+				 * another host */
 };
 
 /* Append to OUT the command line of the VM of ST whose runtime directory

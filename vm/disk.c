@@ -31,15 +31,22 @@ int vm_disk_protocol_parse(const char *text, enum vm_disk_protocol *p)
  * GlusterFS volume is reached first: seconds when a node is slow). */
 #define VM_DISK_LISTEN_MS 60000
 
-/* `mortar serve -f` in a session of its own, its messages in LOG.  Not
- * serve's own daemon mode: that forks once the image is open, and a
- * GlusterFS connection does not survive a fork. */
-static pid_t disk_spawn(const char *exe, const char *listen_opt, const char *sock,
-			const char *pidfile, const char *log, const char *location)
+/* `mortar serve -f ARGS -P PIDFILE` in a session of its own, its messages
+ * in LOG.  Not serve's own daemon mode: that forks once the image is
+ * open, and a GlusterFS connection does not survive a fork. */
+static pid_t disk_spawn(char *exe, char *const *args, const char *pidfile, const char *log)
 {
-	pid_t pid = fork();
+	char *argv[16] = { exe, "serve", "-f" };
+	size_t k = 3;
+	pid_t pid;
 	int fd, null;
 
+	for (size_t i = 0; args[i] && k + 3 < sizeof argv / sizeof argv[0]; i++)
+		argv[k++] = args[i];
+	argv[k++] = "-P";
+	argv[k++] = (char *)pidfile;
+	argv[k] = NULL;
+	pid = fork();
 	if (pid != 0)
 		return pid;
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -47,7 +54,7 @@ static pid_t disk_spawn(const char *exe, const char *listen_opt, const char *soc
 	if (null < 0 || setsid() < 0 || dup2(null, 0) < 0 || dup2(fd >= 0 ? fd : null, 1) < 0 ||
 	    dup2(fd >= 0 ? fd : null, 2) < 0)
 		_exit(127);
-	execl(exe, exe, "serve", "-f", listen_opt, sock, "-P", pidfile, location, (char *)NULL);
+	execv(exe, argv);
 	_exit(127);
 }
 
@@ -94,26 +101,35 @@ static int disk_wait(pid_t pid, const char *pidfile, const char *log, const char
 				why[0] ? why : "mortar serve exited");
 }
 
-int vm_disk_serve(struct vm_state *st, const char *dir, unsigned i, const char *location,
-		  enum vm_disk_protocol protocol)
+int vm_serve_spawn(char *const *args, const char *pidfile, const char *log,
+		   const char *location, pid_t *pid)
 {
-	char pidfile[PATH_MAX], sock[VM_SOCKET_MAX], exe[PATH_MAX], log[PATH_MAX];
+	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	bool vhost = protocol == VM_DISK_VHOST_USER;
-	pid_t pid;
-	int r;
 
 	if (n <= 0)
 		return mortar_set_error(errno ? errno : EIO, "cannot find the mortar binary "
 					"(/proc/self/exe): %m");
 	exe[n] = '\0';
+	*pid = disk_spawn(exe, args, pidfile, log);
+	if (*pid < 0)
+		return mortar_set_error(errno, "cannot start a server for disk %s: %m", location);
+	return disk_wait(*pid, pidfile, log, location);
+}
+
+int vm_disk_serve(struct vm_state *st, const char *dir, unsigned i, const char *location,
+		  enum vm_disk_protocol protocol)
+{
+	char pidfile[PATH_MAX], sock[VM_SOCKET_MAX], log[PATH_MAX];
+	char *args[] = { protocol == VM_DISK_VHOST_USER ? "--vhost-user-blk" : "-s", sock,
+			 (char *)location, NULL };
+	pid_t pid;
+	int r;
+
 	snprintf(sock, sizeof sock, "%s/disk%u.sock", dir, i);
 	snprintf(pidfile, sizeof pidfile, "%s/disk%u.pid", dir, i);
 	snprintf(log, sizeof log, "%s/disk%u.log", dir, i);
-	pid = disk_spawn(exe, vhost ? "--vhost-user-blk" : "-s", sock, pidfile, log, location);
-	if (pid < 0)
-		return mortar_set_error(errno, "cannot start a server for disk %s: %m", location);
-	r = disk_wait(pid, pidfile, log, location);
+	r = vm_serve_spawn(args, pidfile, log, location, &pid);
 	return r < 0 ? r : vm_state_add_disk(st, location, sock, pid, protocol);
 }
 

@@ -21,6 +21,12 @@ int vm_disk_protocol_parse(const char *text, enum vm_disk_protocol *p);
 int vm_disk_serve(struct vm_state *st, const char *dir, unsigned i, const char *location,
 		  enum vm_disk_protocol protocol);
 
+/* Run `mortar serve -f ARGS -P PIDFILE` as vm_disk_serve does, its
+ * messages in LOG, until it listens; its pid into *PID.  0, or -errno
+ * with the server's own message (LOCATION names what it serves). */
+int vm_serve_spawn(char *const *args, const char *pidfile, const char *log,
+		   const char *location, pid_t *pid);
+
 /* The QEMU arguments that attach disk I, D, to the guest. */
 void vm_disk_argv(struct vm_strv *sv, unsigned i, const struct vm_disk *d);
 

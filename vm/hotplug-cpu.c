@@ -229,7 +229,7 @@ int mortar_vm_cpus(struct mortar_vm *vm, unsigned n, struct mortar_vm_plug *p)
 	for (; present > n && vm->st.ncpus > 0; present--)
 		if ((r = cpu_unplug(vm, vm->st.ncpus - 1, p->timeout_s)) < 0)
 			return save_failed(vm, r);
-	return vm_save_and_wait(vm, &(struct vm_expect){ (int)n, -1, -1 },
+	return vm_save_and_wait(vm, &(struct vm_expect){ (int)n, -1, -1, VM_FROM_ANY },
 				p->wait ? p->timeout_s : 0);
 }
 
@@ -243,7 +243,7 @@ int mortar_vm_cpu_add(struct mortar_vm *vm, struct mortar_vm_plug *p)
 		r = cpu_plug_one(vm, p->node, p->slot, p->id, p->id_out, sizeof p->id_out);
 	if (r < 0)
 		return save_failed(vm, r);
-	return vm_save_and_wait(vm, &(struct vm_expect){ (int)present + 1, -1, -1 },
+	return vm_save_and_wait(vm, &(struct vm_expect){ (int)present + 1, -1, -1, VM_FROM_ANY },
 				p->wait ? p->timeout_s : 0);
 }
 
@@ -260,6 +260,6 @@ int mortar_vm_cpu_remove(struct mortar_vm *vm, const char *id, struct mortar_vm_
 					"plugged ones)", vm->st.name, id);
 	if ((r = cpu_unplug(vm, (size_t)i, p->timeout_s)) < 0)
 		return save_failed(vm, r);
-	return vm_save_and_wait(vm, &(struct vm_expect){ (int)present - 1, -1, -1 },
+	return vm_save_and_wait(vm, &(struct vm_expect){ (int)present - 1, -1, -1, VM_FROM_ANY },
 				p->wait ? p->timeout_s : 0);
 }

@@ -87,7 +87,8 @@ int mortar_vm_dimm_add(struct mortar_vm *vm, uint64_t size, struct mortar_vm_plu
 	snprintf(p->id_out, sizeof p->id_out, "%s", d.id);
 	/* (MemTotal grows by a little less: the memmap of the new memory) */
 	return vm_save_and_wait(vm, &(struct vm_expect){
-		-1, g0.valid ? (int64_t)(g0.mem_kib + (size >> 10) * 9 / 10) : 0, -1 },
+		-1, g0.valid ? (int64_t)(g0.mem_kib + (size >> 10) * 9 / 10) : 0, -1,
+		VM_FROM_ANY },
 		p->wait ? p->timeout_s : 0);
 }
 
@@ -134,7 +135,8 @@ int mortar_vm_dimm_remove(struct mortar_vm *vm, const char *id, struct mortar_vm
 	size = vm->st.dimms[i].size;
 	vm_state_del_dimm(&vm->st, (size_t)i);
 	return vm_save_and_wait(vm, &(struct vm_expect){
-		-1, -1, g0.valid ? (int64_t)g0.mem_kib - (int64_t)(size >> 10) * 9 / 10 : -1 },
+		-1, -1, g0.valid ? (int64_t)g0.mem_kib - (int64_t)(size >> 10) * 9 / 10 : -1,
+		VM_FROM_ANY },
 		p->wait ? p->timeout_s : 0);
 }
 
@@ -198,6 +200,7 @@ int mortar_vm_mem_set(struct mortar_vm *vm, uint64_t total, struct mortar_vm_plu
 	delta = (int64_t)want - plugged;
 	kib = (int64_t)g0.mem_kib + delta / 1024;
 	slack = (delta < 0 ? -delta : delta) / 1024 / 10 + 1024;
-	return vm_save_and_wait(vm, &(struct vm_expect){ -1, kib - slack, kib + slack },
+	return vm_save_and_wait(vm, &(struct vm_expect){ -1, kib - slack, kib + slack,
+				VM_FROM_ANY },
 				p->wait ? p->timeout_s : 0);
 }

@@ -208,9 +208,7 @@ static int launch(const struct mortar_vm_config *c, struct vm_state *st, const c
 	return r;
 }
 
-/* Make DIR ready for a new VM NAME: refuse while one runs there, clean
- * up what a dead one left (never blocks a restart). */
-static int claim_dir(const char *name, const char *dir)
+int vm_claim_dir(const char *name, const char *dir)
 {
 	char p[PATH_MAX];
 	struct vm_state old;
@@ -291,7 +289,7 @@ int mortar_vm_start(const char *name, const struct mortar_vm_config *c, int wait
 	if (r == 0)
 		r = vm_rundir(name, dir, sizeof dir);
 	if (r == 0)
-		r = claim_dir(name, dir);
+		r = vm_claim_dir(name, dir);
 	if (r == 0)
 		r = vm_handle_new(dir, &st, &vm);
 	vm_state_free(&st);

@@ -278,6 +278,20 @@ int vm_state_load(const char *dir, struct vm_state *st)
 	return r.err;
 }
 
+int vm_state_parse(const char *text, const char *origin, struct vm_state *st)
+{
+	struct rd r = { .path = origin };
+	json_object *o = json_tokener_parse(text);
+
+	memset(st, 0, sizeof *st);
+	if (!o || !json_object_is_type(o, json_type_object))
+		rd_fail(&r, "(top)", "is not a JSON object");
+	else
+		rd_state(&r, o, st);
+	json_object_put(o);
+	return r.err;
+}
+
 /* ---- writing ---- */
 
 static json_object *cpu_json(const struct vm_cpu *c)
@@ -378,6 +392,17 @@ int vm_state_save(const char *dir, const struct vm_state *st)
 	return r;
 }
 
+char *vm_state_text(const struct vm_state *st)
+{
+	json_object *o = state_json(st);
+	char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+
+	json_object_put(o);
+	if (!s)
+		mortar_set_error(ENOMEM, "out of memory");
+	return s;
+}
+
 void vm_state_free(struct vm_state *st)
 {
 	free(st->kernel);
@@ -439,6 +464,17 @@ int vm_state_add_disk(struct vm_state *st, const char *location, const char *soc
 		return mortar_set_error(ENOMEM, "out of memory");
 	}
 	st->disks[st->ndisks++] = d;
+	return 0;
+}
+
+int vm_state_set_qemu(struct vm_state *st, const char *qemu)
+{
+	char *q = strdup(qemu);
+
+	if (!q)
+		return mortar_set_error(ENOMEM, "out of memory");
+	free(st->qemu);
+	st->qemu = q;
 	return 0;
 }
 

@@ -91,6 +91,11 @@ int vm_state_load(const char *dir, struct vm_state *st);
 /* Write ST to DIR/state.json atomically.  0 or -errno with a message. */
 int vm_state_save(const char *dir, const struct vm_state *st);
 void vm_state_free(struct vm_state *st);
+/* The state as one line of JSON (a new string; NULL when out of memory),
+ * and back: a state another host sent, checked like state.json, ORIGIN
+ * naming it in messages. */
+char *vm_state_text(const struct vm_state *st);
+int vm_state_parse(const char *text, const char *origin, struct vm_state *st);
 
 /* Append a copy of C, D or K.  0 or -ENOMEM. */
 int vm_state_add_cpu(struct vm_state *st, const struct vm_cpu *c);
@@ -100,6 +105,8 @@ int vm_state_add_disk(struct vm_state *st, const char *location, const char *soc
 /* Whether a disk of ST is attached with vhost-user (its memory must then
  * be shared with the disk servers). */
 bool vm_state_vhost(const struct vm_state *st);
+/* The QEMU binary (a copy of QEMU).  0 or -ENOMEM. */
+int vm_state_set_qemu(struct vm_state *st, const char *qemu);
 /* Drop the vCPU or DIMM at index I. */
 void vm_state_del_cpu(struct vm_state *st, size_t i);
 void vm_state_del_dimm(struct vm_state *st, size_t i);

@@ -108,7 +108,7 @@ void vm_view_read(struct vm_view *v, bool online, struct vm_guest *g)
 
 static bool shows(const struct vm_guest *g, const struct vm_expect *e)
 {
-	if (!g->valid)
+	if (!g->valid || (e->source && g->from_agent != (e->source == VM_FROM_AGENT)))
 		return false;
 	if (e->cpus >= 0 && g->cpus != (unsigned)e->cpus)
 		return false;
@@ -127,8 +127,13 @@ int vm_view_wait(struct vm_view *v, const struct vm_expect *e, int timeout_s,
 	for (bool help = false;;) {
 		/* A guest that reports on its console onlines by itself; the
 		 * agent onlines for it after 0.5 s, and at once for a guest
-		 * that does not report there. */
-		vm_view_read(v, help, g);
+		 * that does not report there.  Figures taken from one source
+		 * are compared with that source's. */
+		if (e->source == VM_FROM_CONSOLE)
+			vm_guest_read(v->console, g);
+		else
+			vm_view_read(v, help, g);
+		v->agent_first |= e->source == VM_FROM_AGENT;
 		if (shows(g, e))
 			return 0;
 		if (vm_now_ms() - t0 >= timeout_s * 1000L)

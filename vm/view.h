@@ -21,13 +21,21 @@ struct vm_view {
 	bool agent_first;	/* the agent answered: ask it first from now on */
 };
 
+/* Where a view comes from; the two count memory differently. */
+enum vm_view_source {
+	VM_FROM_ANY,
+	VM_FROM_CONSOLE,	/* MemTotal */
+	VM_FROM_AGENT,		/* online memory blocks */
+};
+
 /* What to wait for: -1 in a field means any. */
 struct vm_expect {
 	int cpus;
 	int64_t kib_min, kib_max;
+	enum vm_view_source source;	/* of the figures (a view taken before) */
 };
 
-#define VM_EXPECT_ANY ((struct vm_expect){ -1, -1, -1 })
+#define VM_EXPECT_ANY ((struct vm_expect){ -1, -1, -1, VM_FROM_ANY })
 
 /* A session for the VM whose runtime directory is DIR and whose QMP is
  * QMP (NULL: the console only; the agent is found through QMP). */

@@ -28,6 +28,10 @@ int vm_connect(struct mortar_vm *vm);
  * with the first line QEMU printed as the message. */
 int vm_qemu_launch(char *const *argv, const char *log);
 
+/* Make DIR ready for a new VM NAME: refuse while one runs there, clean
+ * up what a dead one left (never blocks a restart). */
+int vm_claim_dir(const char *name, const char *dir);
+
 /* Stop the disk servers of ST and remove the runtime directory DIR. */
 void vm_cleanup(const char *dir, const struct vm_state *st);
 

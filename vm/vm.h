@@ -136,23 +136,82 @@ int mortar_vm_dimm_remove(struct mortar_vm *vm, const char *id, struct mortar_vm
  * device (its requested size). */
 int mortar_vm_mem_set(struct mortar_vm *vm, uint64_t total, struct mortar_vm_plug *p);
 
-/* ---- migration (migrate.c) ---- */
+/* ---- migration (migrate.c, incoming.c) ---- */
+
+/* How far a migration is, as QEMU reports it (query-migrate,
+ * query-block-jobs); sizes in bytes, times in milliseconds, -1 when not
+ * known (yet). */
+struct mortar_vm_progress {
+	const char *phase;		/* "disks" (copying moving disks), "memory",
+					 * "switchover", "done" */
+	uint64_t disk_total, disk_done;	/* the disks that move */
+	uint64_t ram_total, ram_done, ram_remaining;
+	uint64_t rate;			/* bytes per second, now */
+	unsigned passes;		/* dirty-memory passes so far */
+	int64_t expected_downtime_ms;
+	int64_t elapsed_ms;
+	int64_t downtime_ms;		/* done: the guest paused that long in
+					 * QEMU's switchover ... */
+	int64_t resume_ms;		/* ... and then until the target ran it */
+};
 
 struct mortar_vm_migration {
 	const char *to;			/* unix:PATH or tcp:HOST:PORT; NULL: a
 					 * socket in the runtime directory */
+	const char *via;		/* the command that runs mortar on the
+					 * target host ("ssh b mortar"); NULL:
+					 * the target is on this host */
+	const char *target_qemu;	/* QEMU on the target; NULL: the VM's */
+	const char *disk_to[MORTAR_VM_MAX_DISKS];	/* with via: disk I is
+					 * copied to this location on the target's
+					 * storage; NULL: both hosts reach it */
+	uint64_t bandwidth;		/* bytes per second; 0: QEMU's default */
+	int max_downtime_ms;		/* 0: QEMU's default (300 ms) */
 	bool force;			/* also where migration is known to break */
 	int timeout_s;			/* for the migration to complete */
 	bool wait;			/* for the guest to report on the target */
+	/* Called about twice a second while the migration runs, and once
+	 * at its end; may be NULL. */
+	void (*progress)(void *opaque, const struct mortar_vm_progress *p);
+	void *opaque;
 	char uri[PATH_MAX + 16];	/* where it went */
+	pid_t target_pid;		/* QEMU on the target, once it runs */
+	struct mortar_vm_progress last;	/* the figures at the end */
 };
 
 #define MORTAR_VM_MIGRATION_INIT { .timeout_s = 120 }
 
-/* Move VM to a new QEMU on this host started with its topology as it is
- * now (every plugged vCPU and DIMM cold-plugged under the same id),
- * then quit the old one; the new one takes over the VM's files. */
+/* Move VM to a new QEMU started with its topology as it is now (every
+ * plugged vCPU and DIMM cold-plugged under the same id): on this host,
+ * where it takes over the VM's files, or with m->via on another host,
+ * where `mortar vm incoming` receives it and the VM is then known.
+ * Checks that the target can take the VM first; whatever fails before
+ * the target runs the guest leaves the VM running here untouched. */
 int mortar_vm_migrate(struct mortar_vm *vm, struct mortar_vm_migration *m);
+
+/* The target half of a migration from another host. */
+struct mortar_vm_incoming {
+	const char *listen;		/* tcp:HOST:PORT, HOST an address here */
+	const char *qemu;		/* NULL: the VM's */
+	const char *disk_to[MORTAR_VM_MAX_DISKS];	/* disk I is copied to
+					 * this new image (served on HOST,
+					 * port PORT+1+I, during the copy) */
+	uint64_t disk_size[MORTAR_VM_MAX_DISKS];
+	int timeout_s;			/* the source's --timeout */
+	bool wait;			/* for the guest to show: */
+	int expect_cpus;		/* -1: any */
+	int64_t expect_kib;		/* -1: any */
+	bool expect_agent;		/* the figures are the agent's */
+};
+
+/* Receive VM NAME from the source that runs this through its --via
+ * command, talking to it on standard input and output (remote.h): its
+ * state, checked against this host's capacity; its disks served here;
+ * QEMU (in->qemu, or the VM's) waiting for the migration on
+ * in->listen; once the source says go, the guest run here and the VM
+ * known on this host.  Whatever fails before that is undone here.  0,
+ * or -errno with a message (also sent to the source). */
+int mortar_vm_incoming(const char *name, const struct mortar_vm_incoming *in);
 
 const struct vm_state *mortar_vm_state(const struct mortar_vm *vm);
 const char *mortar_vm_dir(const struct mortar_vm *vm);

@@ -49,3 +49,25 @@ use_qemu10() {
 	QEMU10_VERSION=$(sed -n 's/^version=//p' <<<"$out")
 	[[ -x $QEMU10 ]] || fail "scripts/qemu-backports.sh gave no $VM_ARCH binary: $out"
 }
+
+# huge_pool N: exactly N free 2 MiB huge pages in the machine's pool (its
+# size restored at exit) and a hugetlbfs mounted at HUGE_MNT; skips where
+# there is none.  huge_avail: the free pages not reserved; huge_set_avail N.
+HUGE_POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
+huge_count() { cat "$HUGE_POOL/$1"; }
+huge_avail() { echo $(($(huge_count free_hugepages) - $(huge_count resv_hugepages))); }
+huge_set_avail() {
+	echo $(($(huge_count nr_hugepages) - $(huge_avail) + $1)) >"$HUGE_POOL/nr_hugepages"
+	(($(huge_avail) == $1)) || fail "the kernel gave $(huge_avail) free huge pages, $1 asked"
+}
+huge_pool() {
+	requires_root
+	[[ -w $HUGE_POOL/nr_hugepages ]] || skip "no 2 MiB huge page pool here"
+	grep -qw hugetlbfs /proc/filesystems || skip "no hugetlbfs in this kernel"
+	on_exit "echo $(huge_count nr_hugepages) > $HUGE_POOL/nr_hugepages"
+	huge_set_avail "$1"
+	HUGE_MNT=$SCRATCH/huge
+	mkdir -p "$HUGE_MNT"
+	mount -t hugetlbfs none "$HUGE_MNT" || fail "cannot mount hugetlbfs"
+	on_exit "umount '$HUGE_MNT'"
+}

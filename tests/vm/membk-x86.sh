@@ -8,25 +8,10 @@
 # makes room, and QEMU goes on; once there is room it plugs and the guest
 # sees it; a memfd DIMM is a memfd in QEMU; every page returns at stop.
 . "$(dirname "$0")/lib.sh"
-requires_root
-pool=/sys/kernel/mm/hugepages/hugepages-2048kB
-[[ -w $pool/nr_hugepages ]] || skip "no 2 MiB huge page pool here"
-grep -qw hugetlbfs /proc/filesystems || skip "no hugetlbfs in this kernel"
-
-count() { cat "$pool/$1"; }
-avail() { echo $(($(count free_hugepages) - $(count resv_hugepages))); }
-nr0=$(count nr_hugepages)
-on_exit "echo $nr0 > $pool/nr_hugepages"
 # exactly 300 pages for this test: the boot memory (256) and 44 spare
-set_avail() {
-	echo $(($(count nr_hugepages) - $(avail) + $1)) >"$pool/nr_hugepages"
-	(($(avail) == $1)) || fail "the kernel gave $(avail) free huge pages, $1 asked"
-}
-set_avail 300
-mnt=$SCRATCH/huge
-mkdir -p "$mnt"
-mount -t hugetlbfs none "$mnt" || fail "cannot mount hugetlbfs"
-on_exit "umount '$mnt'"
+huge_pool 300
+mnt=$HUGE_MNT
+pool=$HUGE_POOL
 
 expect_error_line "$SCRATCH is not a hugetlbfs mount" \
 	"$MORTAR" vm start b --kernel "$KERNEL" --initrd "$INITRD" --mem-backend "hugetlbfs:$SCRATCH"
@@ -39,19 +24,19 @@ expect_rc 2 "memory backend 'swap': ram, memfd, hugetlbfs" \
 "$MORTAR" vm start h --kernel "$KERNEL" --initrd "$INITRD" --memory 512M --max-memory 2G \
 	--slots 4 --mem-backend "hugetlbfs:$mnt" --wait --timeout 120
 on_exit "'$MORTAR' vm stop --force h >/dev/null 2>&1"
-expect_eq "huge pages left after boot" "$(avail)" 44
+expect_eq "huge pages left after boot" "$(huge_avail)" 44
 st=$("$MORTAR" vm status --output=json h)
 expect_eq "backend in status" "$(jq -r .memory.backend <<<"$st")" "hugetlbfs:$mnt"
 m0=$(guest_field h mem_kib)
 
 # 256 MiB more does not fit in 44 pages: refused, with the fix
-expect_error_line "256 MiB needs 128 huge pages of 2048 KiB, and $mnt has 44 free.*echo $(($(count nr_hugepages) + 84)) > $pool/nr_hugepages" \
+expect_error_line "256 MiB needs 128 huge pages of 2048 KiB, and $mnt has 44 free.*echo $(($(huge_count nr_hugepages) + 84)) > $pool/nr_hugepages" \
 	"$MORTAR" vm mem add h 256M
 expect_eq "DIMMs after the refusal" "$("$MORTAR" vm status --output=json h | jq -r '.memory.devices | length')" 0
 # the fix works
-echo $(($(count nr_hugepages) + 84)) >"$pool/nr_hugepages"
+echo $(($(huge_count nr_hugepages) + 84)) >"$pool/nr_hugepages"
 "$MORTAR" vm mem add h 256M --id huge1 --wait --timeout 60
-expect_eq "huge pages left after the DIMM" "$(avail)" 0
+expect_eq "huge pages left after the DIMM" "$(huge_avail)" 0
 m1=$(guest_field h mem_kib)
 ((m1 - m0 >= 250 * 1024)) || fail "MemTotal grew by $((m1 - m0)) KiB, want 256 MiB"
 
@@ -69,5 +54,5 @@ echo "ok: guest MemTotal $m0 -> $m1 -> $m2 KiB"
 
 "$MORTAR" vm mem remove h huge1 --wait --timeout 60
 "$MORTAR" vm stop h >/dev/null
-expect_eq "huge pages back after stop" "$(avail)" $((300 + 84))
+expect_eq "huge pages back after stop" "$(huge_avail)" $((300 + 84))
 echo PASS

@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Migration with a disk that moves, between two hosts that share no
+# storage, x86 q35 on QEMU 10: network namespaces a and b on a bridge made
+# here (tests/vm/hosts.bash); the guest's disk is an image in a's folder,
+# written by the guest all along (a record a second), copied while the
+# guest runs to a new image in b's folder (--disk-to: QEMU's
+# blockdev-mirror to b's mortar serve, finished at the switchover).
+#  - on a: a vCPU and a DIMM plugged; a pattern written at 2 MiB;
+#  - --disk-to refused without --via; --bandwidth and --max-downtime
+#    given; progress as JSON lines shows the disk copied, then memory;
+#  - on b: the vCPU and DIMM under their ids, the guest seen through its
+#    agent, the disk location b's image; the records went on without an
+#    error; a pattern written on b at 3 MiB;
+#  - b's image holds both patterns; a's image the first only;
+#  - hot-plugging on b.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/guest-agent.bash"
+. "$(dirname "$0")/hosts.bash"
+use_qemu10
+hosts_up
+
+img_a=$SCRATCH/host-a/guest.img img_b=$SCRATCH/host-b/guest.img
+"$MORTAR" img create "$img_a" 64M >/dev/null
+mortar_on a vm start m --qemu "$QEMU10" --kernel "$KERNEL" --initrd "$INITRD" --cpus 1 \
+	--max-cpus 2 --memory 256M --max-memory 512M --slots 2 --disk "$img_a" \
+	--disk-protocol nbd --append mortar.io=records --wait --timeout 120
+mortar_on a vm cpus m 2 --wait --timeout 60
+mortar_on a vm mem add m 128M --id d1 --wait --timeout 60
+
+GUEST_AGENT=qga_socket QGA_SOCKET=$SCRATCH/host-a/m/qga.sock
+guest_wait_agent 120 || fail "the guest agent does not answer on host a"
+in_guest() { guest_exec 'cat /sys/devices/system/cpu/online; grep MemTotal /proc/meminfo' | tr -s ' '; }
+seen_a=$(in_guest)
+echo "the guest on a: $seen_a"
+write_at() {	# BYTE MIB: 64 KiB of BYTE at MIB MiB, synced
+	guest_exec "dd if=/dev/zero bs=65536 count=1 2>/dev/null | tr '\\0' '\\$1' |
+		dd of=/dev/vda bs=65536 seek=$(($2 * 16)) conv=fsync 2>/dev/null"
+}
+write_at 273 2 || fail "the guest cannot write on a"
+io_a=$(grep -ao 'MORTAR-GUEST-IO seq=[0-9]* slot=[0-9]* [a-z]*' "$SCRATCH/host-a/m/serial.log" | tail -n 1)
+[[ $io_a == *" ok" ]] || fail "the guest's disk records on a: '$io_a'"
+
+expect_error_line "--disk-to copies a disk to another host's storage: give --via too" \
+	mortar_on a vm migrate m --disk-to "$img_b"
+
+mortar_on a vm migrate m --to "tcp:$HOST_B:4444" --via "$(via_cmd b)" --disk-to "0=$img_b" \
+	--bandwidth 200M --max-downtime 500 --wait --timeout 120 --output=json \
+	>"$SCRATCH/progress.json"
+cat "$SCRATCH/progress.json"
+jq -se 'any(.[]; .phase == "disks" and .disk_total == 67108864)' "$SCRATCH/progress.json" \
+	>/dev/null || fail "no progress line while the disk was copied"
+jq -se 'any(.[]; .phase == "memory" and .ram_done > 0)' "$SCRATCH/progress.json" >/dev/null ||
+	fail "no progress line while memory was copied"
+[[ ! -e $SCRATCH/host-a/m ]] || fail "host a still has the VM's directory"
+
+st=$(mortar_on b vm status --output=json m)
+expect_eq "vCPUs on b" "$(jq -r .cpus.present <<<"$st")" 2
+expect_eq "DIMM on b" "$(jq -r '[.memory.devices[].id] | join(" ")' <<<"$st")" d1
+expect_eq "the disk on b" "$(jq -r '.disks[0].location' <<<"$st")" "$img_b"
+QGA_SOCKET=$SCRATCH/host-b/m/qga.sock
+expect_eq "what the guest sees on b (agent)" "$(in_guest)" "$seen_a"
+write_at 314 3 || fail "the guest cannot write on b"
+seq_a=$(sed 's/.*seq=\([0-9]*\).*/\1/' <<<"$io_a")
+for ((i = 0; i < 100; i++)); do
+	io_b=$(grep -ao 'MORTAR-GUEST-IO seq=[0-9]*' "$SCRATCH/host-b/m/serial.log" | tail -n 1 | cut -d= -f2)
+	((${io_b:-0} > seq_a + 2)) && break
+	sleep 0.2
+done
+((${io_b:-0} > seq_a)) || fail "no disk record after seq $seq_a on b"
+! grep -a "MORTAR-GUEST-IO.*error" "$SCRATCH/host-b/m/serial.log" ||
+	fail "the guest's disk writes failed on b"
+
+mortar_on b vm mem add m 128M --id d2 --wait --timeout 60
+mortar_on b vm stop --force m >/dev/null
+"$MORTAR" io -r "$img_b" -c "read -P 0xbb 2M 64K" -c "read -P 0xcc 3M 64K" >/dev/null ||
+	fail "what the guest wrote on a and on b is not in b's image"
+"$MORTAR" io -r "$img_a" -c "read -P 0xbb 2M 64K" >/dev/null ||
+	fail "what the guest wrote on a is not in a's image"
+"$MORTAR" io -r "$img_a" -c "read -P 0xcc 3M 64K" >/dev/null 2>&1 &&
+	fail "a's image has what the guest wrote on b"
+echo "ok: disk records $seq_a on a, up to $io_b on b; the disk moved"
+echo PASS
