@@ -14,6 +14,7 @@
 #   gluster_brick_node NAME I   the node (1-3) that holds brick I
 #   gluster_wait_bricks NAME WHAT   every brick online, or fail with WHAT
 #                               and the nodes' last errors
+#   gluster_client_back PID N   wait until PID is connected to node N's bricks
 #   gluster_fixture ARGS...     the fixture itself (e.g. delete NAME, wait-heal NAME)
 #   gluster_pool ARGS...        the pool itself (stop N, start N, cut N, join N...)
 #   _gl ARGS...                 the gluster CLI on the pool, script mode, bounded
@@ -90,4 +91,19 @@ gluster_kill_brick() {
 		done
 		fail "brick $i of $name still shown online 10 s after SIGKILL"
 	done
+}
+
+# gluster_client_back PID N: wait (30 s at most) until process PID holds a
+# connection to a brick of node N (any port but glusterd's 24007), as a
+# client does by itself some time after the node's return; prints how
+# long that took, in ms.
+gluster_client_back() {
+	local addrs t0
+	read -r -a addrs <<<"$GLUSTER_HOSTS"
+	t0=$(date +%s%N)
+	until ss -Htnp state established dst "${addrs[$2 - 1]}" | grep -v ":24007 " | grep -q "pid=$1,"; do
+		(($(date +%s%N) - t0 < 30000000000)) || return 1
+		sleep 0.1
+	done
+	echo $((($(date +%s%N) - t0) / 1000000))
 }
