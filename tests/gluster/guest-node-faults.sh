@@ -9,10 +9,15 @@
 #  2. node 3 is cut off past the ping timeout and plugged back;
 # before each next step, the disk server is connected to the node that
 # came back (by itself) and the volume has healed, as an operator waits
-# for a heal before taking another node down.  The guest sees no I/O
-# error; its slowest record in each case (its stall, printed) is within
-# three ping timeouts (mortar-serve(1)); after the guest stops, each of
-# its 16 slots holds, whole, the last record it wrote there.
+# for a heal before taking another node down.  (Without these waits, node
+# 3 cut just after node 2's brick is back but before this client has
+# reconnected to it, the guest has twice read a slot back older than the
+# record it had just written and flushed there; most likely GlusterFS
+# 10.3's replica (AFR) reading from a brick that missed the write, not
+# proven.)  The guest sees no I/O error; its slowest record in each case
+# (its stall, printed) is within three ping timeouts (mortar-serve(1));
+# after the guest stops, each of its 16 slots holds, whole, the last
+# record it wrote there.
 . "$(dirname "$0")/../vm/lib.sh"
 . "$(dirname "$0")/lib.sh"
 requires qemu-system-x86_64 jq cmp
