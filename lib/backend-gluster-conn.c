@@ -101,6 +101,10 @@ struct gl_log {
 	unsigned bricks, down;
 	bool replicated;
 	enum gl_refusal refusal;
+	/* The graph an earlier client of the volume printed in the same log,
+	 * for a client that failed before it printed or kept its own. */
+	unsigned prior_bricks;
+	bool prior_replicated;
 };
 
 static void gl_log_read(const char *logfile, long start, struct gl_log *l)
@@ -112,6 +116,17 @@ static void gl_log_read(const char *logfile, long start, struct gl_log *l)
 	memset(l, 0, sizeof *l);
 	if (!logfile || !(f = fopen(logfile, "r")))
 		return;
+	/* Before START: only the graphs, kept as the prior one. */
+	while (ftell(f) < start && fgets(line, sizeof line, f)) {
+		if (!strncmp(line, "Final graph:", 12)) {
+			l->prior_bricks = 0;
+			l->prior_replicated = false;
+		} else if (strstr(line, "type protocol/client")) {
+			l->prior_bricks++;
+		} else if (strstr(line, "type cluster/replicate")) {
+			l->prior_replicated = true;
+		}
+	}
 	if (fseek(f, start, SEEK_SET) < 0)
 		rewind(f);
 	while (fgets(line, sizeof line, f)) {
@@ -247,8 +262,14 @@ static void gl_log_graph_from(glfs_t *fs, struct gl_log *log)
 {
 	struct gl_volfile *v;
 
-	if (!fs || gl_volfile_of(fs, &v) < 0)
+	if (!fs || gl_volfile_of(fs, &v) < 0) {
+		/* gfapi may keep no volfile either after a failed init (seen
+		 * under load): the graph an earlier client of this volume
+		 * printed in its log is the best guess left. */
+		log->bricks = log->prior_bricks;
+		log->replicated = log->prior_replicated;
 		return;
+	}
 	log->bricks = 0;
 	for (size_t i = 0; i < v->n; i++)
 		log->bricks += !strcmp(v->xl[i].type, "protocol/client");
@@ -345,6 +366,12 @@ static int gl_init_error(const struct mortar_location *loc, const char *text,
 				"quorum, so the volume refuses I/O; start the others "
 				"('gluster volume start %s force') and see 'gluster volume "
 				"status %s' (log: %s)", text, log.bricks - log.down, log.bricks,
+				loc->volume, loc->volume, loc->volume, logfile);
+		if (log.down > 0 && log.bricks == 0)
+			return mortar_set_error(ENOTCONN, "%s: %u brick(s) of volume '%s' "
+				"do not run and the volume refuses I/O (its quorum, if it "
+				"replicates); start them ('gluster volume start %s force') "
+				"and see 'gluster volume status %s' (log: %s)", text, log.down,
 				loc->volume, loc->volume, loc->volume, logfile);
 		return mortar_set_error(ENOTCONN, "%s: volume '%s' exists but none of "
 			"its bricks answers: it is stopped ('gluster volume start %s') "
