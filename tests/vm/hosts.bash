@@ -16,6 +16,8 @@
 #   on_host H CMD...          CMD in host H (a or b) with its MORTAR_VM_DIR
 #   mortar_on H ARGS...       mortar ARGS in host H
 #   via_cmd H                 the --via command that runs mortar in host H
+#   guest_broke_on H NAME     fail, with what VM NAME's console on H says
+#                             of a kernel fault (a guest broken by the move)
 requires ip
 requires_root
 
@@ -74,6 +76,12 @@ on_host() {
 }
 mortar_on() { local h=$1; shift; on_host "$h" "$MORTAR" "$@"; }
 via_cmd() { echo "ip netns exec $(_hosts_ns "$1") env MORTAR_VM_DIR=$SCRATCH/host-$1 $MORTAR"; }
+
+guest_broke_on() {
+	local log=$SCRATCH/host-$1/$2/serial.log
+	[[ -f $log ]] && grep -a -m 8 -E "BUG:|Oops|Kernel panic|rcu: .*(stall|starved)" "$log" >&2
+	fail "migrate failed; the console of $2 on host $1 is above (a fault there means the guest broke in the move)"
+}
 
 # Whatever a host still runs is stopped at exit (before its namespace goes).
 _hosts_stop_vms() {

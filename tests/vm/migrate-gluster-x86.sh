@@ -69,7 +69,7 @@ expect_eq "the source after the refusals" "$(cat "$SCRATCH/host-a/g/qemu.pid")" 
 # --- the migration ---
 huge_set_avail 64
 mortar_on a vm migrate g --to "tcp:$HOST_B:4444" --via "$(via_cmd b)" --wait --timeout 120 \
-	--output=json >"$SCRATCH/progress.json"
+	--output=json >"$SCRATCH/progress.json" || guest_broke_on b g
 cat "$SCRATCH/progress.json"
 jq -se 'any(.[]; .phase == "memory" and .ram_done > 0 and .rate > 0)' "$SCRATCH/progress.json" >/dev/null ||
 	fail "no progress line while memory was copied"

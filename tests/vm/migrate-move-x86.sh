@@ -46,7 +46,7 @@ expect_error_line "--disk-to copies a disk to another host's storage: give --via
 
 mortar_on a vm migrate m --to "tcp:$HOST_B:4444" --via "$(via_cmd b)" --disk-to "0=$img_b" \
 	--bandwidth 200M --max-downtime 500 --wait --timeout 120 --output=json \
-	>"$SCRATCH/progress.json"
+	>"$SCRATCH/progress.json" || guest_broke_on b m
 cat "$SCRATCH/progress.json"
 jq -se 'any(.[]; .phase == "disks" and .disk_total == 67108864)' "$SCRATCH/progress.json" \
 	>/dev/null || fail "no progress line while the disk was copied"
