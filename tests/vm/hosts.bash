@@ -16,6 +16,9 @@
 #   on_host H CMD...          CMD in host H (a or b) with its MORTAR_VM_DIR
 #   mortar_on H ARGS...       mortar ARGS in host H
 #   via_cmd H                 the --via command that runs mortar in host H
+#   records_went_on H NAME IO the guest's disk records (mortar.io=records)
+#                             go on on H after IO, the last line seen on
+#                             the source, without an error: seq_a, io_b
 #   guest_broke_on H NAME     fail, with what VM NAME's console on H says
 #                             of a kernel fault (a guest broken by the move)
 requires ip
@@ -76,6 +79,18 @@ on_host() {
 }
 mortar_on() { local h=$1; shift; on_host "$h" "$MORTAR" "$@"; }
 via_cmd() { echo "ip netns exec $(_hosts_ns "$1") env MORTAR_VM_DIR=$SCRATCH/host-$1 $MORTAR"; }
+
+records_went_on() {
+	local log=$SCRATCH/host-$1/$2/serial.log i
+	seq_a=$(sed 's/.*seq=\([0-9]*\).*/\1/' <<<"$3")
+	for ((i = 0; i < 100; i++)); do
+		io_b=$(grep -ao 'MORTAR-GUEST-IO seq=[0-9]*' "$log" | tail -n 1 | cut -d= -f2)
+		((${io_b:-0} > seq_a + 2)) && break
+		sleep 0.2
+	done
+	((${io_b:-0} > seq_a)) || fail "no disk record after seq $seq_a on host $1"
+	! grep -a "MORTAR-GUEST-IO.*error" "$log" || fail "the guest's disk writes failed on host $1"
+}
 
 guest_broke_on() {
 	local log=$SCRATCH/host-$1/$2/serial.log

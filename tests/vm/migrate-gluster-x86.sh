@@ -93,15 +93,7 @@ guest_exec "dd if=/dev/zero bs=65536 count=1 2>/dev/null | tr '\\0' '\\314' |
 	dd of=/dev/vda bs=65536 seek=48 conv=fsync 2>/dev/null" || fail "the guest cannot write on b"
 
 # the records went on: later ones on b, none failed
-seq_a=$(sed 's/.*seq=\([0-9]*\).*/\1/' <<<"$io_a")
-for ((i = 0; i < 100; i++)); do
-	io_b=$(grep -ao 'MORTAR-GUEST-IO seq=[0-9]*' "$SCRATCH/host-b/g/serial.log" | tail -n 1 | cut -d= -f2)
-	((${io_b:-0} > seq_a + 2)) && break
-	sleep 0.2
-done
-((${io_b:-0} > seq_a)) || fail "no disk record after seq $seq_a on b"
-! grep -a "MORTAR-GUEST-IO.*error" "$SCRATCH/host-b/g/serial.log" ||
-	fail "the guest's disk writes failed on b"
+records_went_on b g "$io_a"
 echo "ok: disk records $seq_a on a, up to $io_b on b, without an error"
 
 # --- hot-plugging again, on b ---

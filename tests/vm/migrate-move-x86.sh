@@ -61,15 +61,7 @@ expect_eq "the disk on b" "$(jq -r '.disks[0].location' <<<"$st")" "$img_b"
 QGA_SOCKET=$SCRATCH/host-b/m/qga.sock
 expect_eq "what the guest sees on b (agent)" "$(in_guest)" "$seen_a"
 write_at 314 3 || fail "the guest cannot write on b"
-seq_a=$(sed 's/.*seq=\([0-9]*\).*/\1/' <<<"$io_a")
-for ((i = 0; i < 100; i++)); do
-	io_b=$(grep -ao 'MORTAR-GUEST-IO seq=[0-9]*' "$SCRATCH/host-b/m/serial.log" | tail -n 1 | cut -d= -f2)
-	((${io_b:-0} > seq_a + 2)) && break
-	sleep 0.2
-done
-((${io_b:-0} > seq_a)) || fail "no disk record after seq $seq_a on b"
-! grep -a "MORTAR-GUEST-IO.*error" "$SCRATCH/host-b/m/serial.log" ||
-	fail "the guest's disk writes failed on b"
+records_went_on b m "$io_a"
 
 mortar_on b vm mem add m 128M --id d2 --wait --timeout 60
 mortar_on b vm stop --force m >/dev/null
