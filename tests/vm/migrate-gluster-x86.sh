@@ -23,9 +23,11 @@
 . "$(dirname "$0")/../gluster/lib.sh"
 . "$(dirname "$0")/hosts.bash"
 use_qemu10
+# (before the hosts: cleanups run last registered first, and the pool
+# can only shrink back once the VMs that hold its pages have stopped)
+huge_pool 64
 hosts_up
 hosts_reach_gluster
-huge_pool 64
 
 vol=mortar-mig$$
 gluster_volume "$vol"
