@@ -107,6 +107,23 @@ struct gl_log {
 	bool prior_replicated;
 };
 
+/* A line of a graph the log prints: a new graph counts its bricks
+ * afresh.  True if LINE was one. */
+static bool gl_graph_line(const char *line, unsigned *bricks, bool *replicated)
+{
+	if (!strncmp(line, "Final graph:", 12)) {
+		*bricks = 0;
+		*replicated = false;
+	} else if (strstr(line, "type protocol/client")) {
+		(*bricks)++;
+	} else if (strstr(line, "type cluster/replicate")) {
+		*replicated = true;
+	} else {
+		return false;
+	}
+	return true;
+}
+
 static void gl_log_read(const char *logfile, long start, struct gl_log *l)
 {
 	char line[1024];
@@ -117,29 +134,15 @@ static void gl_log_read(const char *logfile, long start, struct gl_log *l)
 	if (!logfile || !(f = fopen(logfile, "r")))
 		return;
 	/* Before START: only the graphs, kept as the prior one. */
-	while (ftell(f) < start && fgets(line, sizeof line, f)) {
-		if (!strncmp(line, "Final graph:", 12)) {
-			l->prior_bricks = 0;
-			l->prior_replicated = false;
-		} else if (strstr(line, "type protocol/client")) {
-			l->prior_bricks++;
-		} else if (strstr(line, "type cluster/replicate")) {
-			l->prior_replicated = true;
-		}
-	}
+	while (ftell(f) < start && fgets(line, sizeof line, f))
+		gl_graph_line(line, &l->prior_bricks, &l->prior_replicated);
 	if (fseek(f, start, SEEK_SET) < 0)
 		rewind(f);
 	while (fgets(line, sizeof line, f)) {
 		const char *c;
 
-		if (!strncmp(line, "Final graph:", 12)) {
-			/* (a new graph: count its bricks afresh) */
-			l->bricks = 0;
-			l->replicated = false;
-		} else if (strstr(line, "type protocol/client")) {
-			l->bricks++;
-		} else if (strstr(line, "type cluster/replicate")) {
-			l->replicated = true;
+		if (gl_graph_line(line, &l->bricks, &l->replicated)) {
+			continue;
 		} else if (strstr(line, "failed to get the port number") &&
 			   (c = strstr(line, "-client-"))) {
 			unsigned k = (unsigned)atoi(c + 8);
