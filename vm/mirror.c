@@ -115,8 +115,14 @@ int vm_mirror_finish(struct qmp *q, unsigned mask, int timeout_ms)
 	return r;
 }
 
+/* (after a failure whose message is the one to keep: a cancelled job
+ * reports "Operation canceled", which would hide the cause) */
 void vm_mirror_abort(struct qmp *q, unsigned mask)
 {
+	char msg[1024];
+	int err = mortar_errno();
+
+	snprintf(msg, sizeof msg, "%s", mortar_errmsg());
 	for (unsigned i = 0; mask >> i; i++)
 		if (mask & 1u << i) {
 			json_object *a = json_object_new_object();
@@ -128,4 +134,6 @@ void vm_mirror_abort(struct qmp *q, unsigned mask)
 			qmp_execute(q, "block-job-cancel", a, NULL);
 			job_end(q, i, 10000);
 		}
+	if (err)
+		mortar_set_error(err, "%s", msg);
 }

@@ -21,7 +21,7 @@ int vm_mirror_start(struct qmp *q, unsigned i, const char *host, const char *por
  * source.  0, or -errno with a message. */
 int vm_mirror_finish(struct qmp *q, unsigned mask, int timeout_ms);
 /* Stop the copies of MASK where they are (the migration failed) and drop
- * their targets. */
+ * their targets; the failure's message stays the current one. */
 void vm_mirror_abort(struct qmp *q, unsigned mask);
 
 #endif
