@@ -7,8 +7,14 @@
 # guest runs to a new image in b's folder (--disk-to: QEMU's
 # blockdev-mirror to b's mortar serve, finished at the switchover).
 #  - on a: a vCPU and a DIMM plugged; a pattern written at 2 MiB;
-#  - --disk-to refused without --via; --bandwidth and --max-downtime
-#    given; progress as JSON lines shows the disk copied, then memory;
+#  - --disk-to refused without --via;
+#  - a migration cut short by its --timeout, on a terminal (script): the
+#    progress line is drawn there; QEMU's own migration parameters on the
+#    source are the --bandwidth and --max-downtime given, and the memory
+#    sent stays within that rate; the VM runs on in the same QEMU, b
+#    keeps neither a runtime directory nor the copy of the disk;
+#  - the migration: --bandwidth and --max-downtime given; progress as
+#    JSON lines shows the disk copied, then memory;
 #  - on b: the vCPU and DIMM under their ids, the guest seen through its
 #    agent, the disk location b's image; the records went on without an
 #    error; a pattern written on b at 3 MiB;
@@ -43,6 +49,27 @@ io_a=$(grep -ao 'MORTAR-GUEST-IO seq=[0-9]* slot=[0-9]* [a-z]*' "$SCRATCH/host-a
 
 expect_error_line "--disk-to copies a disk to another host's storage: give --via too" \
 	mortar_on a vm migrate m --disk-to "$img_b"
+
+# --- cut short: 1 MiB/s leaves most of the memory unsent at 8 s ---
+pid_a=$(cat "$SCRATCH/host-a/m/qemu.pid")
+rc=0
+script -qec "$(via_cmd a) vm migrate m --to tcp:$HOST_B:4444 --via '$(via_cmd b)' \
+	--disk-to 0=$img_b --bandwidth 1M --max-downtime 321 --timeout 8" "$SCRATCH/tty.log" \
+	>/dev/null </dev/null || rc=$?
+tr '\r' '\n' <"$SCRATCH/tty.log" | grep -a "migrate" | tail -n 3
+((rc == 1)) || fail "the migration cut short by --timeout exited $rc, want 1"
+grep -aq "the migration did not complete within 8 s" "$SCRATCH/tty.log" ||
+	fail "no timeout message on the terminal"
+sent=$(tr '\r' '\n' <"$SCRATCH/tty.log" |
+	sed -n 's/^migrate: memory *disks 64\/64 MiB, memory \([0-9]*\) MiB sent, .*expected downtime .*/\1/p' | tail -n 1)
+[[ -n $sent ]] || fail "no progress line of the memory copy on the terminal"
+params=$(MORTAR_VM_DIR=$SCRATCH/host-a vm_qmp m query-migrate-parameters)
+expect_eq "max-bandwidth in the source QEMU" "$(jq '.return."max-bandwidth"' <<<"$params")" 1048576
+expect_eq "downtime-limit in the source QEMU" "$(jq '.return."downtime-limit"' <<<"$params")" 321
+((sent <= 16)) || fail "$sent MiB of memory sent within 8 s at --bandwidth 1M"
+expect_eq "the source after the timeout" "$(cat "$SCRATCH/host-a/m/qemu.pid")" "$pid_a"
+[[ ! -e $SCRATCH/host-b/m ]] || fail "the migration cut short left $SCRATCH/host-b/m"
+[[ ! -e $img_b ]] || fail "the migration cut short left b's copy of the disk"
 
 mortar_on a vm migrate m --to "tcp:$HOST_B:4444" --via "$(via_cmd b)" --disk-to "0=$img_b" \
 	--bandwidth 200M --max-downtime 500 --wait --timeout 120 --output=json \
