@@ -318,27 +318,40 @@ static int copy_memory(struct mortar_vm *vm, struct mortar_vm_migration *m,
 }
 
 /* The target runs the guest now: the source quits, and on this host the
- * target's files take the VM's names (once the source is gone: it
- * unlinks its sockets' paths as it quits); QMP and the view follow. */
+ * target's files take the VM's names; QMP and the view follow.  A QEMU
+ * that quits unlinks the paths it was started with, and a source that
+ * was itself a target was started with the names the target has now:
+ * each target file gets a second name before the source quits, which
+ * replaces the VM's name only once the source is gone. */
 static int adopt_here(struct mortar_vm *vm, const struct mortar_vm_migration *m)
 {
 	const char *from[] = { vm_target_files.pid, vm_target_files.qmp, vm_target_files.qga,
 			       vm_target_files.console };
 	const char *to[] = { vm_boot_files.pid, vm_boot_files.qmp, vm_boot_files.qga,
 			     vm_boot_files.console };
+	const size_t n = sizeof from / sizeof from[0];
 	pid_t old = mortar_vm_pid(vm);
-	char a[PATH_MAX], b[PATH_MAX];
+	char a[PATH_MAX], b[PATH_MAX], c[PATH_MAX + 8];
 	int r;
 
+	for (size_t i = 0; i < n; i++) {
+		vm_path(a, sizeof a, vm->dir, from[i]);
+		vm_path(b, sizeof b, vm->dir, to[i]);
+		snprintf(c, sizeof c, "%s.new", b);
+		unlink(c);
+		link(a, c);
+	}
 	qmp_execute(vm->qmp, "quit", NULL, NULL);
 	qmp_close(vm->qmp);
 	vm->qmp = NULL;
 	for (int i = 0; i < 50 && vm_qemu_alive(old); i++)
 		usleep(100000);
-	for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
+	for (size_t i = 0; i < n; i++) {
 		vm_path(a, sizeof a, vm->dir, from[i]);
+		unlink(a);
 		vm_path(b, sizeof b, vm->dir, to[i]);
-		rename(a, b);
+		snprintf(c, sizeof c, "%s.new", b);
+		rename(c, b);
 	}
 	if (m->target_qemu && (r = vm_state_set_qemu(&vm->st, m->target_qemu)) < 0)
 		return r;

@@ -8,7 +8,8 @@
 #    (qga-target.sock until the source is gone), shows the same vCPUs and
 #    memory; the source QEMU is gone;
 #  - status reads the guest through the agent on the target;
-#  - plugging again on the target, onlined through its agent.
+#  - plugging again on the target, onlined through its agent;
+#  - a second migration, from that target.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/guest-agent.bash"
 use_qemu10
@@ -46,5 +47,17 @@ st=$("$MORTAR" vm status --output=json a)
 expect_eq "guest vCPUs after a plug on the target" "$(jq -r .guest.cpus <<<"$st")" 3
 expect_eq "guest memory growth on the target (KiB)" $(($(jq -r .guest.mem_kib <<<"$st") - mem0)) \
 	$((256 * 1024))
+
+# Again: the source is a former target now, started with the file names
+# the new target gets, which it unlinks as it quits (the VM was lost and
+# its new QEMU left running, before adopt_here linked them first)
+"$MORTAR" vm migrate a --wait --timeout 120
+st=$("$MORTAR" vm status --output=json a)
+[[ $(jq -r .pid <<<"$st") != "$pid1" ]] || fail "a second migration left the VM in QEMU $pid1"
+expect_eq "state after a second migration" "$(jq -r .state <<<"$st")" running
+expect_eq "guest vCPUs after a second migration" "$(jq -r .guest.cpus <<<"$st")" 3
+[[ -S $MORTAR_VM_DIR/a/qmp.sock && -S $MORTAR_VM_DIR/a/qga.sock ]] &&
+	! ls "$MORTAR_VM_DIR/a" | grep -Eq '\.new$|-target\.(pid|sock)$' ||
+	fail "files left after a second migration: $(ls "$MORTAR_VM_DIR/a")"
 "$MORTAR" vm stop --force a >/dev/null
 echo PASS
