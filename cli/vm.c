@@ -632,9 +632,10 @@ static int vm_migrate(int argc, char **argv)
 		return rc;
 	if (show.json)
 		printf("{\"migrated\": \"%s\", \"to\": \"%s\", \"pid\": %d, \"total_ms\": %" PRId64
-		       ", \"downtime_ms\": %" PRId64 ", \"resume_ms\": %" PRId64 "}\n",
-		       argv[optind], o.mig.uri, (int)o.mig.target_pid, p->elapsed_ms,
-		       p->downtime_ms, p->resume_ms);
+		       ", \"downtime_ms\": %" PRId64 ", \"resume_ms\": %" PRId64 ", \"qemu_total_ms\": %"
+		       PRId64 ", \"ram_bytes\": %" PRIu64 "}\n", argv[optind], o.mig.uri,
+		       (int)o.mig.target_pid, p->elapsed_ms, p->downtime_ms, p->resume_ms,
+		       p->qemu_total_ms, p->ram_done);
 	else
 		printf("VM '%s' migrated to %s (now pid %d) in %.1f s, the guest paused %"
 		       PRId64 " ms + %" PRId64 " ms until the target ran it%s\n", argv[optind],

@@ -478,7 +478,7 @@ int mortar_vm_migrate(struct mortar_vm *vm, struct mortar_vm_migration *m)
 	int r;
 
 	m->last = (struct mortar_vm_progress){ .expected_downtime_ms = -1, .downtime_ms = -1,
-					       .resume_ms = -1 };
+					       .resume_ms = -1, .qemu_total_ms = -1 };
 	if ((r = check(vm, m)) < 0)
 		return r;
 	/* What the guest shows now, from the source (the agent's session

@@ -62,8 +62,10 @@ int vm_migrate_poll(struct qmp *q, struct mortar_vm_progress *p, char *status, s
 	/* (megabits per second) */
 	p->rate = (uint64_t)(num(ram, "mbps") * 1e6 / 8);
 	p->expected_downtime_ms = vm_json_int(ret, "expected-downtime", -1);
-	if (!strcmp(status, "completed"))
+	if (!strcmp(status, "completed")) {
 		p->downtime_ms = vm_json_int(ret, "downtime", -1);
+		p->qemu_total_ms = vm_json_int(ret, "total-time", -1);
+	}
 	if (!strcmp(status, "failed"))
 		r = mortar_set_error(EIO, "the migration failed: %s",
 				     vm_json_str(ret, "error-desc")[0] ?

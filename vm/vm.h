@@ -153,6 +153,8 @@ struct mortar_vm_progress {
 	int64_t downtime_ms;		/* done: the guest paused that long in
 					 * QEMU's switchover ... */
 	int64_t resume_ms;		/* ... and then until the target ran it */
+	int64_t qemu_total_ms;		/* done: QEMU's own total-time (its
+					 * setup, copy and switchover) */
 };
 
 struct mortar_vm_migration {

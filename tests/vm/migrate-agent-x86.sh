@@ -9,7 +9,8 @@
 #    memory; the source QEMU is gone;
 #  - status reads the guest through the agent on the target;
 #  - plugging again on the target, onlined through its agent;
-#  - a second migration, from that target.
+#  - a second migration, from that target (its JSON result: QEMU's own
+#    time within Mortar's, memory sent).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/guest-agent.bash"
 use_qemu10
@@ -51,7 +52,10 @@ expect_eq "guest memory growth on the target (KiB)" $(($(jq -r .guest.mem_kib <<
 # Again: the source is a former target now, started with the file names
 # the new target gets, which it unlinks as it quits (the VM was lost and
 # its new QEMU left running, before adopt_here linked them first)
-"$MORTAR" vm migrate a --wait --timeout 120
+res=$("$MORTAR" vm migrate a --wait --timeout 120 --output=json | tail -n 1)
+# (QEMU's own time is within Mortar's, which adds the target's start)
+jq -e '.qemu_total_ms > 0 and .qemu_total_ms <= .total_ms and .ram_bytes > 1048576' \
+	<<<"$res" >/dev/null || fail "the result of a migration: $res"
 st=$("$MORTAR" vm status --output=json a)
 [[ $(jq -r .pid <<<"$st") != "$pid1" ]] || fail "a second migration left the VM in QEMU $pid1"
 expect_eq "state after a second migration" "$(jq -r .state <<<"$st")" running
