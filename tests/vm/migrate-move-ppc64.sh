@@ -9,6 +9,9 @@
 # (mortar.disk=write) and a record a second to disk 1 all along
 # (mortar.io=records); it has no agent (Debian's ppc64el qemu-ga is not
 # in its initramfs): its console tells what it sees.
+#  - a guest of two boot vCPUs is refused before anything starts (under
+#    TCG pseries guests of more than one vCPU did not run again on the
+#    target: tests/vm/manual/migrate-ppc64-smp.sh);
 #  - on a: a 256 MiB DIMM plugged;
 #  - migrate from a to b, both disks moving, with --wait; progress as
 #    JSON lines shows the disks copied;
@@ -36,6 +39,13 @@ hosts_up
 # on top of 1 GiB elsewhere: more than is ever available.
 mem_mib=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
 big=$(((mem_mib / 256 - 1) * 256))
+
+mortar_on a vm start two --arch ppc64 --qemu "$QEMU10" --kernel "$KERNEL" --initrd "$INITRD" \
+	--cpus 2 --memory 512M >/dev/null
+expect_error_line "refused: VM 'two' is a pseries guest with 2 boot vCPUs, .*did not run again on the target.*--force" \
+	mortar_on a vm migrate two --to "tcp:$HOST_B:4444" --via "$(via_cmd b)"
+[[ ! -e $SCRATCH/host-b/two ]] || fail "a refused migration left $SCRATCH/host-b/two"
+mortar_on a vm stop --force two >/dev/null
 
 mkdir -p "$SCRATCH/boot"
 cp "$KERNEL" "$SCRATCH/boot/vmlinux"
