@@ -23,7 +23,8 @@
 #    QEMU: the kernel it booted from is gone (a copy, removed); a DIMM
 #    larger than the machine's available memory is plugged (ram backend,
 #    not preallocated: the source maps it, the guest's 64 KiB pages keep
-#    its memmap small) and the target, this machine, lacks the memory;
+#    its memmap small) and the target, this machine, lacks the memory
+#    (not checked under strict overcommit, where QEMU cannot map it);
 #  - a core plugged on b (last: with it, moving on is refused, see
 #    migrate-gluster-ppc64.sh), the guest shows it;
 #  - b's images: the block written on a at boot, the last record written
@@ -95,8 +96,13 @@ back() { mortar_on b vm migrate p --to "tcp:$HOST_A:4444" --via "$(via_cmd a)" -
 mv "$SCRATCH/boot/vmlinux" "$SCRATCH/boot/vmlinux.away"
 expect_error_line "the target cannot read the VM's kernel or initrd \\($SCRATCH/boot/vmlinux, .*No such file.*put them at the same paths there" back
 mv "$SCRATCH/boot/vmlinux.away" "$SCRATCH/boot/vmlinux"
-mortar_on b vm mem add p "${big}M" --id huge --backend ram
-expect_error_line "the target has [0-9]+ MiB of memory available and the VM needs $((big + 1024)) MiB \\(512 MiB at boot, $((big + 512)) MiB in DIMMs, 0 MiB of virtio-mem" back
+if [[ $(cat /proc/sys/vm/overcommit_memory) == 2 ]]; then
+	# (strict overcommit: the source QEMU could not map the DIMM either)
+	echo "not checked here: the refusal for memory (vm.overcommit_memory=2)"
+else
+	mortar_on b vm mem add p "${big}M" --id huge --backend ram
+	expect_error_line "the target has [0-9]+ MiB of memory available and the VM needs $((big + 1024)) MiB \\(512 MiB at boot, $((big + 512)) MiB in DIMMs, 0 MiB of virtio-mem" back
+fi
 [[ ! -e $SCRATCH/host-a/p ]] || fail "a refused migration left $SCRATCH/host-a/p"
 expect_eq "the QEMU on b after the refusals" "$(cat "$SCRATCH/host-b/p/qemu.pid")" "$pid_b"
 expect_eq "state on b after the refusals" "$(mortar_on b vm status --output=json p | jq -r .state)" running
