@@ -10,13 +10,12 @@
 # expired decrementer (DECR near 2^64, counting down) with MSR[EE] set is
 # an interrupt QEMU never delivered.  APPEND adds kernel parameters
 # (powersave=off cpuidle.off=1: idle polls instead of ceding).  Measured
-# on QEMU 10.0.2: none of 13 trials ran again (6 boot, 7 plug).  Consistent
-# with QEMU's code (hw/ppc/ppc.c, target/ppc/machine.c): a pending
-# decrementer interrupt is not in the migration stream, and the target
-# re-stores the saved DEC over its own reset value (-1): an expired DEC
-# is then no 0 -> 1 edge of its top bit, so no interrupt is raised and
-# none comes until the guest writes DEC again, which it does only when
-# it takes one.
+# on QEMU 10.0.2: none of 13 trials ran again (6 boot, 7 plug).  Where
+# QEMU loses the interrupt is not found: its Book3S decrementer is level
+# triggered, and restoring a negative DEC on the target (cpu_post_load,
+# hw/ppc/ppc.c) raises it; something clears it again before the vCPU
+# takes it, or the saved DEC was positive and its timer's expiry is lost
+# with the virtual clock's move to the source's.
 VM_ARCH=ppc64
 . "$(dirname "$0")/../lib.sh"
 use_qemu10
