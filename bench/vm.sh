@@ -32,7 +32,8 @@
 #                  to the switchover's end (setup, copy, stop-and-copy)
 #   downtime ms    query-migrate's downtime: the guest stopped on neither
 #   MiB sent       query-migrate's ram.transferred (zero pages cost ~nothing)
-# and the ratio mortar/peer.  As booted, the same guest moves back and
+# with their spread (highest - lowest, in % of the median), and the ratio
+# mortar/peer of the medians.  As booted, the same guest moves back and
 # forth; with the plugs, every move starts from a guest booted and
 # plugged for it: a guest whose DIMMs are on its QEMU's command line (any
 # such guest after one migration) aborted QEMU 10.0.2 under TCG in its
@@ -64,13 +65,16 @@ eval "$("$here/../scripts/guest-assets.sh" x86_64 | sed 's/^/export /')"
 export MORTAR_VM_DIR=$(mktemp -d /tmp/mortar-vm-bench.XXXXXX)
 cleanup() {
 	local p
-	# (a peer's target left by an interrupted run)
-	p=$(cat "$MORTAR_VM_DIR/m/qemu-peer.pid" 2>/dev/null) && kill "$p" 2>/dev/null
-	"$mortar" vm stop --force b >/dev/null 2>&1
-	"$mortar" vm stop --force m >/dev/null 2>&1
+	# (each may fail: set -e must not end the cleanup; a peer's target
+	# may be left by an interrupted run)
+	p=$(cat "$MORTAR_VM_DIR/m/qemu-peer.pid" 2>/dev/null) && kill "$p" 2>/dev/null || true
+	"$mortar" vm stop --force b >/dev/null 2>&1 || true
+	"$mortar" vm stop --force m >/dev/null 2>&1 || true
 	rm -rf "$MORTAR_VM_DIR"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+trap 'exit 141' PIPE
 PY=python3; [[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
 die() { echo "bench/vm.sh: $*" >&2; exit 1; }
 
@@ -79,6 +83,8 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 # med V...: the median; median: that of the lines read
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 med() { printf '%s\n' "$@" | median; }
+# spread: (highest - lowest) / median of the lines read, in percent
+spread() { sort -n | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; if (m > 0) printf "%.0f%%", 100 * (v[NR] - v[1]) / m; else print "-" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 raw() {	# raw KIND N: plug one vCPU (socket N) or one 128 MiB DIMM, wait for the guest
@@ -160,15 +166,19 @@ move() {
 }
 
 # boot_m [plugged]: VM m, 512 MiB, 1 vCPU; plugged: then 2 DIMMs of
-# 256 MiB and one vCPU hot-plugged, each shown by the guest
+# 256 MiB and one vCPU hot-plugged, each shown by the guest; 3 s idle
 boot_m() {
 	"$mortar" vm stop --force m >/dev/null 2>&1 || true
 	"$mortar" vm start m --qemu "$qemu10" --kernel "$kernel" --initrd "$initrd" --cpus 1 \
 		--max-cpus 4 --memory 512M --max-memory 2G --slots 4 --wait --timeout 120 >/dev/null
-	[[ ${1:-} ]] || return 0
-	"$mortar" vm mem add m 256M --wait --timeout 60 >/dev/null
-	"$mortar" vm mem add m 256M --wait --timeout 60 >/dev/null
-	"$mortar" vm cpus m 2 --wait --timeout 60 >/dev/null
+	if [[ ${1:-} ]]; then
+		"$mortar" vm mem add m 256M --wait --timeout 60 >/dev/null
+		"$mortar" vm mem add m 256M --wait --timeout 60 >/dev/null
+		"$mortar" vm cpus m 2 --wait --timeout 60 >/dev/null
+	fi
+	# (a guest just booted or plugged is still busy: the first move would
+	# pay for it)
+	sleep 3
 }
 
 # mcase LABEL FIRST [plugged]: RUNS rounds of both, mortar first in the
@@ -192,8 +202,10 @@ mcase() {
 	for k in 1 2 3 4 5; do
 		a=$(printf '%s\n' "${rm_[@]}" | cut -f "$k" | median)
 		b=$(printf '%s\n' "${rp[@]}" | cut -f "$k" | median)
-		printf '%-16s %-14s %8s %10s %7s\n' "$label" "${names[k - 1]} $( ((k == 5)) && echo MiB || echo ms)" \
-			"$a" "$b" "$(ratio "$a" "$b")"
+		printf '%-16s %-14s %8s %6s %10s %6s %7s\n' "$label" \
+			"${names[k - 1]} $( ((k == 5)) && echo MiB || echo ms)" \
+			"$a" "($(printf '%s\n' "${rm_[@]}" | cut -f "$k" | spread))" \
+			"$b" "($(printf '%s\n' "${rp[@]}" | cut -f "$k" | spread))" "$(ratio "$a" "$b")"
 		label=
 	done
 }
@@ -203,8 +215,8 @@ migrate() {
 	q=$("$here/../scripts/qemu-backports.sh") || die "no QEMU 10 (scripts/qemu-backports.sh)"
 	qemu10=$(sed -n 's/^x86_64=//p' <<<"$q")
 	echo "migration: 512 MiB x86 guest, QEMU $(sed -n 's/^version=//p' <<<"$q") under TCG," \
-		"tcp:127.0.0.1, medians of $RUNS"
-	printf '%-16s %-14s %8s %10s %7s\n' case figure mortar "QMP peer" ratio
+		"tcp:127.0.0.1, medians of $RUNS (spread: highest - lowest, % of the median)"
+	printf '%-16s %-14s %8s %6s %10s %6s %7s\n' case figure mortar "" "QMP peer" "" ratio
 	boot_m
 	mcase "as booted" 0
 	mcase "+2 DIMMs +1 vCPU" 1 plugged
