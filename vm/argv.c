@@ -71,8 +71,9 @@ static void add_machine(struct vm_strv *sv, const struct vm_state *st)
 	}
 }
 
-/* vCPUs and memory, laid out for hotplug. */
-static void add_topology(struct vm_strv *sv, const struct vm_state *st)
+/* vCPUs and memory, laid out for hotplug; TARGET: for a migration's
+ * target. */
+static void add_topology(struct vm_strv *sv, const struct vm_state *st, bool target)
 {
 	/* One vCPU per hotplug unit: a socket on q35 (NUMA nodes are whole
 	 * sockets: a first hot-added CPU of a node sharing a socket with
@@ -107,6 +108,17 @@ static void add_topology(struct vm_strv *sv, const struct vm_state *st)
 		add_membk(sv, &st->membk, "ram0", st->memory);
 		vm_strv_add(sv, "-machine");
 		vm_strv_add(sv, "memory-backend=ram0");
+	} else if (target && st->ndimms && st->arch == VM_ARCH_X86_64) {
+		/* The boot memory's block first, before the DIMMs' backends
+		 * (QEMU makes it after every -object otherwise), under the name
+		 * the source's has: QEMU 10.0.2 under TCG aborted in the next
+		 * outgoing migration of a target whose DIMMs' blocks came first
+		 * ("tlb_reset_dirty_range_all: Assertion ... failed"). */
+		vm_strv_add(sv, "-object");
+		vm_strv_addf(sv, "memory-backend-ram,id=pc.ram,size=%" PRIu64
+			     ",x-use-canonical-path-for-ramblock-id=off", st->memory);
+		vm_strv_add(sv, "-machine");
+		vm_strv_add(sv, "memory-backend=pc.ram");
 	}
 	if (st->virtio_mem) {
 		/* virtio-mem: one device whose plugged size moves in 2 MiB
@@ -194,7 +206,7 @@ int vm_argv_build(const struct vm_state *st, const char *dir, enum vm_argv_role 
 					st->name);
 	}
 	add_machine(out, st);
-	add_topology(out, st);
+	add_topology(out, st, role != VM_ARGV_BOOT);
 	vm_strv_add(out, "-kernel");
 	vm_strv_add(out, st->kernel);
 	vm_strv_add(out, "-initrd");

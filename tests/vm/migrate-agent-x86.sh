@@ -10,13 +10,15 @@
 #  - status reads the guest through the agent on the target;
 #  - plugging again on the target, onlined through its agent;
 #  - a second migration, from that target (its JSON result: QEMU's own
-#    time within Mortar's, memory sent).
+#    time within Mortar's, memory sent); 512 MiB at boot, so that the
+#    boot memory's block spans more than the first DIMM's (QEMU 10.0.2
+#    aborted in that migration when the target's DIMMs came first).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/guest-agent.bash"
 use_qemu10
 
 "$MORTAR" vm start a --qemu "$QEMU10" --kernel "$KERNEL" --initrd "$INITRD" --cpus 1 \
-	--max-cpus 3 --memory 256M --max-memory 1G --slots 2 \
+	--max-cpus 3 --memory 512M --max-memory 1G --slots 2 \
 	--append "mortar.console=0 memhp_default_state=offline" --wait --timeout 120
 on_exit "'$MORTAR' vm stop --force a >/dev/null 2>&1"
 "$MORTAR" vm cpus a 2 --wait --timeout 60
