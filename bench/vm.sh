@@ -39,7 +39,9 @@
 # such guest after one migration) aborted QEMU 10.0.2 under TCG in its
 # next outgoing migration ("physmem.c:871: tlb_reset_dirty_range_all:
 # Assertion `block == qemu_get_ram_block(end - 1)' failed"), moved by
-# Mortar and by hand alike.  After each move the VM must run in a new
+# Mortar and by hand alike (Mortar's targets now put the boot memory's
+# block first, vm/argv.c; a target made by hand from the command line
+# still has the DIMMs' first).  After each move the VM must run in a new
 # QEMU, and after each case the guest must show a vCPU plug: otherwise
 # (or if a migration fails) the bench stops with an error.  RUNS sets the
 # migration rounds only (the hotplug part fills its 8 vCPUs in 3).
