@@ -345,6 +345,7 @@ static int adopt_here(struct mortar_vm *vm, const struct mortar_vm_migration *m)
 	const size_t n = sizeof from / sizeof from[0];
 	pid_t old = mortar_vm_pid(vm);
 	char a[PATH_MAX], b[PATH_MAX], c[PATH_MAX + 8];
+	bool linked[sizeof from / sizeof from[0]];
 	int r;
 
 	for (size_t i = 0; i < n; i++) {
@@ -352,7 +353,7 @@ static int adopt_here(struct mortar_vm *vm, const struct mortar_vm_migration *m)
 		vm_path(b, sizeof b, vm->dir, to[i]);
 		snprintf(c, sizeof c, "%s.new", b);
 		unlink(c);
-		link(a, c);
+		linked[i] = link(a, c) == 0;
 	}
 	qmp_execute(vm->qmp, "quit", NULL, NULL);
 	qmp_close(vm->qmp);
@@ -361,10 +362,12 @@ static int adopt_here(struct mortar_vm *vm, const struct mortar_vm_migration *m)
 		usleep(100000);
 	for (size_t i = 0; i < n; i++) {
 		vm_path(a, sizeof a, vm->dir, from[i]);
-		unlink(a);
 		vm_path(b, sizeof b, vm->dir, to[i]);
 		snprintf(c, sizeof c, "%s.new", b);
-		rename(c, b);
+		/* (no second name: the first, if the source left it) */
+		if (linked[i])
+			unlink(a);
+		rename(linked[i] ? c : a, b);
 	}
 	if (m->target_qemu && (r = vm_state_set_qemu(&vm->st, m->target_qemu)) < 0)
 		return r;
