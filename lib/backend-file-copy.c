@@ -19,9 +19,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/fs.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
 
 #include "backend-file.h"
 #include "error.h"
@@ -29,6 +31,23 @@
 #include "temp.h"
 
 #define COPY_CHUNK (4u << 20)	/* bytes per copy_file_range call */
+/* Extents shorter than this are allocated (fallocate) before
+ * copy_file_range writes them, on ext4.  Left to delayed allocation, each
+ * small extent far from the last one gets a block of its own far from
+ * the others (ext4 rounds a small allocation in a large file up to a
+ * preallocation of MiBs and uses one block of it): the clone of a 1 TiB
+ * image's 20,000 scattered 4 KiB extents went to disk as ~22,000 separate
+ * writes, the device busy 0.9-1.3 s, the clone 2.2-2.7 s.  Allocated in
+ * order by fallocate, which does not round small requests up, they lie
+ * side by side on the disk and go out as 400-600 large writes, the device
+ * busy 0.3 s, the clone 0.9-1.0 s, for one more system call per extent
+ * (measured in alternation on a loaded machine).  Large extents
+ * get contiguous blocks either way, and converting their unwritten
+ * extents would only cost.  Not in the plain copy, which leaves zero
+ * blocks unallocated; nor before copy_file_range has worked once, so that
+ * a fallback finds nothing allocated.  A source that shrinks under the
+ * copy leaves the rest of its last range allocated (reading as zeros). */
+#define PREALLOC_MAX ((off_t)1 << 20)
 #define PLAIN_CHUNK (128u << 10)	/* read/write buffer: as cp; 256k measured slower here */
 
 /* A local copy being written front to back; END is where its data ends
@@ -36,6 +55,9 @@
 struct out_file {
 	int fd;
 	off_t end;
+	bool punch;		/* skipped ranges must be punched: see punch_gap */
+	bool prealloc;		/* allocate small extents before copying them */
+	bool ranged;		/* copy_file_range worked here */
 };
 
 /* Leave [END, TO) a hole.  XFS allocates blocks past the end of a
@@ -47,8 +69,19 @@ static void punch_gap(struct out_file *o, off_t to)
 {
 	if (to <= o->end)
 		return;
-	fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, o->end, to - o->end);
+	if (o->punch)
+		fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, o->end, to - o->end);
 	o->end = to;
+}
+
+/* Can a range skipped by writing beyond the end of file hold blocks?
+ * Not on ext4, whose preallocations stay out of the file until written,
+ * nor in memory (tmpfs): there the punch is a system call per extent for
+ * nothing (20,000 for an image of 20,000 extents, as many as the copies).
+ * Elsewhere (XFS, and what we do not know) it may: punch. */
+static bool gaps_need_punch(unsigned long f_type)
+{
+	return f_type != EXT4_SUPER_MAGIC && f_type != TMPFS_MAGIC;
 }
 
 static int fd_write(void *dst, const uint8_t *buf, size_t len, uint64_t off)
@@ -111,6 +144,7 @@ static int copy_range(int in, struct out_file *out, off_t off, off_t len, off_t 
 		len -= r;
 		*done += r;
 		out->end = off;
+		out->ranged = true;
 	}
 	return 0;
 }
@@ -146,6 +180,8 @@ static int local_copy_data(int in, struct out_file *out, off_t size, unsigned fl
 
 			chunk_end = hole - pos > (off_t)COPY_CHUNK * 4 ? pos + (off_t)COPY_CHUNK * 4 : hole;
 			if (try_range) {
+				if (out->prealloc && out->ranged && hole - data < PREALLOC_MAX)
+					fallocate(out->fd, FALLOC_FL_KEEP_SIZE, pos, chunk_end - pos);
 				r = copy_range(in, out, pos, chunk_end - pos, &done);
 				if (r == -EXDEV || r == -EINVAL || r == -EOPNOTSUPP ||
 				    r == -ENOSYS) {
@@ -267,6 +303,12 @@ static int local_clone(const char *src, const char *dst, unsigned flags,
 		 * that way, 0.25 s when every write extends the file, as
 		 * cp's do). */
 		struct out_file o = { .fd = out };
+		struct statfs sfs;
+
+		if (fstatfs(out, &sfs) < 0)
+			sfs.f_type = 0;
+		o.punch = gaps_need_punch(sfs.f_type);
+		o.prealloc = sfs.f_type == EXT4_SUPER_MAGIC;
 
 		posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
 		r = local_copy_data(in, &o, st.st_size, flags, progress, opaque, used);
