@@ -20,6 +20,16 @@ cleanup() {
 trap cleanup EXIT
 # Register a command to run at exit, last registered first.
 on_exit() { _cleanups+=("$*"); }
+# kill_tree PID: SIGKILL PID and every process below it, children first.
+kill_tree() {
+	local c
+	for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+	kill -KILL "$1" 2>/dev/null || true
+}
+# bg_owned PID: a background job (PID, from $!) that must not outlive the
+# test: a fio left writing to a server that is gone fills the disk with
+# its error messages (76 GB once, from a failed run).
+bg_owned() { on_exit "kill_tree $1"; }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

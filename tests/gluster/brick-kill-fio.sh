@@ -40,6 +40,7 @@ fio_ok() {	# every job wrote and verified, no error
 # 1. one brick dies while fio writes
 run_fio onebrick 0 &
 fpid=$!
+bg_owned "$fpid"
 sleep 1
 kill -9 "$(gluster_brick_pid "$vol" 2)"
 wait "$fpid" || fail "fio failed with one brick of three down: $(tail -5 onebrick.err)"
@@ -50,6 +51,7 @@ fio_ok onebrick
 node=$(gluster_brick_node "$vol" 2)
 run_fio glusterd 64M &
 fpid=$!
+bg_owned "$fpid"
 sleep 1
 gluster_pool kill-glusterd "$node" || fail "cannot kill the glusterd of node $node"
 sleep 1

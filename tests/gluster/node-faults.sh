@@ -53,6 +53,7 @@ fio_job() {
 load() {
 	fio_job "$1" "$2" "$3" --rate=1m --do_verify=1 &
 	LOAD=$!
+	bg_owned "$LOAD"
 	loads+=("$2:$3")
 }
 loads=()
