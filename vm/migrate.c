@@ -360,6 +360,11 @@ static int adopt_here(struct mortar_vm *vm, const struct mortar_vm_migration *m)
 	vm->qmp = NULL;
 	for (int i = 0; i < 50 && vm_qemu_alive(old); i++)
 		usleep(100000);
+	/* The console before the move stays readable beside the target's,
+	 * as a rotated log does (one generation: the last host's). */
+	vm_path(b, sizeof b, vm->dir, vm_boot_files.console);
+	snprintf(c, sizeof c, "%s.1", b);
+	rename(b, c);
 	for (size_t i = 0; i < n; i++) {
 		vm_path(a, sizeof a, vm->dir, from[i]);
 		vm_path(b, sizeof b, vm->dir, to[i]);

@@ -40,8 +40,13 @@ guest_exec '( i=0; while [ ! -e /tmp/stop ]; do
 		echo "read $i differed" >>/tmp/errors
 	i=$((i + 1)); done ) </dev/null >/dev/null 2>&1 &'
 sleep 3
+first=$(head -n 1 "$MORTAR_VM_DIR/v/serial.log")
+[[ -n $first ]] || fail "the source's console is empty"
 
 "$MORTAR" vm migrate v --wait --timeout 300
+expect_eq "the console before the move, kept as serial.log.1" \
+	"$(head -n 1 "$MORTAR_VM_DIR/v/serial.log.1")" "$first"
+
 st=$("$MORTAR" vm status --output=json v)
 pid1=$(jq -r .pid <<<"$st")
 [[ $pid1 != "$pid0" ]] || fail "the VM still runs in the source QEMU $pid0"
