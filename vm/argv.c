@@ -108,17 +108,20 @@ static void add_topology(struct vm_strv *sv, const struct vm_state *st, bool tar
 		add_membk(sv, &st->membk, "ram0", st->memory);
 		vm_strv_add(sv, "-machine");
 		vm_strv_add(sv, "memory-backend=ram0");
-	} else if (target && st->ndimms && st->arch == VM_ARCH_X86_64) {
+	} else if (target && st->ndimms) {
 		/* The boot memory's block first, before the DIMMs' backends
 		 * (QEMU makes it after every -object otherwise), under the name
-		 * the source's has: QEMU 10.0.2 under TCG aborted in the next
-		 * outgoing migration of a target whose DIMMs' blocks came first
-		 * ("tlb_reset_dirty_range_all: Assertion ... failed"). */
+		 * the source's has (the machine's default RAM id): QEMU 10.0.2
+		 * under TCG aborted in the next outgoing migration of a target
+		 * whose DIMMs' blocks came first ("tlb_reset_dirty_range_all:
+		 * Assertion ... failed"), x86 and pseries alike. */
+		const char *id = st->arch == VM_ARCH_PPC64 ? "ppc_spapr.ram" : "pc.ram";
+
 		vm_strv_add(sv, "-object");
-		vm_strv_addf(sv, "memory-backend-ram,id=pc.ram,size=%" PRIu64
-			     ",x-use-canonical-path-for-ramblock-id=off", st->memory);
+		vm_strv_addf(sv, "memory-backend-ram,id=%s,size=%" PRIu64
+			     ",x-use-canonical-path-for-ramblock-id=off", id, st->memory);
 		vm_strv_add(sv, "-machine");
-		vm_strv_add(sv, "memory-backend=pc.ram");
+		vm_strv_addf(sv, "memory-backend=%s", id);
 	}
 	if (st->virtio_mem) {
 		/* virtio-mem: one device whose plugged size moves in 2 MiB

@@ -3,6 +3,7 @@
  * state describes, paths with commas read back whole by QEMU's option
  * syntax (a doubled comma is a comma), a migration target's extra
  * devices and files, and the bounds of the string vector. */
+#include <inttypes.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -195,6 +196,26 @@ static void test_target(void)
 		       "/run/vm,x/t/serial-target.log"),
 	       "the target's own pid file, QMP and console");
 	vm_strv_free(&sv);
+
+	/* One node of plain RAM: the boot memory's block comes before the
+	 * DIMMs' under the machine's own RAM id, on both architectures. */
+	st.numa = 1;
+	vm_membk_parse("ram", &st.membk, buf, sizeof buf);
+	for (int arch = 0; arch < 2; arch++) {
+		const char *id = arch ? "ppc_spapr.ram" : "pc.ram";
+		char want[128];
+
+		st.arch = arch ? VM_ARCH_PPC64 : VM_ARCH_X86_64;
+		snprintf(want, sizeof want, "memory-backend-ram,id=%s,size=%" PRIu64
+			 ",x-use-canonical-path-for-ramblock-id=off", id, st.memory);
+		tap_ok(vm_argv_build(&st, "/run/vm/t", VM_ARGV_TARGET, &sv) == 0 &&
+		       !strcmp(arg_after(sv.v, "-object", NULL), want) &&
+		       arg_after(sv.v, "-machine", "memory-backend=") &&
+		       !strcmp(strchr(arg_after(sv.v, "-machine", "memory-backend="), '=') + 1, id),
+		       "%s target: the boot memory first, as %s", arch ? "pseries" : "q35", id);
+		vm_strv_free(&sv);
+	}
+	st.arch = VM_ARCH_X86_64;
 
 	free(st.kernel);
 	st.kernel = NULL;
