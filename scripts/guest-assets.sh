@@ -5,10 +5,10 @@
 # fetched), cached in ${MORTAR_GUEST_CACHE:-/var/cache/mortar/guest}/ARCH.
 # ARCH: x86_64 (Debian's cloud kernel: ~3 s to /init under TCG; with the
 # QEMU guest agent, qemu-ga, and its libraries taken from the host) or ppc64
-# (Debian's powerpc64le kernel, an ELF vmlinux for pseries; its packages
-# come from the ppc64el architecture, added to dpkg for the download and
-# removed again).  Prints kernel=PATH and initrd=PATH.  Idempotent: a
-# filled cache costs nothing.
+# (Debian's powerpc64le kernel, an ELF vmlinux for pseries, and qemu-ga
+# with its libraries; its packages come from the ppc64el architecture,
+# added to dpkg for the download and removed again).  Prints kernel=PATH
+# and initrd=PATH.  Idempotent: a filled cache costs nothing.
 set -euo pipefail
 arch=${1:-x86_64}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,7 +46,15 @@ fetch() {
 	# The guest's busybox, and (for a foreign guest) the host's, which
 	# builds the archive: the host has no cpio.
 	if [[ -n $dpkg_arch ]]; then
-		apt-get download -q "$kpkg:$dpkg_arch" "busybox-static:$dpkg_arch" busybox-static >/dev/null 2>dl.err
+		# (and the guest agent with its libraries, the whole closure of
+		# the foreign architecture: this host's cannot serve it)
+		local ga
+		ga=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+			--no-breaks --no-replaces --no-enhances "qemu-guest-agent:$dpkg_arch" 2>/dev/null |
+			grep -x "[a-z0-9.+-]*:$dpkg_arch" | sort -u) || return 1
+		grep -qx "qemu-guest-agent:$dpkg_arch" <<<"$ga" || return 1
+		apt-get download -q "$kpkg:$dpkg_arch" "busybox-static:$dpkg_arch" busybox-static \
+			$ga >/dev/null 2>dl.err
 	else
 		# (x86_64: also the QEMU guest agent, which the host's own
 		# libraries run: the guest is Debian 12 amd64 like the host)
@@ -75,7 +83,7 @@ kver=$(basename pkg/lib/modules/*)
 mkdir -p root/bin root/proc root/sys root/dev root/lib/modules/"$kver"
 cp pkg/bin/busybox root/bin/busybox
 install -m 755 "$here/guest/init" root/init
-if [[ -x pkg/usr/sbin/qemu-ga ]]; then
+if [[ -x pkg/usr/sbin/qemu-ga && -z $dpkg_arch ]]; then
 	cp pkg/usr/sbin/qemu-ga root/bin/qemu-ga
 	# its shared libraries, from the host (ldd: the loader's own list)
 	if ldd pkg/usr/sbin/qemu-ga | grep -q "not found"; then
@@ -89,6 +97,19 @@ if [[ -x pkg/usr/sbin/qemu-ga ]]; then
 	done
 	[[ -e root/lib64/ld-linux-x86-64.so.2 ]] ||
 		{ echo "guest-assets.sh: qemu-ga's loader was not copied" >&2; exit 1; }
+elif [[ -x pkg/usr/sbin/qemu-ga ]]; then
+	# A foreign guest's: the shared objects of its own packages (not
+	# their plugin folders: gconv alone is 8 MB) and the loader's name.
+	cp pkg/usr/sbin/qemu-ga root/bin/qemu-ga
+	triplet=$(basename "$(dirname "$(find pkg/lib pkg/usr/lib -name 'libc.so.6' | head -n 1)")")
+	for d in lib usr/lib; do
+		[[ -d pkg/$d/$triplet ]] || continue
+		mkdir -p "root/$d/$triplet"
+		find "pkg/$d/$triplet" -maxdepth 1 -name '*.so*' -exec cp -a {} "root/$d/$triplet/" \;
+	done
+	[[ -e pkg/lib64 ]] && cp -a pkg/lib64 root/
+	ls root/lib64/ld*.so* >/dev/null 2>&1 ||
+		{ echo "guest-assets.sh: the $dpkg_arch loader for qemu-ga is missing" >&2; exit 1; }
 fi
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mem virtio_blk \
 	 virtio_console; do

@@ -8,16 +8,18 @@
 # all along (a record a second).
 #  - on a: a 256 MiB DIMM plugged;
 #  - migrate over TCP from a to b (--via), with --wait;
-#  - on b: the DIMM under its id; the guest's console shows the same
-#    vCPUs and memory (this guest has no agent: Debian's ppc64el qemu-ga
-#    is not in its initramfs); its disk writes went on without an error,
-#    and its last record is in the image;
+#  - on b: the DIMM under its id; the guest shows the same vCPUs and
+#    memory through its agent on b (Debian's ppc64el qemu-ga, in the
+#    initramfs since scripts/guest-assets.sh fetches it) and on its
+#    console; its disk writes went on without an error, and its last
+#    record is in the image;
 #  - hot-plugging on b: a core and another DIMM, shown by the guest;
 #  - migrating on with the plugged core is refused before anything
 #    starts (under TCG a pseries guest with a hot-plugged core never ran
 #    again on the target: 5 of 5 trials on QEMU 10.0.2).
 VM_ARCH=ppc64
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/guest-agent.bash"
 . "$(dirname "$0")/../gluster/lib.sh"
 . "$(dirname "$0")/hosts.bash"
 use_qemu10
@@ -37,6 +39,14 @@ guest_on() { MORTAR_VM_DIR=$SCRATCH/host-$1 guest_line p | cut -d' ' -f4-; }
 line_a=$(guest_on a)
 echo "the guest on a: $line_a"
 [[ $line_a == *"cpu_list=0 "* ]] || fail "the guest on a does not show vCPU 0 alone: $line_a"
+GUEST_AGENT=qga_socket QGA_SOCKET=$SCRATCH/host-a/p/qga.sock
+guest_wait_agent 120 || fail "the guest agent does not answer on host a"
+in_guest() {	# what the guest itself sees: online vCPUs, MemTotal
+	guest_exec 'cat /sys/devices/system/cpu/online; grep MemTotal /proc/meminfo' | tr -s ' '
+}
+seen_a=$(in_guest)
+echo "the guest on a (agent): $seen_a"
+[[ $seen_a == 0* ]] || fail "the agent on a: '$seen_a'"
 io_a=$(grep -ao 'MORTAR-GUEST-IO seq=[0-9]* slot=[0-9]* [a-z]*' "$SCRATCH/host-a/p/serial.log" | tail -n 1)
 [[ $io_a == *" ok" ]] || fail "the guest's disk records on a: '$io_a'"
 
@@ -48,6 +58,8 @@ st=$(mortar_on b vm status --output=json p)
 expect_eq "state on b" "$(jq -r .state <<<"$st")" running
 expect_eq "DIMM on b" "$(jq -r '[.memory.devices[].id] | join(" ")' <<<"$st")" d1
 expect_eq "what the guest reports on b (console)" "$(guest_on b)" "$line_a"
+QGA_SOCKET=$SCRATCH/host-b/p/qga.sock
+expect_eq "what the guest sees on b (agent)" "$(in_guest)" "$seen_a"
 records_went_on b p "$io_a"
 
 # --- hot-plugging again, on b ---
@@ -63,6 +75,8 @@ echo "the guest on b after the plugs: $line_b"
 mem_a=$(sed -n 's/.*mem_kib=\([0-9]*\).*/\1/p' <<<"$line_a")
 mem_b=$(sed -n 's/.*mem_kib=\([0-9]*\).*/\1/p' <<<"$line_b")
 ((mem_b - mem_a >= 250 * 1024)) || fail "MemTotal grew by $((mem_b - mem_a)) KiB on b, want 256 MiB"
+seen_b=$(in_guest)
+[[ $seen_b == "0-1"*"MemTotal: $mem_b kB" ]] || fail "the agent on b after the plugs: '$seen_b'"
 
 expect_error_line "refused: VM 'p' is a pseries guest with 1 hot-plugged core .*did not run again on the target" \
 	mortar_on b vm migrate p --to "tcp:$HOST_A:4444" --via "$(via_cmd a)"
