@@ -243,7 +243,12 @@ static void file_io_submit(struct file_img *h, struct mortar_req *req)
 
 	req->op.fn = file_io_done;
 	sqe = mortar_loop_sqe(h->loop, &req->op);
-	if (fr(req)->step == STEP_IO && fr(req)->iovcnt == 1) {
+	if (fr(req)->step == STEP_IO && h->direct &&
+	    mortar_loop_prep_fixed(h->loop, sqe, write, h->fd, fr(req)->iov, fr(req)->iovcnt,
+				   fr(req)->off + fr(req)->done)) {
+		/* Registered memory (a guest's, for vhost-user): pinned once,
+		 * not for each request. */
+	} else if (fr(req)->step == STEP_IO && fr(req)->iovcnt == 1) {
 		/* One buffer: the plain ops spare the kernel an iovec import. */
 		if (write)
 			io_uring_prep_write(sqe, h->fd, fr(req)->iov[0].iov_base,

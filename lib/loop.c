@@ -15,6 +15,22 @@
 
 #define LOOP_DEFAULT_ENTRIES 256
 #define LOOP_BATCH 64
+#define LOOP_FIXED_SLOTS 64		/* registered buffers per ring */
+#define LOOP_FIXED_MAX (1ul << 30)	/* the kernel's limit per buffer */
+
+/* Vectored I/O on registered buffers (Linux 6.15); liburing 2.3's headers
+ * predate them, the kernel's uapi numbers them so. */
+#define LOOP_OP_READV_FIXED 60
+#define LOOP_OP_WRITEV_FIXED 61
+
+/* One registered buffer of the ring: a piece of at most 1 GiB of what
+ * callers registered, counted (several users of one loop may register the
+ * same memory); REFS 0: the slot is empty. */
+struct loop_fixed {
+	uint8_t *addr;
+	size_t len;
+	unsigned refs;
+};
 
 struct mortar_loop {
 	struct io_uring ring;
@@ -33,6 +49,14 @@ struct mortar_loop {
 	struct mortar_op efd_op;
 	unsigned holds;
 	bool private;		/* DEFER_TASKRUN: completions only when we ask */
+
+	/* Registered memory: 0 not tried yet, 1 the sparse table is there,
+	 * -1 the kernel refused it (every request takes the plain path). */
+	int fixed_state;
+	bool fixed_vec;			/* READV_FIXED and WRITEV_FIXED exist */
+	unsigned nfixed;		/* slots in use */
+	uint64_t fixed_ios;
+	struct loop_fixed fixed[LOOP_FIXED_SLOTS];
 };
 
 static void loop_efd_arm(struct mortar_loop *loop);
@@ -269,4 +293,158 @@ int mortar_loop_run_until(struct mortar_loop *loop, const bool *done)
 			return r;
 	}
 	return 0;
+}
+
+/* ---- registered memory ----
+ *
+ * O_DIRECT on ordinary memory pins its pages for each request (the
+ * kernel's get_user_pages); a registered buffer was pinned once, at
+ * registration.  The table is sparse so that buffers come and go one by
+ * one while the loop runs. */
+
+static int fixed_setup(struct mortar_loop *loop)
+{
+	struct io_uring_probe *probe;
+	int r;
+
+	if (loop->fixed_state)
+		return loop->fixed_state > 0 ? 0 : -EOPNOTSUPP;
+	loop->fixed_state = -1;
+	r = io_uring_register_buffers_sparse(&loop->ring, LOOP_FIXED_SLOTS);
+	if (r < 0)
+		return mortar_set_error(r, "the kernel refused a table of registered buffers "
+					"(%s); Linux 5.19 or later has them", strerror(-r));
+	probe = io_uring_get_probe_ring(&loop->ring);
+	loop->fixed_vec = probe && io_uring_opcode_supported(probe, LOOP_OP_READV_FIXED) &&
+			  io_uring_opcode_supported(probe, LOOP_OP_WRITEV_FIXED);
+	io_uring_free_probe(probe);
+	loop->fixed_state = 1;
+	return 0;
+}
+
+static int fixed_set(struct mortar_loop *loop, unsigned slot, void *addr, size_t len)
+{
+	struct iovec iov = { .iov_base = addr, .iov_len = len };
+	__u64 tag = 0;
+	int r = io_uring_register_buffers_update_tag(&loop->ring, slot, &iov, &tag, 1);
+
+	return r < 0 ? r : 0;
+}
+
+static int fixed_add(struct mortar_loop *loop, uint8_t *addr, size_t len)
+{
+	int free_slot = -1, r;
+
+	for (unsigned i = 0; i < LOOP_FIXED_SLOTS; i++) {
+		struct loop_fixed *f = &loop->fixed[i];
+
+		if (f->refs && f->addr == addr && f->len == len) {
+			f->refs++;
+			return 0;
+		}
+		if (!f->refs && free_slot < 0)
+			free_slot = (int)i;
+	}
+	if (free_slot < 0)
+		return mortar_set_error(ENOSPC, "all %d registered buffers of the ring are "
+					"in use", LOOP_FIXED_SLOTS);
+	r = fixed_set(loop, (unsigned)free_slot, addr, len);
+	if (r < 0)
+		return mortar_set_error(r, "the kernel refused to register %zu bytes of "
+					"memory as a fixed buffer: %s%s", len, strerror(-r),
+					r == -ENOMEM ? " (RLIMIT_MEMLOCK too low: raise it, "
+					"e.g. LimitMEMLOCK= of the service)" : "");
+	loop->fixed[free_slot] = (struct loop_fixed){ .addr = addr, .len = len, .refs = 1 };
+	loop->nfixed++;
+	return 0;
+}
+
+void mortar_loop_mem_unregister(struct mortar_loop *loop, void *addr, size_t len)
+{
+	uint8_t *lo = addr, *hi = lo + len;
+
+	for (unsigned i = 0; i < LOOP_FIXED_SLOTS; i++) {
+		struct loop_fixed *f = &loop->fixed[i];
+
+		if (!f->refs || f->addr < lo || f->addr + f->len > hi || --f->refs)
+			continue;
+		/* Unpinned now: nothing in flight holds the buffer (the
+		 * caller's requests are done), so the kernel lets go at once. */
+		fixed_set(loop, i, NULL, 0);
+		f->addr = NULL;
+		f->len = 0;
+		loop->nfixed--;
+	}
+}
+
+int mortar_loop_mem_register(struct mortar_loop *loop, void *addr, size_t len)
+{
+	uint8_t *p = addr;
+	size_t done = 0;
+	int r = fixed_setup(loop);
+
+	/* The kernel refuses a buffer over 1 GiB: a larger range is several. */
+	while (r == 0 && done < len) {
+		size_t n = len - done < LOOP_FIXED_MAX ? len - done : LOOP_FIXED_MAX;
+
+		r = fixed_add(loop, p + done, n);
+		if (r == 0)
+			done += n;
+	}
+	if (r < 0 && done)
+		mortar_loop_mem_unregister(loop, addr, done);
+	return r;
+}
+
+/* The registered buffer that holds all of IOV, or -1. */
+static int fixed_find(const struct mortar_loop *loop, const struct iovec *iov, int n)
+{
+	const uint8_t *a = iov[0].iov_base;
+
+	for (unsigned i = 0; i < LOOP_FIXED_SLOTS; i++) {
+		const struct loop_fixed *f = &loop->fixed[i];
+		const uint8_t *end = f->addr + f->len;
+		int k;
+
+		if (!f->refs || a < f->addr || a >= end)
+			continue;
+		for (k = 0; k < n; k++) {
+			const uint8_t *b = iov[k].iov_base;
+
+			if (b < f->addr || b > end || iov[k].iov_len > (size_t)(end - b))
+				break;
+		}
+		return k == n ? (int)i : -1;
+	}
+	return -1;
+}
+
+bool mortar_loop_prep_fixed(struct mortar_loop *loop, struct io_uring_sqe *sqe, bool write,
+			    int fd, const struct iovec *iov, int n, uint64_t off)
+{
+	int slot;
+
+	if (!loop->nfixed || n < 1 || (n > 1 && !loop->fixed_vec))
+		return false;
+	slot = fixed_find(loop, iov, n);
+	if (slot < 0)
+		return false;
+	if (n == 1 && write)
+		io_uring_prep_write_fixed(sqe, fd, iov[0].iov_base, (unsigned)iov[0].iov_len,
+					  off, slot);
+	else if (n == 1)
+		io_uring_prep_read_fixed(sqe, fd, iov[0].iov_base, (unsigned)iov[0].iov_len,
+					 off, slot);
+	else {
+		io_uring_prep_rw(write ? LOOP_OP_WRITEV_FIXED : LOOP_OP_READV_FIXED, sqe, fd,
+				 iov, (unsigned)n, off);
+		sqe->buf_index = (uint16_t)slot;
+	}
+	loop->fixed_ios++;
+	return true;
+}
+
+uint64_t mortar_loop_fixed_ios(const struct mortar_loop *loop)
+{
+	return loop->fixed_ios;
 }

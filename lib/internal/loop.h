@@ -12,6 +12,9 @@
 #define MORTAR_LIB_LOOP_H
 
 #include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
 #include <mortar/loop.h>
 
 struct mortar_op;
@@ -44,5 +47,24 @@ int mortar_loop_new_private(unsigned entries, struct mortar_loop **out);
 
 /* Ring flags learnt at setup, for backends that want them. */
 struct io_uring *mortar_loop_ring(struct mortar_loop *loop);
+
+/* Registered memory: [ADDR, ADDR+LEN) pinned once, as fixed buffers of the
+ * loop's ring, so that direct I/O to and from it is not pinned again for
+ * each request.  Only on the loop's own thread (a private loop's ring
+ * takes registrations from its submitter only).  Registrations are
+ * counted: unregister exactly what was registered, once each, after the
+ * requests that use it completed.  0, or -errno with the reason in the
+ * message (the kernel, RLIMIT_MEMLOCK, the table full): nothing is
+ * registered then and requests take the plain path. */
+int mortar_loop_mem_register(struct mortar_loop *loop, void *addr, size_t len);
+void mortar_loop_mem_unregister(struct mortar_loop *loop, void *addr, size_t len);
+
+/* Prepare SQE as a read (or WRITE) of IOV[0..N) at OFF in FD through the
+ * registered buffer that holds all of it: true, or false (SQE untouched)
+ * when no one buffer does or the kernel lacks vectored fixed I/O. */
+bool mortar_loop_prep_fixed(struct mortar_loop *loop, struct io_uring_sqe *sqe, bool write,
+			    int fd, const struct iovec *iov, int n, uint64_t off);
+/* I/Os prepared that way so far (statistics, tests). */
+uint64_t mortar_loop_fixed_ios(const struct mortar_loop *loop);
 
 #endif
