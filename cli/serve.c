@@ -46,6 +46,9 @@ static const char serve_usage[] =
 	"  -r, --read-only            refuse writes\n"
 	"      --snapshot NAME        export snapshot NAME of each image (read-only)\n"
 	"      --direct               open images with O_DIRECT (no host page cache)\n"
+	"      --pin-guest-memory     vhost-user-blk: register guests' memory with io_uring\n"
+	"                             (pinned while their queues run; not with balloons\n"
+	"                             or virtio-mem; see mortar-serve(1))\n"
 	"  -f, --foreground           stay in the foreground (default: daemon)\n"
 	"  -P, --pidfile FILE         write the server's pid to FILE once it listens\n"
 	"  -e, --max-connections N    at most N connections at once (default 64)\n"
@@ -85,7 +88,7 @@ struct serve_opts {
 	const char *socket, *port, *bind, *pidfile, *run, *description, *snapshot;
 	char *vhost[SERVE_MAX_VHOST];	/* [NAME=]PATH, as given */
 	unsigned nvhost;
-	bool read_only, foreground, direct, verbose, fdstore;
+	bool read_only, foreground, direct, verbose, fdstore, pin_memory;
 	unsigned max_conns, timeout_s, threads, quiesce_s, idle_s;
 	uint64_t max_mem, conn_mem;
 	unsigned socket_mode;
@@ -101,7 +104,7 @@ enum {
 	OPT_TLS_CERTS = 0x100, OPT_TLS_PSK, OPT_TLS_VERIFY, OPT_SNAPSHOT,
 	OPT_QUIESCE_TIMEOUT, OPT_SOCKET_GROUP, OPT_SOCKET_MODE, OPT_IDLE_TIMEOUT,
 	OPT_MAX_MEM, OPT_CONN_MEM, OPT_THREADS, OPT_DIRECT, OPT_CONFIG, OPT_FDSTORE,
-	OPT_VHOST, OPT_LOG,
+	OPT_VHOST, OPT_LOG, OPT_PIN_MEMORY,
 };
 
 const struct option serve_longopts[] = {
@@ -118,6 +121,7 @@ const struct option serve_longopts[] = {
 	{ "read-only", no_argument, NULL, 'r' },
 	{ "readonly", no_argument, NULL, 'r' },
 	{ "direct", no_argument, NULL, OPT_DIRECT },
+	{ "pin-guest-memory", no_argument, NULL, OPT_PIN_MEMORY },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "pidfile", required_argument, NULL, 'P' },
 	{ "max-connections", required_argument, NULL, 'e' },
@@ -218,6 +222,7 @@ static int serve_option(struct serve_opts *o, int c, char **argv)
 	case OPT_DIRECT: o->direct = true; return 0;
 	case OPT_CONFIG: return 0;	/* read before (serve-config.c) */
 	case OPT_FDSTORE: o->fdstore = true; return 0;
+	case OPT_PIN_MEMORY: o->pin_memory = true; return 0;
 	case OPT_VHOST:
 		if (o->nvhost == SERVE_MAX_VHOST)
 			return cli_usage("serve", "at most %d --vhost-user-blk sockets",
@@ -278,6 +283,10 @@ static int serve_check(struct serve_opts *o)
 				 "and --vhost-user-blk");
 	if (!o->socket_mode)
 		o->socket_mode = o->socket_gid >= 0 ? 0660 : 0600;
+	/* Without O_DIRECT nothing is pinned per request: nothing to save. */
+	if (o->pin_memory && (!o->direct || !o->nvhost))
+		return cli_usage("serve", "--pin-guest-memory is for --vhost-user-blk "
+				 "exports with --direct");
 	if (o->tls && !o->tls_certs && !o->tls_psk)
 		return cli_usage("serve", "--tls=%s needs credentials: --tls-certificates "
 				 "DIR and/or --tls-psk FILE", o->tls == 2 ? "require" : "on");
@@ -664,6 +673,7 @@ static int serve_start_and_run(struct serve_run *s)
 	inherited = srv_handover_load(&s->core);
 	if (inherited < 0)
 		return cli_fail_lib("serve");
+	s->vhost.pin_memory = o->pin_memory;
 	if ((rc = serve_listen(s)) != 0)
 		return rc;
 	srv_add_drain(&s->core, nbd_drain, &s->nbd);

@@ -23,6 +23,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,6 +67,11 @@ struct vhost_queue {
 	unsigned nparked;
 	uint16_t *resubmit;
 	struct vring_chain chain;	/* scratch: the chain being started */
+	/* The guest's regions registered with the worker's ring while the
+	 * queue runs (--pin-guest-memory), and the ring's count of I/Os
+	 * through registered memory when the queue started. */
+	bool pinned[VHOST_MAX_REGIONS];
+	uint64_t fixed_ios0;
 };
 
 static struct srv_ratelimit broken_rl;
@@ -476,6 +482,58 @@ static void queue_kick_arm(struct vhost_queue *q)
 	io_uring_prep_read(sqe, q->kick_fd, &q->kick_val, sizeof q->kick_val, 0);
 }
 
+/* ---- registered guest memory ---- */
+
+static atomic_bool pin_failed_logged;
+
+/* Pin the guest's memory for the worker's ring: O_DIRECT requests into it
+ * then skip the kernel's per-request page pinning.  Queues only run
+ * while the memory table stays as it is (device.c stops them first). */
+static void queue_mem_pin(struct vhost_queue *q)
+{
+	struct mortar_loop *loop = srv_worker_loop(q->u.w);
+	const struct vhost_mem *m = &q->dev->mem;
+	unsigned n = 0;
+
+	if (!q->dev->vs->pin_memory)
+		return;
+	for (unsigned i = 0; i < m->n; i++) {
+		if (mortar_loop_mem_register(loop, m->r[i].host, m->r[i].size) == 0) {
+			q->pinned[i] = true;
+			n++;
+		} else if (!atomic_exchange(&pin_failed_logged, true)) {
+			srv_debug(queue_srv(q), "%s: queue %u: guest memory stays unregistered, "
+				  "requests take the plain path: %s", q->dev->peer, q->index,
+				  mortar_errmsg());
+		}
+	}
+	q->fixed_ios0 = mortar_loop_fixed_ios(loop);
+	if (n)
+		srv_debug(queue_srv(q), "%s: queue %u: %u of %u guest memory region(s) "
+			  "registered with the worker's ring", q->dev->peer, q->index, n, m->n);
+}
+
+/* Unpin before the connection thread may unmap (a DIMM unplugged, a new
+ * table, the end): no pinned page of removed memory stays behind. */
+static void queue_mem_unpin(struct vhost_queue *q)
+{
+	struct mortar_loop *loop = srv_worker_loop(q->u.w);
+	const struct vhost_mem *m = &q->dev->mem;
+	bool any = false;
+
+	for (unsigned i = 0; i < m->n; i++) {
+		if (!q->pinned[i])
+			continue;
+		mortar_loop_mem_unregister(loop, m->r[i].host, m->r[i].size);
+		q->pinned[i] = false;
+		any = true;
+	}
+	if (any)
+		srv_debug(queue_srv(q), "%s: queue %u: guest memory unregistered; %" PRIu64
+			  " I/O(s) of the worker's ring used it meanwhile", q->dev->peer,
+			  q->index, mortar_loop_fixed_ios(loop) - q->fixed_ios0);
+}
+
 /* ---- the queue as a unit of the worker ---- */
 
 static void queue_maybe_done(struct vhost_queue *q)
@@ -486,6 +544,7 @@ static void queue_maybe_done(struct vhost_queue *q)
 		return;
 	srv_debug(queue_srv(q), "%s: queue %u stopped after %" PRIu64 " requests at "
 		  "index %u", dev->peer, q->index, q->served, q->vr.last_avail);
+	queue_mem_unpin(q);
 	srv_unit_detach(&q->u);
 	pthread_mutex_lock(&dev->lock);
 	q->done = true;
@@ -592,6 +651,7 @@ static void job_attach(struct srv_worker *w, void *arg)
 		queue_maybe_done(q);
 		return;
 	}
+	queue_mem_pin(q);
 	n = vring_inflight_start(&q->vr, q->resubmit);
 	srv_debug(queue_srv(q), "%s: queue %u (%u entries) started on worker thread %d at "
 		  "index %u", q->dev->peer, q->index, q->vr.num, (int)gettid(), q->vr.last_avail);

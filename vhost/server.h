@@ -26,6 +26,10 @@ struct vhost_server {
 	struct vhost_listener **listeners;
 	unsigned nlisteners;
 	atomic_uint seq;		/* numbers connections in log lines */
+	/* Register each guest's memory with the rings of the workers that
+	 * serve its queues (io_uring fixed buffers): its pages stay pinned
+	 * while the queues run.  Set before anything listens. */
+	bool pin_memory;
 };
 
 void vhost_server_init(struct vhost_server *vs, struct srv *core);
