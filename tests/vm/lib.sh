@@ -38,6 +38,34 @@ guest_line() {
 }
 guest_field() { guest_line "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
+# qmp_exec SOCKET CMD [ARGS-JSON] [CMD [ARGS-JSON]]...: QMP commands to the
+# QEMU listening on SOCKET (not one Mortar holds), each one's "return" as a
+# line of JSON; fails on the first error.
+qmp_exec() {
+	python3 - "$@" <<-'PY'
+	import json, socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.connect(sys.argv[1])
+	f = s.makefile("rw")
+	def cmd(c, a):
+	    f.write(json.dumps({"execute": c, "arguments": a or {}}) + "\n")
+	    f.flush()
+	    while True:
+	        r = json.loads(f.readline())
+	        if "return" in r or "error" in r:
+	            return r
+	f.readline()
+	cmd("qmp_capabilities", None)
+	a = sys.argv[2:]
+	for i, c in enumerate(a):
+	    if not c.startswith("{"):
+	        r = cmd(c, json.loads(a[i + 1]) if a[i + 1:] and a[i + 1].startswith("{") else None)
+	        if "error" in r:
+	            sys.exit("%s: %s" % (c, r["error"]["desc"]))
+	        print(json.dumps(r["return"]))
+	PY
+}
+
 # use_qemu10: QEMU10 = QEMU 10's binary for $VM_ARCH, unpacked beside the
 # distribution's by scripts/qemu-backports.sh (cached), and QEMU10_VERSION;
 # skips (fails in CI) when it cannot be fetched.

@@ -32,23 +32,8 @@ log=$MORTAR_VM_DIR/p/serial.log
 sleep 20
 tail -n 4 "$log" | cut -c1-120
 hmp() {
-	python3 - "$MORTAR_VM_DIR/p/qmp.sock" "$1" <<-'PY'
-	import json, socket, sys
-	s = socket.socket(socket.AF_UNIX)
-	s.connect(sys.argv[1])
-	f = s.makefile("rwb")
-	def cmd(o):
-	    f.write(json.dumps(o).encode() + b"\n")
-	    f.flush()
-	    while True:
-	        r = json.loads(f.readline())
-	        if "return" in r or "error" in r:
-	            return r
-	f.readline()
-	cmd({"execute": "qmp_capabilities"})
-	r = cmd({"execute": "human-monitor-command", "arguments": {"command-line": sys.argv[2]}})
-	print(r.get("return", r))
-	PY
+	qmp_exec "$MORTAR_VM_DIR/p/qmp.sock" human-monitor-command "{\"command-line\":\"$1\"}" |
+		jq -r .
 }
 for i in 1 2; do
 	hmp "info registers -a" | grep -E "^CPU#|^NIP|^MSR|DECR" | cut -c1-60
