@@ -633,15 +633,16 @@ static int vm_migrate(int argc, char **argv)
 	if (show.json)
 		printf("{\"migrated\": \"%s\", \"to\": \"%s\", \"pid\": %d, \"total_ms\": %" PRId64
 		       ", \"downtime_ms\": %" PRId64 ", \"resume_ms\": %" PRId64 ", \"qemu_total_ms\": %"
-		       PRId64 ", \"ram_bytes\": %" PRIu64 "}\n", argv[optind], o.mig.uri,
-		       (int)o.mig.target_pid, p->elapsed_ms, p->downtime_ms, p->resume_ms,
-		       p->qemu_total_ms, p->ram_done);
+		       PRId64 ", \"ram_bytes\": %" PRIu64 ", \"live\": %s}\n", argv[optind],
+		       o.mig.uri, (int)o.mig.target_pid, p->elapsed_ms, p->downtime_ms,
+		       p->resume_ms, p->qemu_total_ms, p->ram_done, p->live ? "true" : "false");
 	else
 		printf("VM '%s' migrated to %s (now pid %d) in %.1f s, the guest paused %"
-		       PRId64 " ms + %" PRId64 " ms until the target ran it%s\n", argv[optind],
+		       PRId64 " ms%s + %" PRId64 " ms until the target ran it%s\n", argv[optind],
 		       o.mig.uri, (int)o.mig.target_pid, (double)p->elapsed_ms / 1000,
-		       p->downtime_ms, p->resume_ms, o.mig.wait ? "; the guest reports the "
-		       "same vCPUs and memory there" : "");
+		       p->downtime_ms, p->live ? "" : " (stopped for the whole copy, as under "
+		       "TCG with DIMMs or NUMA nodes)", p->resume_ms, o.mig.wait ?
+		       "; the guest reports the same vCPUs and memory there" : "");
 	return EXIT_OK;
 }
 

@@ -155,6 +155,9 @@ struct mortar_vm_progress {
 	int64_t resume_ms;		/* ... and then until the target ran it */
 	int64_t qemu_total_ms;		/* done: QEMU's own total-time (its
 					 * setup, copy and switchover) */
+	bool live;			/* the guest ran while its memory was
+					 * copied (not under TCG with more than
+					 * one RAM block: migrate.c) */
 };
 
 struct mortar_vm_migration {

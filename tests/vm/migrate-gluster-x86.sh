@@ -5,14 +5,14 @@
 # with a veth into the GlusterFS pool's bridge; the guest's disk is an
 # image on a volume that both reach, served by a mortar serve on each
 # host (NBD), written by the guest all along (a record a second).
-#  - on a: boot 1 vCPU; plug 2 vCPUs and a DIMM of each backend: ram,
-#    memfd, hugetlbfs.  One NUMA node unless MORTAR_MIGRATE_NUMA=2 (then
-#    the ram DIMM goes to node 1): with two nodes and memfd and hugetlbfs
-#    DIMMs, the guest oopsed on the target right after the move in 5 of 21
-#    runs on a loaded machine (none of 13 with one node or ram DIMMs
-#    only); the cause is not found (QEMU 10.0.2 under TCG or the replay),
-#    so CI runs the variant that does not break, and the other is kept
-#    here to find it (migrate-x86.sh moves a 2-node guest on one host);
+#  - on a: two NUMA nodes (MORTAR_MIGRATE_NUMA=1: one); boot 1 vCPU;
+#    plug 2 vCPUs and a DIMM of each backend: ram (on node 1), memfd,
+#    hugetlbfs.  When its memory was copied live, this guest oopsed or
+#    hung on the target right after the move in 7 of 29 runs (QEMU 10.0.2
+#    under TCG sends again only the first RAM block's pages written after
+#    a pass: node 1's boot memory arrived stale; vm/migrate.c,
+#    copy_stopped): its guest stays stopped through the copy, said by the
+#    result (live: false), its downtime covering QEMU's whole copy;
 #  - refusals before anything starts: a target QEMU too old for the
 #    machine type (Debian's 7.2 for pc-q35-10.0), a target hugetlbfs pool
 #    too small; the VM runs on, untouched;
@@ -40,7 +40,7 @@ gluster_volume "$vol"
 disk=gluster://$GLUSTER_HOST/$vol/guest.img
 "$MORTAR" img create "$disk" 64M >/dev/null
 
-NUMA=${MORTAR_MIGRATE_NUMA:-1}
+NUMA=${MORTAR_MIGRATE_NUMA:-2}
 [[ $NUMA == [12] ]] || fail "MORTAR_MIGRATE_NUMA: 1 or 2"
 RAM_NODE=$((NUMA - 1))
 mortar_on a vm start g --qemu "$QEMU10" --kernel "$KERNEL" --initrd "$INITRD" --cpus 1 \
@@ -86,7 +86,9 @@ jq -se 'any(.[]; .phase == "memory" and .ram_done > 0 and .rate > 0)' "$SCRATCH/
 	fail "no progress line while memory was copied"
 result=$(tail -n 1 "$SCRATCH/progress.json")
 expect_eq "pid reported" "$(jq -r .pid <<<"$result")" "$(cat "$SCRATCH/host-b/g/qemu.pid")"
-(($(jq -r .downtime_ms <<<"$result") >= 0)) || fail "no downtime reported: $result"
+expect_eq "the memory copied live (TCG, DIMMs)" "$(jq -r .live <<<"$result")" false
+(($(jq -r .downtime_ms <<<"$result") >= $(jq -r .qemu_total_ms <<<"$result"))) ||
+	fail "the guest's pause does not cover QEMU's copy: $result"
 [[ ! -e $SCRATCH/host-a/g ]] || fail "host a still has the VM's directory: $(ls "$SCRATCH/host-a/g")"
 for p in $(pgrep -f "serve -s $SCRATCH/host-a/g/" || true); do fail "host a's disk server $p still runs"; done
 
