@@ -33,22 +33,6 @@
 #include "vm-json.h"
 #include "vm-internal.h"
 
-/* Measured on QEMU 7.2 under TCG (tests/vm/manual/): migrated guests
- * broke on the target in about a third of the trials (page faults, RCU
- * stalls, "stack is corrupted" panics), more often after a hotplug, also
- * without one when the guest had NUMA nodes and an NBD disk.  Possible,
- * but only knowingly. */
-static int refuse_unreliable(const struct vm_state *st)
-{
-	if (strcmp(st->accel, "tcg") || st->qemu_version >= 100000)
-		return 0;
-	return mortar_set_error(ENOTSUP, "refused: on QEMU %d.%d under TCG, guests migrated "
-				"here broke on the target in about 1 of 3 trials (memory "
-				"corruption, RCU stalls; more often after a hotplug); use KVM "
-				"or QEMU 10, or pass --force to migrate anyway",
-				st->qemu_version / 10000, st->qemu_version / 100 % 100);
-}
-
 /* Measured on QEMU 10.0.2 under TCG: a pseries guest with more than one
  * vCPU never ran again on the target, whether the second was a
  * hot-plugged core (spapr-cpu-core, replayed on the target's command
@@ -98,9 +82,7 @@ static int check(struct mortar_vm *vm, struct mortar_vm_migration *m)
 {
 	int r;
 
-	if ((!m->force && ((r = refuse_unreliable(&vm->st)) < 0 ||
-			   (r = refuse_ppc_smp(&vm->st)) < 0)) ||
-	    (r = migration_uri(vm, m)) < 0)
+	if ((!m->force && (r = refuse_ppc_smp(&vm->st)) < 0) || (r = migration_uri(vm, m)) < 0)
 		return r;
 	/* A vhost-user disk's server is the writer, not QEMU: nothing
 	 * flushes it when the source stops, so another host's server could
