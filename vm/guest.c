@@ -122,8 +122,11 @@ int vm_guest_read(const char *path, struct vm_guest *g)
 	memset(g, 0, sizeof *g);
 	if (!f)
 		return errno == ENOENT ? 0 : mortar_set_error(errno, "%s: %m", path);
+	/* (the last whole one wins: a line without its newline may still
+	 * be being written) */
 	while (fgets(line, sizeof line, f))
-		vm_guest_parse(line, g);	/* the last one wins */
+		if (strchr(line, '\n'))
+			vm_guest_parse(line, g);
 	fclose(f);
 	return 0;
 }

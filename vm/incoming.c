@@ -208,8 +208,9 @@ static int wait_guest(struct incoming *x)
 
 	if (r < 0)
 		return r;
+	/* (at least the memory it had: see migrate.c's wait_guest) */
 	r = vm_view_wait(&vm->view, &(struct vm_expect){ x->in->expect_cpus,
-			 x->in->expect_kib, x->in->expect_kib, x->in->expect_kib < 0 ? VM_FROM_ANY :
+			 x->in->expect_kib, -1, x->in->expect_kib < 0 ? VM_FROM_ANY :
 			 x->in->expect_agent ? VM_FROM_AGENT : VM_FROM_CONSOLE }, 30, &g);
 	if (r == 0)
 		vm_remote_say("guest %u %" PRIu64, g.cpus, g.mem_kib);

@@ -152,8 +152,15 @@ int vm_view_wait(struct vm_view *v, const struct vm_expect *e, int timeout_s,
 					"online them (its init must write 1 to "
 					"/sys/devices/system/cpu/cpuN/online)", timeout_s,
 					g->cpus, e->cpus);
+	if (e->source && g->from_agent != (e->source == VM_FROM_AGENT))
+		return mortar_set_error(ETIMEDOUT, "after %d s the guest's %s did not answer "
+					"(its figures before came from there; its %s shows %u "
+					"vCPUs and %" PRIu64 " KiB)", timeout_s,
+					e->source == VM_FROM_AGENT ? "agent" : "console",
+					g->from_agent ? "agent" : "console", g->cpus, g->mem_kib);
 	return mortar_set_error(ETIMEDOUT, "after %d s the guest shows %" PRIu64 " KiB of "
-				"memory: QEMU plugged it, but the guest did not online it "
-				"(boot it with memhp_default_state=online_movable)",
-				timeout_s, g->mem_kib);
+				"memory, not %" PRId64 "%s: QEMU plugged it, but the guest did "
+				"not online it (boot it with memhp_default_state=online_movable)",
+				timeout_s, g->mem_kib, e->kib_min,
+				e->kib_max != e->kib_min ? " or more" : "");
 }

@@ -21,6 +21,7 @@ data=$SCRATCH/data.img
 on_exit "'$MORTAR' vm stop --force m >/dev/null 2>&1"
 "$MORTAR" vm mem add m 256M --node 1 --id big --wait --timeout 60
 before=$(guest_line m | cut -d' ' -f4-)
+echo "the guest before: $before"
 pid0=$(cat "$MORTAR_VM_DIR/m/qemu.pid")
 st=$(cat "$MORTAR_VM_DIR/m/state.json")
 out=$("$MORTAR" vm migrate m --wait --timeout 120 --output=json | tail -n 1)
