@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <mortar/mortar.h>
 #include "capacity.h"
@@ -127,17 +128,28 @@ static int serve_disks(struct incoming *x)
 	return r;
 }
 
-/* Stop the copies' servers; with WAIT, until they are gone. */
+/* Stop the copies' servers; with WAIT, until they are gone.  They are
+ * this process's children: gone means reaped (a zombie still answers
+ * kill(pid, 0), and waiting for that took the whole 30 s, past the
+ * source's patience with an aborted migration, which then killed this
+ * process before it removed its runtime directory). */
 static void stop_copies(struct incoming *x, bool wait)
 {
 	for (unsigned i = 0; i < MORTAR_VM_MAX_DISKS; i++) {
+		int t = 0;
+
 		if (x->copy_pid[i] <= 0)
 			continue;
 		kill(x->copy_pid[i], SIGTERM);
-		for (int t = 0; wait && t < 300 && kill(x->copy_pid[i], 0) == 0; t++)
+		if (!wait)
+			continue;
+		while (waitpid(x->copy_pid[i], NULL, WNOHANG) == 0 && t++ < 300)
 			usleep(100000);
-		if (wait)
-			x->copy_pid[i] = 0;
+		if (t > 300) {
+			kill(x->copy_pid[i], SIGKILL);
+			waitpid(x->copy_pid[i], NULL, 0);
+		}
+		x->copy_pid[i] = 0;
 	}
 }
 
