@@ -19,8 +19,10 @@
 # Paths, local: base (QEMU's file driver, cache=none), mortar-nbd (mortar
 # serve --direct, QEMU's NBD client), mortar-vhost (mortar serve --direct
 # --vhost-user-blk), mortar-vhost-pin (the same with --pin-guest-memory:
-# the guest's memory registered with io_uring), qsd-vhost
-# (qemu-storage-daemon, cache.direct=on).
+# the guest's memory registered with io_uring), mortar-vhost-pin-1t (the
+# same on one worker thread, --threads 1: both queues on one thread, as
+# qemu-storage-daemon serves them; not run unless --paths names it),
+# qsd-vhost (qemu-storage-daemon, cache.direct=on).
 # On GlusterFS: base (the image on the brick, with --brick DIR: the
 # brick's folder), fuse (QEMU's file driver on a FUSE mount), qemu-gluster
 # (QEMU's gluster driver), mortar-nbd, mortar-vhost and qsd-vhost (its
@@ -122,14 +124,16 @@ if [[ $loc == gluster://* ]]; then
 	[[ -n $brick ]] || all=${all#base }
 else
 	mkdir -p "$loc"
-	all="base mortar-nbd mortar-vhost mortar-vhost-pin qsd-vhost"
+	all="base mortar-nbd mortar-vhost mortar-vhost-pin mortar-vhost-pin-1t qsd-vhost"
 fi
+[[ $only == *mortar-vhost-pin-1t* ]] || all=${all/ mortar-vhost-pin-1t/}
 paths=()
 for p in $all; do [[ -z $only || ,$only, == *,$p,* ]] && paths+=("$p"); done
 declare -A img size_of label
 label=([base]="Base (QEMU file driver)" [fuse]="FUSE mount" [qemu-gluster]="QEMU's gluster driver"
        [mortar-nbd]="Mortar NBD" [mortar-vhost]="Mortar vhost-user-blk"
        [mortar-vhost-pin]="Mortar vhost-user-blk, pinned memory"
+       [mortar-vhost-pin-1t]="Mortar vhost-user-blk pinned, 1 thread"
        [qsd-vhost]="qemu-storage-daemon vhost-user-blk")
 
 k=0
@@ -158,10 +162,12 @@ for p in "${paths[@]}"; do
 	mortar-vhost)
 		"$mortar" serve -f --direct --vhost-user-blk "$tmp/vu.sock" "${img[$p]}" 2>>"$tmp/servers.log" &
 		server[$p]=$!; pids+=($!); wait_sock "$tmp/vu.sock" ;;
-	mortar-vhost-pin)
-		"$mortar" serve -f --direct --pin-guest-memory --vhost-user-blk "$tmp/vup.sock" \
+	mortar-vhost-pin|mortar-vhost-pin-1t)
+		s=$tmp/vup.sock t=()
+		[[ $p == mortar-vhost-pin-1t ]] && s=$tmp/vup1.sock t=(--threads 1)
+		"$mortar" serve -f --direct "${t[@]}" --pin-guest-memory --vhost-user-blk "$s" \
 			"${img[$p]}" 2>>"$tmp/servers.log" &
-		server[$p]=$!; pids+=($!); wait_sock "$tmp/vup.sock" ;;
+		server[$p]=$!; pids+=($!); wait_sock "$s" ;;
 	qsd-vhost)
 		if $gluster; then
 			bd="driver=gluster,volume=$gvol,path=bench-qsd-vhost.img,server.0.type=inet,server.0.host=$ghost,server.0.port=24007"
@@ -192,10 +198,11 @@ qemu_disks() {
 		mortar-nbd)
 			echo "-blockdev driver=nbd,node-name=d$n,server.type=unix,server.path=$tmp/nbd.sock,cache.direct=on"
 			echo "-device virtio-blk-pci,drive=d$n" ;;
-		mortar-vhost|mortar-vhost-pin|qsd-vhost)
+		mortar-vhost|mortar-vhost-pin|mortar-vhost-pin-1t|qsd-vhost)
 			local s=$tmp/vu.sock
 			[[ $p == qsd-vhost ]] && s=$tmp/qsd.sock
 			[[ $p == mortar-vhost-pin ]] && s=$tmp/vup.sock
+			[[ $p == mortar-vhost-pin-1t ]] && s=$tmp/vup1.sock
 			echo "-chardev socket,id=c$n,path=$s"
 			echo "-device vhost-user-blk-pci,chardev=c$n,num-queues=$cpus" ;;
 		esac
@@ -278,7 +285,8 @@ for rw in read write; do
 		awk -v a="${med[$1,$rw,$3]}" -v b="${med[$2,$rw,$3]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }' || echo "-"; }
 	echo "  ratios: vhost/qsd $(ratio mortar-vhost qsd-vhost 1), vhost/nbd $(ratio mortar-vhost mortar-nbd 1)$($gluster &&
 		echo ", vhost/qemu-gluster $(ratio mortar-vhost qemu-gluster 1), vhost/base $(ratio mortar-vhost base 1)"), server CPU vhost/qsd $(ratio mortar-vhost qsd-vhost 4)$($gluster ||
-		echo ", pinned/qsd $(ratio mortar-vhost-pin qsd-vhost 1), server CPU pinned/qsd $(ratio mortar-vhost-pin qsd-vhost 4), server CPU pinned/unpinned $(ratio mortar-vhost-pin mortar-vhost 4)")"
+		echo ", pinned/qsd $(ratio mortar-vhost-pin qsd-vhost 1), server CPU pinned/qsd $(ratio mortar-vhost-pin qsd-vhost 4), server CPU pinned/unpinned $(ratio mortar-vhost-pin mortar-vhost 4)")$([[ -n ${med[mortar-vhost-pin-1t,$rw,1]:-} ]] &&
+		echo ", server CPU pinned-1t/qsd $(ratio mortar-vhost-pin-1t qsd-vhost 4), pinned-1t/pinned $(ratio mortar-vhost-pin-1t mortar-vhost-pin 4)")"
 	if [[ $rw == read ]]; then
 		echo "  seeds (Fedora 17, KVM, 2 cores, 2012): Base 43802 10950 12918; FUSE 15219 3804 5792; QEMU's gluster driver 39357 9839 12946"
 	else
