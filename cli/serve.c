@@ -49,6 +49,9 @@ static const char serve_usage[] =
 	"      --pin-guest-memory     vhost-user-blk: register guests' memory with io_uring\n"
 	"                             (pinned while their queues run; not with balloons\n"
 	"                             or virtio-mem; see mortar-serve(1))\n"
+	"      --coalesce-kicks       vhost-user-blk: no guest notifications while a\n"
+	"                             queue has requests in flight (fewer wake-ups,\n"
+	"                             more latency behind slow requests)\n"
 	"  -f, --foreground           stay in the foreground (default: daemon)\n"
 	"  -P, --pidfile FILE         write the server's pid to FILE once it listens\n"
 	"  -e, --max-connections N    at most N connections at once (default 64)\n"
@@ -89,6 +92,7 @@ struct serve_opts {
 	char *vhost[SERVE_MAX_VHOST];	/* [NAME=]PATH, as given */
 	unsigned nvhost;
 	bool read_only, foreground, direct, verbose, fdstore, pin_memory;
+	bool coalesce_kicks;
 	unsigned max_conns, timeout_s, threads, quiesce_s, idle_s;
 	uint64_t max_mem, conn_mem;
 	unsigned socket_mode;
@@ -104,7 +108,7 @@ enum {
 	OPT_TLS_CERTS = 0x100, OPT_TLS_PSK, OPT_TLS_VERIFY, OPT_SNAPSHOT,
 	OPT_QUIESCE_TIMEOUT, OPT_SOCKET_GROUP, OPT_SOCKET_MODE, OPT_IDLE_TIMEOUT,
 	OPT_MAX_MEM, OPT_CONN_MEM, OPT_THREADS, OPT_DIRECT, OPT_CONFIG, OPT_FDSTORE,
-	OPT_VHOST, OPT_LOG, OPT_PIN_MEMORY,
+	OPT_VHOST, OPT_LOG, OPT_PIN_MEMORY, OPT_COALESCE_KICKS,
 };
 
 const struct option serve_longopts[] = {
@@ -122,6 +126,7 @@ const struct option serve_longopts[] = {
 	{ "readonly", no_argument, NULL, 'r' },
 	{ "direct", no_argument, NULL, OPT_DIRECT },
 	{ "pin-guest-memory", no_argument, NULL, OPT_PIN_MEMORY },
+	{ "coalesce-kicks", no_argument, NULL, OPT_COALESCE_KICKS },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "pidfile", required_argument, NULL, 'P' },
 	{ "max-connections", required_argument, NULL, 'e' },
@@ -223,6 +228,7 @@ static int serve_option(struct serve_opts *o, int c, char **argv)
 	case OPT_CONFIG: return 0;	/* read before (serve-config.c) */
 	case OPT_FDSTORE: o->fdstore = true; return 0;
 	case OPT_PIN_MEMORY: o->pin_memory = true; return 0;
+	case OPT_COALESCE_KICKS: o->coalesce_kicks = true; return 0;
 	case OPT_VHOST:
 		if (o->nvhost == SERVE_MAX_VHOST)
 			return cli_usage("serve", "at most %d --vhost-user-blk sockets",
@@ -287,6 +293,8 @@ static int serve_check(struct serve_opts *o)
 	if (o->pin_memory && (!o->direct || !o->nvhost))
 		return cli_usage("serve", "--pin-guest-memory is for --vhost-user-blk "
 				 "exports with --direct");
+	if (o->coalesce_kicks && !o->nvhost)
+		return cli_usage("serve", "--coalesce-kicks is for --vhost-user-blk exports");
 	if (o->tls && !o->tls_certs && !o->tls_psk)
 		return cli_usage("serve", "--tls=%s needs credentials: --tls-certificates "
 				 "DIR and/or --tls-psk FILE", o->tls == 2 ? "require" : "on");
@@ -674,6 +682,7 @@ static int serve_start_and_run(struct serve_run *s)
 	if (inherited < 0)
 		return cli_fail_lib("serve");
 	s->vhost.pin_memory = o->pin_memory;
+	s->vhost.coalesce_kicks = o->coalesce_kicks;
 	if ((rc = serve_listen(s)) != 0)
 		return rc;
 	srv_add_drain(&s->core, nbd_drain, &s->nbd);

@@ -61,7 +61,7 @@ struct vhost_queue {
 	bool kick_armed, flush_pending, stopping, broken, done;
 	bool freezing, frozen;		/* a handover: paused */
 	unsigned in_flight;
-	uint64_t served;		/* requests, for the log */
+	uint64_t served, kicks;		/* requests and kicks, for the log */
 	struct vhost_req *reqs;		/* by head */
 	uint16_t *parked;		/* heads held by a quiesce, in order */
 	unsigned nparked;
@@ -98,6 +98,9 @@ static void queue_flush_done(struct mortar_op *op, int res)
 	if (vring_publish(&q->vr) && q->call_fd >= 0 && write(q->call_fd, &one, sizeof one) < 0) {
 		/* The front-end went away; the connection thread sees it. */
 	}
+	/* Coalescing kicks: a completion is when the ring is looked at. */
+	if (q->dev->vs->coalesce_kicks)
+		queue_process(q);
 	queue_maybe_frozen(q);
 	queue_maybe_done(q);
 }
@@ -446,6 +449,12 @@ static void queue_process(struct vhost_queue *q)
 			}
 			queue_take(q, q->chain.head);
 		}
+		/* Coalescing kicks: notifications stay off while a request
+		 * that will complete is in flight (parked ones wait for a
+		 * resume, not for I/O); its completion brings us back here.
+		 * With EVENT_IDX the driver then kicks once at most. */
+		if (q->dev->vs->coalesce_kicks && q->in_flight > q->nparked)
+			return;
 	} while (vring_kicks_on(&q->vr));
 }
 
@@ -467,6 +476,8 @@ static void queue_kick_done(struct mortar_op *op, int res)
 		queue_break(q, "cannot read its kick eventfd");
 		return;
 	}
+	if (res > 0)
+		q->kicks += q->kick_val;
 	queue_process(q);
 	if (!q->broken)
 		queue_kick_arm(q);
@@ -542,8 +553,9 @@ static void queue_maybe_done(struct vhost_queue *q)
 
 	if (!q->stopping || q->done || q->kick_armed || q->in_flight || q->flush_pending)
 		return;
-	srv_debug(queue_srv(q), "%s: queue %u stopped after %" PRIu64 " requests at "
-		  "index %u", dev->peer, q->index, q->served, q->vr.last_avail);
+	srv_debug(queue_srv(q), "%s: queue %u stopped after %" PRIu64 " requests (%" PRIu64
+		  " kicks) at index %u", dev->peer, q->index, q->served, q->kicks,
+		  q->vr.last_avail);
 	queue_mem_unpin(q);
 	srv_unit_detach(&q->u);
 	pthread_mutex_lock(&dev->lock);

@@ -30,6 +30,9 @@ struct vhost_server {
 	 * serve its queues (io_uring fixed buffers): its pages stay pinned
 	 * while the queues run.  Set before anything listens. */
 	bool pin_memory;
+	/* While a queue has requests in flight the driver is not asked to
+	 * notify it: the queue looks at its ring each time one completes. */
+	bool coalesce_kicks;
 };
 
 void vhost_server_init(struct vhost_server *vs, struct srv *core);
