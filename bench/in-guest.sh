@@ -21,8 +21,9 @@
 # --vhost-user-blk), mortar-vhost-pin (the same with --pin-guest-memory:
 # the guest's memory registered with io_uring), mortar-vhost-pin-1t (the
 # same on one worker thread, --threads 1: both queues on one thread, as
-# qemu-storage-daemon serves them; not run unless --paths names it),
-# qsd-vhost (qemu-storage-daemon, cache.direct=on).
+# qemu-storage-daemon serves them) and mortar-vhost-pin-ck (pinned, with
+# --coalesce-kicks), neither run unless --paths names it, qsd-vhost
+# (qemu-storage-daemon, cache.direct=on).
 # On GlusterFS: base (the image on the brick, with --brick DIR: the
 # brick's folder), fuse (QEMU's file driver on a FUSE mount), qemu-gluster
 # (QEMU's gluster driver), mortar-nbd, mortar-vhost and qsd-vhost (its
@@ -124,9 +125,10 @@ if [[ $loc == gluster://* ]]; then
 	[[ -n $brick ]] || all=${all#base }
 else
 	mkdir -p "$loc"
-	all="base mortar-nbd mortar-vhost mortar-vhost-pin mortar-vhost-pin-1t qsd-vhost"
+	all="base mortar-nbd mortar-vhost mortar-vhost-pin mortar-vhost-pin-1t mortar-vhost-pin-ck qsd-vhost"
 fi
 [[ $only == *mortar-vhost-pin-1t* ]] || all=${all/ mortar-vhost-pin-1t/}
+[[ $only == *mortar-vhost-pin-ck* ]] || all=${all/ mortar-vhost-pin-ck/}
 paths=()
 for p in $all; do [[ -z $only || ,$only, == *,$p,* ]] && paths+=("$p"); done
 declare -A img size_of label
@@ -134,6 +136,7 @@ label=([base]="Base (QEMU file driver)" [fuse]="FUSE mount" [qemu-gluster]="QEMU
        [mortar-nbd]="Mortar NBD" [mortar-vhost]="Mortar vhost-user-blk"
        [mortar-vhost-pin]="Mortar vhost-user-blk, pinned memory"
        [mortar-vhost-pin-1t]="Mortar vhost-user-blk pinned, 1 thread"
+       [mortar-vhost-pin-ck]="Mortar vhost-user-blk pinned+coalesced"
        [qsd-vhost]="qemu-storage-daemon vhost-user-blk")
 
 k=0
@@ -162,9 +165,10 @@ for p in "${paths[@]}"; do
 	mortar-vhost)
 		"$mortar" serve -f --direct --vhost-user-blk "$tmp/vu.sock" "${img[$p]}" 2>>"$tmp/servers.log" &
 		server[$p]=$!; pids+=($!); wait_sock "$tmp/vu.sock" ;;
-	mortar-vhost-pin|mortar-vhost-pin-1t)
+	mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck)
 		s=$tmp/vup.sock t=()
 		[[ $p == mortar-vhost-pin-1t ]] && s=$tmp/vup1.sock t=(--threads 1)
+		[[ $p == mortar-vhost-pin-ck ]] && s=$tmp/vupc.sock t=(--coalesce-kicks)
 		"$mortar" serve -f --direct "${t[@]}" --pin-guest-memory --vhost-user-blk "$s" \
 			"${img[$p]}" 2>>"$tmp/servers.log" &
 		server[$p]=$!; pids+=($!); wait_sock "$s" ;;
@@ -198,11 +202,12 @@ qemu_disks() {
 		mortar-nbd)
 			echo "-blockdev driver=nbd,node-name=d$n,server.type=unix,server.path=$tmp/nbd.sock,cache.direct=on"
 			echo "-device virtio-blk-pci,drive=d$n" ;;
-		mortar-vhost|mortar-vhost-pin|mortar-vhost-pin-1t|qsd-vhost)
+		mortar-vhost|mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck|qsd-vhost)
 			local s=$tmp/vu.sock
 			[[ $p == qsd-vhost ]] && s=$tmp/qsd.sock
 			[[ $p == mortar-vhost-pin ]] && s=$tmp/vup.sock
 			[[ $p == mortar-vhost-pin-1t ]] && s=$tmp/vup1.sock
+			[[ $p == mortar-vhost-pin-ck ]] && s=$tmp/vupc.sock
 			echo "-chardev socket,id=c$n,path=$s"
 			echo "-device vhost-user-blk-pci,chardev=c$n,num-queues=$cpus" ;;
 		esac
@@ -286,7 +291,8 @@ for rw in read write; do
 	echo "  ratios: vhost/qsd $(ratio mortar-vhost qsd-vhost 1), vhost/nbd $(ratio mortar-vhost mortar-nbd 1)$($gluster &&
 		echo ", vhost/qemu-gluster $(ratio mortar-vhost qemu-gluster 1), vhost/base $(ratio mortar-vhost base 1)"), server CPU vhost/qsd $(ratio mortar-vhost qsd-vhost 4)$($gluster ||
 		echo ", pinned/qsd $(ratio mortar-vhost-pin qsd-vhost 1), server CPU pinned/qsd $(ratio mortar-vhost-pin qsd-vhost 4), server CPU pinned/unpinned $(ratio mortar-vhost-pin mortar-vhost 4)")$([[ -n ${med[mortar-vhost-pin-1t,$rw,1]:-} ]] &&
-		echo ", server CPU pinned-1t/qsd $(ratio mortar-vhost-pin-1t qsd-vhost 4), pinned-1t/pinned $(ratio mortar-vhost-pin-1t mortar-vhost-pin 4)")"
+		echo ", server CPU pinned-1t/qsd $(ratio mortar-vhost-pin-1t qsd-vhost 4), pinned-1t/pinned $(ratio mortar-vhost-pin-1t mortar-vhost-pin 4)")$([[ -n ${med[mortar-vhost-pin-ck,$rw,1]:-} ]] &&
+		echo ", coalesced/qsd $(ratio mortar-vhost-pin-ck qsd-vhost 1), server CPU coalesced/qsd $(ratio mortar-vhost-pin-ck qsd-vhost 4), coalesced/pinned $(ratio mortar-vhost-pin-ck mortar-vhost-pin 4)")"
 	if [[ $rw == read ]]; then
 		echo "  seeds (Fedora 17, KVM, 2 cores, 2012): Base 43802 10950 12918; FUSE 15219 3804 5792; QEMU's gluster driver 39357 9839 12946"
 	else
