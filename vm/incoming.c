@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/wait.h>
 
 #include <mortar/mortar.h>
 #include "capacity.h"
@@ -128,28 +127,20 @@ static int serve_disks(struct incoming *x)
 	return r;
 }
 
-/* Stop the copies' servers; with WAIT, until they are gone.  They are
- * this process's children: gone means reaped (a zombie still answers
- * kill(pid, 0), and waiting for that took the whole 30 s, past the
- * source's patience with an aborted migration, which then killed this
- * process before it removed its runtime directory). */
+/* Stop the copies' servers; with WAIT, until they are gone (reaped:
+ * waiting for a zombie child with kill(pid, 0) took the whole 30 s, past
+ * the source's patience with an aborted migration, which then killed
+ * this process before it removed its runtime directory). */
 static void stop_copies(struct incoming *x, bool wait)
 {
 	for (unsigned i = 0; i < MORTAR_VM_MAX_DISKS; i++) {
-		int t = 0;
-
 		if (x->copy_pid[i] <= 0)
 			continue;
 		kill(x->copy_pid[i], SIGTERM);
-		if (!wait)
-			continue;
-		while (waitpid(x->copy_pid[i], NULL, WNOHANG) == 0 && t++ < 300)
-			usleep(100000);
-		if (t > 300) {
-			kill(x->copy_pid[i], SIGKILL);
-			waitpid(x->copy_pid[i], NULL, 0);
+		if (wait) {
+			vm_child_reap(x->copy_pid[i], 30000);
+			x->copy_pid[i] = 0;
 		}
-		x->copy_pid[i] = 0;
 	}
 }
 

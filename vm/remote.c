@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
 #include "remote.h"
+#include "rundir.h"
 #include "strv.h"
 #include "view.h"
 
@@ -169,16 +169,7 @@ void vm_remote_end(struct vm_remote *rm, int timeout_ms)
 	if (rm->in >= 0)
 		close(rm->in);
 	rm->in = -1;
-	for (int t = 0; rm->pid > 0; t += 50) {
-		if (waitpid(rm->pid, NULL, WNOHANG) != 0)
-			break;
-		if (t >= timeout_ms) {
-			kill(rm->pid, SIGKILL);
-			waitpid(rm->pid, NULL, 0);
-			break;
-		}
-		usleep(50000);
-	}
+	vm_child_reap(rm->pid, timeout_ms);
 	rm->pid = 0;
 	if (rm->out.fd >= 0)
 		close(rm->out.fd);

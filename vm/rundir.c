@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -116,4 +117,16 @@ bool vm_qemu_alive(pid_t pid)
 	proc_read(pid, "stat", stat, sizeof stat);
 	paren = strrchr(stat, ')');
 	return !paren || !paren[1] || (paren[2] != 'Z' && paren[2] != 'X');
+}
+
+void vm_child_reap(pid_t pid, int timeout_ms)
+{
+	for (int t = 0; pid > 0 && waitpid(pid, NULL, WNOHANG) == 0; t += 50) {
+		if (t >= timeout_ms) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			break;
+		}
+		usleep(50000);
+	}
 }

@@ -31,5 +31,9 @@ pid_t vm_read_pid(const char *path);
 /* Whether PID is a live QEMU: not gone, not a zombie, and named qemu*
  * (a pid from an old pid file may belong to something else now). */
 bool vm_qemu_alive(pid_t pid);
+/* Wait up to TIMEOUT_MS for PID, a child of this process, to exit, then
+ * kill it; either way it is reaped (a zombie child still answers
+ * kill(pid, 0): only waitpid() says it is gone). */
+void vm_child_reap(pid_t pid, int timeout_ms);
 
 #endif
