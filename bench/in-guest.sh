@@ -162,16 +162,14 @@ for p in "${paths[@]}"; do
 	mortar-nbd)
 		"$mortar" serve -f --direct --socket "$tmp/nbd.sock" "${img[$p]}" 2>>"$tmp/servers.log" &
 		server[$p]=$!; pids+=($!); wait_sock "$tmp/nbd.sock" ;;
-	mortar-vhost)
-		"$mortar" serve -f --direct --vhost-user-blk "$tmp/vu.sock" "${img[$p]}" 2>>"$tmp/servers.log" &
-		server[$p]=$!; pids+=($!); wait_sock "$tmp/vu.sock" ;;
-	mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck)
-		s=$tmp/vup.sock t=()
-		[[ $p == mortar-vhost-pin-1t ]] && s=$tmp/vup1.sock t=(--threads 1)
-		[[ $p == mortar-vhost-pin-ck ]] && s=$tmp/vupc.sock t=(--coalesce-kicks)
-		"$mortar" serve -f --direct "${t[@]}" --pin-guest-memory --vhost-user-blk "$s" \
-			"${img[$p]}" 2>>"$tmp/servers.log" &
-		server[$p]=$!; pids+=($!); wait_sock "$s" ;;
+	mortar-vhost|mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck)
+		t=()
+		[[ $p == mortar-vhost-pin* ]] && t=(--pin-guest-memory)
+		[[ $p == mortar-vhost-pin-1t ]] && t+=(--threads 1)
+		[[ $p == mortar-vhost-pin-ck ]] && t+=(--coalesce-kicks)
+		"$mortar" serve -f --direct "${t[@]}" --vhost-user-blk "$tmp/$p.sock" "${img[$p]}" \
+			2>>"$tmp/servers.log" &
+		server[$p]=$!; pids+=($!); wait_sock "$tmp/$p.sock" ;;
 	qsd-vhost)
 		if $gluster; then
 			bd="driver=gluster,volume=$gvol,path=bench-qsd-vhost.img,server.0.type=inet,server.0.host=$ghost,server.0.port=24007"
@@ -179,9 +177,9 @@ for p in "${paths[@]}"; do
 			bd="driver=file,filename=${img[$p]},cache.direct=on,aio=native"
 		fi
 		qemu-storage-daemon --blockdev "$bd,node-name=q0,discard=unmap" \
-			--export "type=vhost-user-blk,id=e0,node-name=q0,addr.type=unix,addr.path=$tmp/qsd.sock,writable=on,num-queues=$cpus" \
+			--export "type=vhost-user-blk,id=e0,node-name=q0,addr.type=unix,addr.path=$tmp/$p.sock,writable=on,num-queues=$cpus" \
 			2>>"$tmp/servers.log" &
-		server[$p]=$!; pids+=($!); wait_sock "$tmp/qsd.sock" ;;
+		server[$p]=$!; pids+=($!); wait_sock "$tmp/$p.sock" ;;
 	fuse)
 		mkdir -p "$tmp/fuse"
 		mount -t glusterfs "$ghost:/$gvol" "$tmp/fuse" ;;
@@ -203,12 +201,7 @@ qemu_disks() {
 			echo "-blockdev driver=nbd,node-name=d$n,server.type=unix,server.path=$tmp/nbd.sock,cache.direct=on"
 			echo "-device virtio-blk-pci,drive=d$n" ;;
 		mortar-vhost|mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck|qsd-vhost)
-			local s=$tmp/vu.sock
-			[[ $p == qsd-vhost ]] && s=$tmp/qsd.sock
-			[[ $p == mortar-vhost-pin ]] && s=$tmp/vup.sock
-			[[ $p == mortar-vhost-pin-1t ]] && s=$tmp/vup1.sock
-			[[ $p == mortar-vhost-pin-ck ]] && s=$tmp/vupc.sock
-			echo "-chardev socket,id=c$n,path=$s"
+			echo "-chardev socket,id=c$n,path=$tmp/$p.sock"
 			echo "-device vhost-user-blk-pci,chardev=c$n,num-queues=$cpus" ;;
 		esac
 	done
