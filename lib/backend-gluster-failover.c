@@ -27,7 +27,6 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,25 +149,6 @@ static bool mgmt_connected(const struct gl_conn *c)
 
 /* ---- moving ---- */
 
-__attribute__((format(printf, 2, 3)))
-static void note(const struct gl_conn *c, const char *fmt, ...)
-{
-	va_list ap;
-	FILE *f = c->logfile ? fopen(c->logfile, "ae") : NULL;
-	time_t t = time(NULL);
-	char when[32];
-
-	if (!f)
-		return;
-	strftime(when, sizeof when, "%F %T", gmtime(&t));
-	fprintf(f, "[%s] mortar: ", when);
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-	fputc('\n', f);
-	fclose(f);
-}
-
 static const char *host_of(const struct gl_conn *c, size_t i)
 {
 	const struct mortar_server *s = &c->loc->servers[i];
@@ -191,11 +171,11 @@ static void move(struct gl_conn *c)
 	if (pick == n)
 		return;	/* none answers: nothing better to do */
 	if (gl_client_new(c->loc, pick, c->key, c->logfile, &fs) < 0 || gl_init_bounded(fs) < 0) {
-		note(c, "volfile server %s is gone, and a client of %s could not be made",
+		gl_note(c, "volfile server %s is gone, and a client of %s could not be made",
 		     host_of(c, c->first), host_of(c, pick));
 		return;
 	}
-	note(c, "volfile server %s is gone: the images move to a client of %s",
+	gl_note(c, "volfile server %s is gone: the images move to a client of %s",
 	     host_of(c, c->first), host_of(c, pick));
 	c->first = pick;
 	c->down_checks = 0;

@@ -16,10 +16,12 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend-gluster.h"
@@ -76,4 +78,25 @@ char *gl_log_open(const char *volume, long *start)
 	/* The diagnoses read what this client adds, from here on. */
 	*start = (long)st.st_size;
 	return path;
+}
+
+/* A line of Mortar's own in C's client log, among gfapi's, where the
+ * events it explains are (a move to another volfile server, requests
+ * waiting for bricks). */
+void gl_note(const struct gl_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	FILE *f = c->logfile ? fopen(c->logfile, "ae") : NULL;
+	time_t t = time(NULL);
+	char when[32];
+
+	if (!f)
+		return;
+	strftime(when, sizeof when, "%F %T", gmtime(&t));
+	fprintf(f, "[%s] mortar: ", when);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+	fclose(f);
 }

@@ -98,6 +98,9 @@ int gl_open_error(const char *text, const struct mortar_location *loc, int err,
  * there is no safe place), rotated when it grew too large; *START: where
  * it ends now, so that a diagnosis reads only what the new client wrote. */
 char *gl_log_open(const char *volume, long *start);
+/* A line of Mortar's own in C's client log. */
+__attribute__((format(printf, 2, 3)))
+void gl_note(const struct gl_conn *c, const char *fmt, ...);
 
 /* backend-gluster-fence.c: whether writes to an image must wait for an
  * fsync that succeeds, shared by every handle of the image in the process
