@@ -63,6 +63,9 @@ static const char serve_usage[] =
 	"                             request data in flight, per connection (64M)\n"
 	"      --threads N            worker threads (default: one per CPU)\n"
 	"      --quiesce-timeout S    a snapshot may hold writes at most S seconds (60)\n"
+	"      --retry-timeout S      GlusterFS: a request that finds no brick or no\n"
+	"                             quorum is sent again each second for up to S\n"
+	"                             seconds before it fails (default 30; 0: at once)\n"
 	"  -D, --description TEXT     description of the exports (NBD_INFO_DESCRIPTION)\n"
 	"      --tls=off|on|require   TLS: off (default); on: offered, clear text allowed;\n"
 	"                             require: clients must negotiate TLS first\n"
@@ -93,7 +96,7 @@ struct serve_opts {
 	unsigned nvhost;
 	bool read_only, foreground, direct, verbose, fdstore, pin_memory;
 	bool coalesce_kicks;
-	unsigned max_conns, timeout_s, threads, quiesce_s, idle_s;
+	unsigned max_conns, timeout_s, threads, quiesce_s, idle_s, retry_s;
 	uint64_t max_mem, conn_mem;
 	unsigned socket_mode;
 	enum srv_log_target log;
@@ -108,7 +111,7 @@ enum {
 	OPT_TLS_CERTS = 0x100, OPT_TLS_PSK, OPT_TLS_VERIFY, OPT_SNAPSHOT,
 	OPT_QUIESCE_TIMEOUT, OPT_SOCKET_GROUP, OPT_SOCKET_MODE, OPT_IDLE_TIMEOUT,
 	OPT_MAX_MEM, OPT_CONN_MEM, OPT_THREADS, OPT_DIRECT, OPT_CONFIG, OPT_FDSTORE,
-	OPT_VHOST, OPT_LOG, OPT_PIN_MEMORY, OPT_COALESCE_KICKS,
+	OPT_VHOST, OPT_LOG, OPT_PIN_MEMORY, OPT_COALESCE_KICKS, OPT_RETRY_TIMEOUT,
 };
 
 const struct option serve_longopts[] = {
@@ -144,6 +147,7 @@ const struct option serve_longopts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
 	{ "quiesce-timeout", required_argument, NULL, OPT_QUIESCE_TIMEOUT },
+	{ "retry-timeout", required_argument, NULL, OPT_RETRY_TIMEOUT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -257,6 +261,9 @@ static int serve_option(struct serve_opts *o, int c, char **argv)
 	case OPT_QUIESCE_TIMEOUT:
 		return cli_opt_seconds("serve", "--quiesce-timeout", optarg, 1, 86400,
 				       &o->quiesce_s) < 0 ? EXIT_USAGE : 0;
+	case OPT_RETRY_TIMEOUT:
+		return cli_opt_seconds("serve", "--retry-timeout", optarg, 0, 86400,
+				       &o->retry_s) < 0 ? EXIT_USAGE : 0;
 	case OPT_MAX_MEM:
 		return cli_opt_size("serve", "--max-request-memory", optarg, 1 << 20,
 				    1ull << 40, &o->max_mem) < 0 ? EXIT_USAGE : 0;
@@ -313,7 +320,8 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 	int c, r;
 
 	*o = (struct serve_opts){
-		.max_conns = 64, .timeout_s = 10, .quiesce_s = 60, .socket_gid = -1,
+		.max_conns = 64, .timeout_s = 10, .quiesce_s = 60, .retry_s = 30,
+		.socket_gid = -1,
 		.max_mem = 512ull << 20, .conn_mem = 64ull << 20,
 	};
 	optind = 1;
@@ -746,6 +754,7 @@ int cmd_serve(int argc, char **argv)
 			.log = s->o.log,
 		};
 
+		mortar_set_retry_timeout(s->o.retry_s * 1000);
 		s->nbd.core = &s->core;
 		vhost_server_init(&s->vhost, &s->core);
 		s->nbd.tls_required = s->o.tls == 2;

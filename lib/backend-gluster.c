@@ -14,6 +14,10 @@
  * (gl_recover): nothing is lost silently, and service comes back by itself
  * when the bricks do.  The fence is the image's in the process, shared by
  * every handle of it (backend-gluster-fence.c).
+ *
+ * Outages: a request that fails because no brick holding its data
+ * answers, or its replica set lost quorum, is sent again every second for
+ * up to mortar_set_retry_timeout() (gl_retry) before it fails.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +37,7 @@
 #include <unistd.h>
 
 #include <glusterfs/api/glfs.h>
+#include <liburing.h>
 
 #include "backend-gluster.h"
 #include "dirty.h"
@@ -40,6 +45,7 @@
 
 #define GL_MAX_CHUNK (512u << 20)	/* larger transfers failed on some versions */
 #define GL_MAX_REQUEST (32u << 20)
+#define GL_RETRY_EVERY_NS 1000000000ull	/* between tries while bricks are out */
 
 /* ---- images ---- */
 
@@ -69,6 +75,10 @@ struct gl_img {
 	unsigned busy;		/* requests entered and not finished */
 	bool moving;		/* requests wait in held until busy is 0 */
 	struct mortar_req *held, **held_tail;
+	/* An outage (gl_retry): when its first request failed (0: none),
+	 * how many requests waited through it; for the client log's notes. */
+	uint64_t outage_since;
+	unsigned outage_reqs;
 };
 
 /* A request with this backend's state (req_size). */
@@ -83,6 +93,9 @@ struct gl_req {
 	uint64_t end;			/* where it stops at most */
 	char *errmsg;			/* its failure, said on the helper thread */
 	void (*resume)(void *handle, struct mortar_req *req);	/* after gl_recover */
+	bool synced;			/* a trim's or zero's FUA sync was sent */
+	uint64_t retry_until;		/* CLOCK_MONOTONIC ns; 0: never failed */
+	struct __kernel_timespec retry_ts;	/* the wait before the next try */
 };
 
 static inline struct gl_req *gr(struct mortar_req *req)
@@ -110,9 +123,11 @@ static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res
 	case ENOTCONN:
 		return mortar_set_error(res, "%s: %s at offset %" PRIu64 " failed: no "
 			"brick holding this data is reachable, or its replica set lost "
-			"quorum (bricks down or volume stopped); check 'gluster volume "
-			"status' (log: %s)", gname(h),
-			what, off, h->conn->logfile ? h->conn->logfile : "none");
+			"quorum (bricks down or volume stopped)%s; check 'gluster volume "
+			"status' (log: %s)", gname(h), what, off,
+			mortar_retry_timeout_ms() ? ", and it still failed when the retry "
+			"timeout passed" : "",
+			h->conn->logfile ? h->conn->logfile : "none");
 	case EROFS:
 		return mortar_set_error(res, "%s: %s failed: the volume refused writes "
 			"(quorum lost, or read-only volume); check 'gluster volume "
@@ -136,10 +151,27 @@ static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res
 
 static void gl_move(struct gl_img *h);
 
+static uint64_t gl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void gl_finish(struct mortar_req *req, int res)
 {
 	struct gl_img *h = gl_handle(req);
 
+	if (gr(req)->retry_until && h->outage_since) {
+		/* The first request that waited ends the outage's story. */
+		gl_note(h->conn, "%s: %s %.1f s after the first failure; %u request(s) "
+			"waited", gname(h), res >= 0 ? "the bricks answer again" :
+			"a request gave up (retry timeout)",
+			(double)(gl_now_ns() - h->outage_since) / 1e9, h->outage_reqs);
+		h->outage_since = 0;
+		h->outage_reqs = 0;
+	}
 	free(gr(req)->tmp_iov);
 	gr(req)->tmp_iov = NULL;
 	if (--h->busy == 0 && h->moving)
@@ -159,6 +191,66 @@ static void gl_cbk(glfs_fd_t *fd, ssize_t ret, struct glfs_stat *pre,
 }
 
 static void gl_rw_step(struct gl_img *h, struct mortar_req *req);
+static void gl_preadv_do(void *handle, struct mortar_req *req);
+static void gl_pwritev_do(void *handle, struct mortar_req *req);
+static void gl_flush_do(void *handle, struct mortar_req *req);
+static void gl_trim_do(void *handle, struct mortar_req *req);
+static void gl_zero_do(void *handle, struct mortar_req *req);
+
+static void gl_retry_fire(struct mortar_op *op, int res)
+{
+	struct mortar_req *req = (struct mortar_req *)op;
+
+	(void)res;	/* -ETIME: the wait is over */
+	gr(req)->resume(gl_handle(req), req);
+}
+
+/* True when REQ, failed with RES, will be sent again through ENTRY, its
+ * own start, a second from now, instead of failing.  That is while no
+ * brick holding its data answers or its replica set lacks quorum
+ * (ENOTCONN), for up to mortar_set_retry_timeout() from its first
+ * failure.  Such outages often end by themselves within seconds: a node
+ * back from a reboot; glusterd restarted on every node, which under
+ * server quorum stops the bricks until the peers see each other again.
+ * A guest's request that waits for that is better off than one that
+ * fails and turns its filesystem read-only.  Reads, writes, flushes,
+ * trims and zeroes can all be sent again whole: the same bytes land at
+ * the same place, and a write's or flush's failure raised the fence
+ * first, so the next try begins with the fsync that recovers what
+ * write-behind kept (gl_recover). */
+static bool gl_retry(struct gl_img *h, struct mortar_req *req, int res,
+		     void (*entry)(void *handle, struct mortar_req *req))
+{
+	uint64_t ms = mortar_retry_timeout_ms(), now, wait;
+	struct io_uring_sqe *sqe;
+
+	if (res != -ENOTCONN || ms == 0)
+		return false;
+	now = gl_now_ns();
+	if (!gr(req)->retry_until) {
+		gr(req)->retry_until = now + ms * 1000000ull;
+		if (!h->outage_since) {
+			h->outage_since = now;
+			gl_note(h->conn, "%s: a %s failed: no brick holding its data "
+				"answers, or its replica set lost quorum; requests are "
+				"sent again every second for up to %.1f s", gname(h),
+				mortar_req_verb(req->type), (double)ms / 1e3);
+		}
+		h->outage_reqs++;
+	} else if (now >= gr(req)->retry_until) {
+		return false;
+	}
+	wait = gr(req)->retry_until - now;
+	if (wait > GL_RETRY_EVERY_NS)
+		wait = GL_RETRY_EVERY_NS;
+	gr(req)->retry_ts.tv_sec = (long long)(wait / 1000000000ull);
+	gr(req)->retry_ts.tv_nsec = (long long)(wait % 1000000000ull);
+	gr(req)->resume = entry;
+	req->op.fn = gl_retry_fire;
+	sqe = mortar_loop_sqe(h->loop, &req->op);
+	io_uring_prep_timeout(sqe, &gr(req)->retry_ts, 0, 0);
+	return true;
+}
 
 static void gl_fua_done(struct mortar_op *op, int res)
 {
@@ -167,6 +259,8 @@ static void gl_fua_done(struct mortar_op *op, int res)
 
 	if (res < 0) {
 		gl_fence_fail(h->fence);
+		if (gl_retry(h, req, res, gl_pwritev_do))
+			return;
 		res = gl_io_error(h, "write (sync for FUA)", req->offset, res);
 	}
 	gl_finish(req, res);
@@ -192,6 +286,8 @@ static void gl_rw_done(struct mortar_op *op, int res)
 		 * write that was already acknowledged: fence the image. */
 		if (write)
 			gl_fence_fail(h->fence);
+		if (gl_retry(h, req, res, write ? gl_pwritev_do : gl_preadv_do))
+			return;
 		gl_finish(req, gl_io_error(h, write ? "write" : "read",
 					   req->offset + gr(req)->done, res));
 		return;
@@ -280,6 +376,8 @@ static void gl_recovered(struct mortar_op *op, int res)
 	struct gl_img *h = gl_handle(req);
 
 	if (res < 0) {
+		if (gl_retry(h, req, res, gr(req)->resume))
+			return;
 		gl_finish(req, mortar_set_error(EIO, "%s: an earlier write or flush "
 			"failed, and the writes kept since still do not reach the bricks "
 			"(fsync: %s); writes fail until they do (check 'gluster volume "
@@ -334,6 +432,8 @@ static void gl_flush_done(struct mortar_op *op, int res)
 
 	if (res < 0) {
 		gl_fence_fail(h->fence);
+		if (gl_retry(h, req, res, gl_flush_do))
+			return;
 		res = mortar_set_error(res, "%s: flush (fsync) failed: %s; the "
 			"writes since the last good flush are kept and sent again at "
 			"the next flush, and writes fail until one succeeds (log: %s)", gname(h),
@@ -367,13 +467,16 @@ static void gl_simple_done(struct mortar_op *op, int res)
 			res = 0;
 		} else {
 			gl_fence_fail(h->fence);	/* as for writes */
+			if (gl_retry(h, req, res, req->type == MORTAR_REQ_TRIM ?
+				     gl_trim_do : gl_zero_do))
+				return;
 			gl_finish(req, gl_io_error(h, req->type == MORTAR_REQ_TRIM ?
 						   "trim" : "zero", req->offset, res));
 			return;
 		}
 	}
-	if (req->flags & MORTAR_REQ_FUA) {
-		req->flags &= ~MORTAR_REQ_FUA;
+	if ((req->flags & MORTAR_REQ_FUA) && !gr(req)->synced) {
+		gr(req)->synced = true;
 		req->op.fn = gl_simple_done;
 		mortar_loop_hold(h->loop);
 		gl_submitted(h, req, glfs_fdatasync_async(h->fd, gl_cbk, req));
@@ -388,6 +491,7 @@ static void gl_trim_do(void *handle, struct mortar_req *req)
 
 	if (gl_recover(h, req, gl_trim_do))
 		return;
+	gr(req)->synced = false;
 	req->op.fn = gl_simple_done;
 	mortar_loop_hold(h->loop);
 	gl_submitted(h, req, glfs_discard_async(h->fd, (off_t)req->offset,
@@ -435,6 +539,7 @@ static void gl_zero_do(void *handle, struct mortar_req *req)
 	}
 	if (gl_recover(h, req, gl_zero_do))
 		return;
+	gr(req)->synced = false;
 	if (!(req->flags & MORTAR_REQ_MAY_TRIM)) {
 		gl_zerofill(h, req);
 		return;

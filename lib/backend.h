@@ -180,6 +180,9 @@ void mortar_req_pool_drain(struct mortar_req_pool *pool);
 int mortar_req_add_extent(struct mortar_req *req, size_t *cap, uint64_t off,
 			  uint64_t len, uint32_t flags);
 
+/* mortar_set_retry_timeout()'s value, in milliseconds (retry.c). */
+unsigned mortar_retry_timeout_ms(void);
+
 /* For tests (image.c): the backend handle of an open image. */
 void *mortar_image_handle(const struct mortar_image *img);
 

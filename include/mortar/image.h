@@ -96,6 +96,14 @@ int mortar_image_remove_text(const char *location);
 int mortar_image_open_text(struct mortar_loop *loop, const char *location,
 			   unsigned flags, struct mortar_image **out);
 
+/* How long a request may wait for storage that is unreachable for now:
+ * on GlusterFS, a request that fails because no brick holding its data
+ * answers, or because its replica set lost quorum (ENOTCONN), is sent
+ * again every second until MS milliseconds have passed since it first
+ * failed, and only then fails.  Process-wide, for every image; 0 (the
+ * default) fails such requests at once. */
+void mortar_set_retry_timeout(unsigned ms);
+
 /* Waits for requests in flight, then closes.  Returns 0 or the first
  * error of the final flush of a writable image. */
 int mortar_image_close(struct mortar_image *img);
