@@ -113,7 +113,9 @@ static const char *gname(struct gl_img *h)
 	return h->name;
 }
 
-static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res)
+/* RETRIED: the request was sent again until the retry timeout (gl_retry). */
+static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res,
+		       bool retried)
 {
 	switch (-res) {
 	case ENOSPC:
@@ -125,8 +127,7 @@ static int gl_io_error(struct gl_img *h, const char *what, uint64_t off, int res
 			"brick holding this data is reachable, or its replica set lost "
 			"quorum (bricks down or volume stopped)%s; check 'gluster volume "
 			"status' (log: %s)", gname(h), what, off,
-			mortar_retry_timeout_ms() ? ", and it still failed when the retry "
-			"timeout passed" : "",
+			retried ? ", and still so when the retry timeout passed" : "",
 			h->conn->logfile ? h->conn->logfile : "none");
 	case EROFS:
 		return mortar_set_error(res, "%s: %s failed: the volume refused writes "
@@ -261,7 +262,8 @@ static void gl_fua_done(struct mortar_op *op, int res)
 		gl_fence_fail(h->fence);
 		if (gl_retry(h, req, res, gl_pwritev_do))
 			return;
-		res = gl_io_error(h, "write (sync for FUA)", req->offset, res);
+		res = gl_io_error(h, "write (sync for FUA)", req->offset, res,
+				  gr(req)->retry_until);
 	}
 	gl_finish(req, res);
 }
@@ -289,13 +291,13 @@ static void gl_rw_done(struct mortar_op *op, int res)
 		if (gl_retry(h, req, res, write ? gl_pwritev_do : gl_preadv_do))
 			return;
 		gl_finish(req, gl_io_error(h, write ? "write" : "read",
-					   req->offset + gr(req)->done, res));
+					   req->offset + gr(req)->done, res, gr(req)->retry_until));
 		return;
 	}
 	if (res == 0 && gr(req)->done < req->length) {
 		if (write) {
 			gl_finish(req, gl_io_error(h, "write", req->offset + gr(req)->done,
-						   -EIO));
+						   -EIO, false));
 			return;
 		}
 		/* End of file before the image's end: zeroes. */
@@ -471,7 +473,8 @@ static void gl_simple_done(struct mortar_op *op, int res)
 				     gl_trim_do : gl_zero_do))
 				return;
 			gl_finish(req, gl_io_error(h, req->type == MORTAR_REQ_TRIM ?
-						   "trim" : "zero", req->offset, res));
+						   "trim" : "zero", req->offset, res,
+						   gr(req)->retry_until));
 			return;
 		}
 	}
@@ -695,7 +698,7 @@ static void gl_resize_do(void *handle, struct mortar_req *req)
 	if (r == 0 && req->offset < h->size)
 		gl_shards_need(h);
 	if (r == 0 && (r = gl_shards_truncate(h->fd, h->shards, h->size, req->offset)) < 0)
-		r = gl_io_error(h, "resize", req->offset, r);
+		r = gl_io_error(h, "resize", req->offset, r, false);
 	if (r == 0)
 		h->size = req->offset;
 	req->op.fn = gl_deferred_fail;
@@ -838,7 +841,7 @@ static int gl_allocated(void *handle, uint64_t *bytes)
 	struct stat st;
 
 	if (glfs_fstat(h->fd, &st) < 0)
-		return gl_io_error(h, "stat", 0, -errno);
+		return gl_io_error(h, "stat", 0, -errno, false);
 	*bytes = (uint64_t)st.st_blocks * 512;
 	return 0;
 }
