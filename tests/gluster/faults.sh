@@ -29,9 +29,12 @@ expect_fail_msg "exists but none of its bricks answers.*gluster volume start $id
 	"$MORTAR" img info "gluster://$GLUSTER_HOST/$idle/disk.img"
 
 # Served over NBD when the volume stops: clients get errors, not hangs,
-# and the server stays up to serve again once the volume is back.
+# and the server stays up to serve again once the volume is back.  (Each
+# request is sent again for --retry-timeout first: 2 s here, where the
+# default 30 s would make the write, the flush and qemu-io's flush at
+# close take 90 s.)
 sock=$SCRATCH/nbd.sock
-"$MORTAR" serve -f --socket "$sock" "$uri" 2>"$SCRATCH/serve.log" &
+"$MORTAR" serve -f --retry-timeout 2 --socket "$sock" "$uri" 2>"$SCRATCH/serve.log" &
 spid=$!
 on_exit "kill $spid 2>/dev/null"
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done

@@ -6,7 +6,10 @@
 # one worker (the only brick killed), every later connection, on either
 # worker, has its writes refused until an fsync succeeds, and the server
 # says why ("still do not reach the bricks") for each; a write that
-# write-behind alone would acknowledge must not slip through.
+# write-behind alone would acknowledge must not slip through.  (Requests
+# that find no brick are sent again for --retry-timeout before they fail:
+# 2 s here, so that each connection's write and its flush at close end
+# well within the test's timeouts.)
 . "$(dirname "$0")/../func/lib.sh"
 . "$(dirname "$0")/lib.sh"
 requires qemu-io
@@ -19,7 +22,7 @@ uri=gluster://$GLUSTER_HOST/$vol/disk.img
 sock=$SCRATCH/nbd.sock
 nbd="nbd+unix:///?socket=$sock"
 log=$SCRATCH/serve.log
-"$MORTAR" serve -f -v --threads 2 --socket "$sock" "$uri" 2>"$log" &
+"$MORTAR" serve -f -v --threads 2 --retry-timeout 2 --socket "$sock" "$uri" 2>"$log" &
 spid=$!
 on_exit "kill $spid 2>/dev/null"
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done

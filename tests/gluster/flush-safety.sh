@@ -6,7 +6,10 @@
 # the writes it could not deliver and sends them again at the next fsync.
 # Once the brick is back, the same server takes writes again (no restart):
 # what was flushed before the fault, what was acknowledged during it, and
-# what is written after are all there for a fresh client.
+# what is written after are all there for a fresh client.  (A request that
+# finds no brick is sent again for --retry-timeout before it fails: 2 s
+# here, so that the failures come within the test's timeouts; the wait
+# itself is tested in brick-kill-fio.sh.)
 . "$(dirname "$0")/../func/lib.sh"
 . "$(dirname "$0")/lib.sh"
 requires qemu-io
@@ -18,7 +21,7 @@ uri=gluster://$GLUSTER_HOST/$vol/disk.img
 
 sock=$SCRATCH/nbd.sock
 nbd="nbd+unix:///?socket=$sock"
-"$MORTAR" serve -f -v --socket "$sock" "$uri" 2>"$SCRATCH/serve.log" &
+"$MORTAR" serve -f -v --retry-timeout 2 --socket "$sock" "$uri" 2>"$SCRATCH/serve.log" &
 spid=$!
 on_exit "kill $spid 2>/dev/null"
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
@@ -69,7 +72,7 @@ gluster_volume "$vol2" network.ping-timeout=5
 uri2=gluster://$GLUSTER_HOST/$vol2/disk.img
 "$MORTAR" img create "$uri2" 64M >/dev/null
 sock2=$SCRATCH/nbd2.sock
-"$MORTAR" serve -f -v --socket "$sock2" "$uri2" 2>"$SCRATCH/serve2.log" &
+"$MORTAR" serve -f -v --retry-timeout 2 --socket "$sock2" "$uri2" 2>"$SCRATCH/serve2.log" &
 spid2=$!
 on_exit "kill $spid2 2>/dev/null"
 for _ in $(seq 100); do [[ -S $sock2 ]] && break; sleep 0.05; done
