@@ -85,7 +85,7 @@ grep -qiE "quorum|brick|not connected|read-only" "$SCRATCH/srvq.log" ||
 	fail "the server log does not say why: $(tail -3 "$SCRATCH/srvq.log")"
 echo "ok: the server says: $(grep -iE -m1 'quorum|brick|not connected|read-only' "$SCRATCH/srvq.log")"
 
-glog=$(find /var/log/mortar /run/mortar -name "gfapi-$vol.log" 2>/dev/null | head -n 1 || true)
+glog=$(gluster_client_log "$vol")
 grep -q "requests are sent again every second for up to 3.0 s" "$glog" ||
 	fail "the client log does not tell of the retries: $(grep mortar: "$glog" | tail -3)"
 grep -q "a request gave up (retry timeout)" "$glog" ||

@@ -107,3 +107,11 @@ gluster_client_back() {
 	done
 	echo $((($(date +%s%N) - t0) / 1000000))
 }
+
+# gluster_client_log VOL: the path of the GlusterFS client log that mortar
+# serve writes for VOL, Mortar's own lines among gfapi's (mortar-serve(1),
+# --log); empty when there is none yet.
+gluster_client_log() {
+	find ${LOGS_DIRECTORY:-} /var/log/mortar /run/mortar /tmp/mortar-* -name "gfapi-$1.log" 2>/dev/null |
+		head -n 1 || true
+}

@@ -142,8 +142,7 @@ wait "${starts[@]}" || true
 gluster_pool start 1 # (every node answers, peers connected)
 gluster_wait_bricks "$vol" "bricks missing after glusterd restarted everywhere"
 done_load glusterd
-waited=$(find ${LOGS_DIRECTORY:-} /var/log/mortar /run/mortar -name "gfapi-$vol.log" 2>/dev/null |
-	head -n 1 | xargs -r grep -c "the bricks answer again" || true)
+waited=$(grep -c "the bricks answer again" "$(gluster_client_log "$vol")" 2>/dev/null || true)
 echo "ok: glusterd: outages that requests waited through, in this test so far: ${waited:-0}"
 healed glusterd
 "$MORTAR" img info "$uri" >/dev/null || fail "a new client cannot open the image after glusterd restarted everywhere"
@@ -164,7 +163,7 @@ in_service 3
 # 5. the first volfile server gone during the session: mortar serve moves
 #    to a client of the next one, without a stall, and hears of the
 #    volume's changes through it (a new graph); the node comes back.
-glog=$(find ${LOGS_DIRECTORY:-} /var/log/mortar /run/mortar /tmp/mortar-* -name "gfapi-$vol.log" 2>/dev/null | head -n 1 || true)
+glog=$(gluster_client_log "$vol")
 [[ -f $glog ]] || fail "no gfapi log of $vol"
 moves=$(grep -c "mortar: volfile server ${GLUSTER_HOSTS%% *} is gone" "$glog" || true)
 load volfile 4 30
