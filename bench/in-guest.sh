@@ -21,13 +21,14 @@
 # --vhost-user-blk), mortar-vhost-pin (the same with --pin-guest-memory:
 # the guest's memory registered with io_uring), mortar-vhost-pin-1t (the
 # same on one worker thread, --threads 1: both queues on one thread, as
-# qemu-storage-daemon serves them) and mortar-vhost-pin-ck (pinned, with
-# --coalesce-kicks), neither run unless --paths names it, qsd-vhost
-# (qemu-storage-daemon, cache.direct=on).
+# qemu-storage-daemon serves them), mortar-vhost-ck (mortar-vhost with
+# --coalesce-kicks) and mortar-vhost-pin-ck (pinned, with
+# --coalesce-kicks), none of these four run unless --paths names it, and
+# qsd-vhost (qemu-storage-daemon, cache.direct=on).
 # On GlusterFS: base (the image on the brick, with --brick DIR: the
 # brick's folder), fuse (QEMU's file driver on a FUSE mount), qemu-gluster
-# (QEMU's gluster driver), mortar-nbd, mortar-vhost and qsd-vhost (its
-# gluster driver).  KVM when /dev/kvm is hardware virtualization, else
+# (QEMU's gluster driver), mortar-nbd, mortar-vhost, mortar-vhost-ck and
+# qsd-vhost (its gluster driver); the bricks' CPU time is counted too.  KVM when /dev/kvm is hardware virtualization, else
 # TCG: the first line says which.  --quick: 16m streams, one run.
 # A benchmark: exits 0 whatever the figures.
 set -euo pipefail
@@ -121,14 +122,15 @@ fi
 if [[ $loc == gluster://* ]]; then
 	gluster=true
 	g=${loc%/}; ghost=${g#gluster://}; gvol=${ghost#*/}; ghost=${ghost%%/*}
-	all="base fuse qemu-gluster mortar-nbd mortar-vhost qsd-vhost"
+	all="base fuse qemu-gluster mortar-nbd mortar-vhost mortar-vhost-ck qsd-vhost"
 	[[ -n $brick ]] || all=${all#base }
 else
 	mkdir -p "$loc"
-	all="base mortar-nbd mortar-vhost mortar-vhost-pin mortar-vhost-pin-1t mortar-vhost-pin-ck qsd-vhost"
+	all="base mortar-nbd mortar-vhost mortar-vhost-ck mortar-vhost-pin mortar-vhost-pin-1t mortar-vhost-pin-ck qsd-vhost"
 fi
 [[ $only == *mortar-vhost-pin-1t* ]] || all=${all/ mortar-vhost-pin-1t/}
 [[ $only == *mortar-vhost-pin-ck* ]] || all=${all/ mortar-vhost-pin-ck/}
+[[ ,$only, == *,mortar-vhost-ck,* ]] || all=${all/ mortar-vhost-ck/}
 paths=()
 for p in $all; do [[ -z $only || ,$only, == *,$p,* ]] && paths+=("$p"); done
 declare -A img size_of label
@@ -137,6 +139,7 @@ label=([base]="Base (QEMU file driver)" [fuse]="FUSE mount" [qemu-gluster]="QEMU
        [mortar-vhost-pin]="Mortar vhost-user-blk, pinned memory"
        [mortar-vhost-pin-1t]="Mortar vhost-user-blk pinned, 1 thread"
        [mortar-vhost-pin-ck]="Mortar vhost-user-blk pinned+coalesced"
+       [mortar-vhost-ck]="Mortar vhost-user-blk, coalesced kicks"
        [qsd-vhost]="qemu-storage-daemon vhost-user-blk")
 
 k=0
@@ -162,11 +165,11 @@ for p in "${paths[@]}"; do
 	mortar-nbd)
 		"$mortar" serve -f --direct --socket "$tmp/nbd.sock" "${img[$p]}" 2>>"$tmp/servers.log" &
 		server[$p]=$!; pids+=($!); wait_sock "$tmp/nbd.sock" ;;
-	mortar-vhost|mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck)
+	mortar-vhost|mortar-vhost-ck|mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck)
 		t=()
 		[[ $p == mortar-vhost-pin* ]] && t=(--pin-guest-memory)
 		[[ $p == mortar-vhost-pin-1t ]] && t+=(--threads 1)
-		[[ $p == mortar-vhost-pin-ck ]] && t+=(--coalesce-kicks)
+		[[ $p == *-ck ]] && t+=(--coalesce-kicks)
 		"$mortar" serve -f --direct "${t[@]}" --vhost-user-blk "$tmp/$p.sock" "${img[$p]}" \
 			2>>"$tmp/servers.log" &
 		server[$p]=$!; pids+=($!); wait_sock "$tmp/$p.sock" ;;
@@ -200,7 +203,7 @@ qemu_disks() {
 		mortar-nbd)
 			echo "-blockdev driver=nbd,node-name=d$n,server.type=unix,server.path=$tmp/nbd.sock,cache.direct=on"
 			echo "-device virtio-blk-pci,drive=d$n" ;;
-		mortar-vhost|mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck|qsd-vhost)
+		mortar-vhost|mortar-vhost-ck|mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck|qsd-vhost)
 			echo "-chardev socket,id=c$n,path=$tmp/$p.sock"
 			echo "-device vhost-user-blk-pci,chardev=c$n,num-queues=$cpus" ;;
 		esac
@@ -227,6 +230,16 @@ boot() {
 halt() { kill "$qpid"; while kill -0 "$qpid" 2>/dev/null; do sleep 0.2; done; qpid=; }
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# The volume's brick processes on this machine (the peers' CPU includes
+# theirs: every GlusterFS path but Base goes through them).
+brick_ticks() {
+	local p t=0
+	$gluster || { echo 0; return; }
+	for p in $(pgrep -f "glusterfsd .*--volfile-id $gvol\\." || true); do
+		t=$((t + $(ticks "$p" 2>/dev/null || echo 0)))
+	done
+	echo $t
+}
 hz=$(getconf CLK_TCK)
 # run P RW: the seeds' job on P's disk; prints "aggrb minb maxb srv_us qemu_us"
 run() {
@@ -236,19 +249,20 @@ run() {
 	guest_exec "printf '[global]\nioengine=libaio\ndirect=1\nrw=$rw\nbs=128k\nsize=$stream\nfilename=/dev/$dev\n' >/tmp/job
 		for j in 0 1 2 3; do printf '[file%d]\niodepth=%d\noffset=%d\n' \$((j + 1)) \$(echo 4 32 8 16 | cut -d' ' -f\$((j + 1))) \$((j * $stream)) >>/tmp/job; done"
 	[[ -n ${server[$p]:-} ]] && s0=$(ticks "${server[$p]}")
-	q0=$(ticks "$qpid")
+	q0=$(ticks "$qpid") b0=$(brick_ticks)
 	out=$(guest_exec -t 7200 "/usr/bin/fio --output-format=json /tmp/job") ||
 		{ echo "fio failed on $p ($rw): $out" >&2; exit 1; }
 	[[ -n ${server[$p]:-} ]] && s1=$(ticks "${server[$p]}")
-	q1=$(ticks "$qpid")
+	q1=$(ticks "$qpid") b1=$(brick_ticks)
 	jq -r --arg rw "$rw" --argjson s $((s1 - s0)) --argjson q $((q1 - q0)) --argjson hz "$hz" \
+		--argjson b $((b1 - b0)) \
 		--arg srv "${server[$p]:+y}" '
 		[.jobs[] | .[if $rw == "read" then "read" else "write" end]] as $j |
 		($j | map(.io_kbytes) | add) as $kb | ($j | map(.runtime) | max) as $ms |
 		($j | map(.total_ios) | add) as $ios |
 		[($kb * 1000 / $ms | floor), ($j | map(.bw) | min), ($j | map(.bw) | max),
 		 (if $srv == "y" then ($s / $hz * 1e6 / $ios | floor) else "-" end),
-		 ($q / $hz * 1e6 / $ios | floor)] | @tsv' <<<"$out"
+		 ($q / $hz * 1e6 / $ios | floor), ($b / $hz * 1e6 / $ios | floor)] | @tsv' <<<"$out"
 }
 
 declare -A res
@@ -275,7 +289,7 @@ for rw in read write; do
 	echo "FIO ${rw^^} ($($gluster && echo "GlusterFS volume $gvol" || echo "local file system"))"
 	printf '%-38s %12s %11s %11s %14s %13s\n' "" "aggrb (KB/s)" "minb (KB/s)" "maxb (KB/s)" "server us/req" "QEMU us/req"
 	for p in "${paths[@]}"; do
-		for c in 1 2 3 4 5; do med[$p,$rw,$c]=$(col "$p" "$rw" $c); done
+		for c in 1 2 3 4 5 6; do med[$p,$rw,$c]=$(col "$p" "$rw" $c); done
 		printf '%-38s %12s %11s %11s %14s %13s\n' "${label[$p]}" "${med[$p,$rw,1]}" \
 			"${med[$p,$rw,2]}" "${med[$p,$rw,3]}" "${med[$p,$rw,4]}" "${med[$p,$rw,5]}"
 	done
@@ -285,7 +299,22 @@ for rw in read write; do
 		echo ", vhost/qemu-gluster $(ratio mortar-vhost qemu-gluster 1), vhost/base $(ratio mortar-vhost base 1)"), server CPU vhost/qsd $(ratio mortar-vhost qsd-vhost 4)$($gluster ||
 		echo ", pinned/qsd $(ratio mortar-vhost-pin qsd-vhost 1), server CPU pinned/qsd $(ratio mortar-vhost-pin qsd-vhost 4), server CPU pinned/unpinned $(ratio mortar-vhost-pin mortar-vhost 4)")$([[ -n ${med[mortar-vhost-pin-1t,$rw,1]:-} ]] &&
 		echo ", server CPU pinned-1t/qsd $(ratio mortar-vhost-pin-1t qsd-vhost 4), pinned-1t/pinned $(ratio mortar-vhost-pin-1t mortar-vhost-pin 4)")$([[ -n ${med[mortar-vhost-pin-ck,$rw,1]:-} ]] &&
-		echo ", coalesced/qsd $(ratio mortar-vhost-pin-ck qsd-vhost 1), server CPU coalesced/qsd $(ratio mortar-vhost-pin-ck qsd-vhost 4), coalesced/pinned $(ratio mortar-vhost-pin-ck mortar-vhost-pin 4)")"
+		echo ", coalesced/qsd $(ratio mortar-vhost-pin-ck qsd-vhost 1), server CPU coalesced/qsd $(ratio mortar-vhost-pin-ck qsd-vhost 4), coalesced/pinned $(ratio mortar-vhost-pin-ck mortar-vhost-pin 4)")$([[ -n ${med[mortar-vhost-ck,$rw,1]:-} ]] &&
+		echo ", coalesced/qsd $(ratio mortar-vhost-ck qsd-vhost 1), coalesced/vhost $(ratio mortar-vhost-ck mortar-vhost 1)$($gluster &&
+		echo ", coalesced/qemu-gluster $(ratio mortar-vhost-ck qemu-gluster 1)"), server CPU coalesced/qsd $(ratio mortar-vhost-ck qsd-vhost 4)")"
+	# A driver inside QEMU (base, qemu-gluster) spends its CPU in QEMU's
+	# column; a server's is apart; GlusterFS's bricks run here too: the
+	# sums compare what the host pays per request.
+	printf '  host CPU per request (server + QEMU%s, us):' "$($gluster && echo " + bricks")"
+	for p in "${paths[@]}"; do
+		srv=${med[$p,$rw,4]:-} brk=${med[$p,$rw,6]:-}
+		[[ ${med[$p,$rw,5]:-} =~ ^[0-9]+$ ]] || continue
+		[[ $srv =~ ^[0-9]+$ ]] || srv=0
+		[[ $brk =~ ^[0-9]+$ ]] || brk=0
+		printf ' %s %s' "$p" $(( med[$p,$rw,5] + srv + brk ))
+		$gluster && printf ' (bricks %s)' "$brk"
+	done
+	echo
 	if [[ $rw == read ]]; then
 		echo "  seeds (Fedora 17, KVM, 2 cores, 2012): Base 43802 10950 12918; FUSE 15219 3804 5792; QEMU's gluster driver 39357 9839 12946"
 	else
