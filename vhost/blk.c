@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -62,6 +63,14 @@ struct vhost_queue {
 	bool freezing, frozen;		/* a handover: paused */
 	unsigned in_flight;
 	uint64_t served, kicks;		/* requests and kicks, for the log */
+	/* Coalesced kicks: the timer that bounds how long the ring goes
+	 * unread while requests are in flight (queue_lull_*), when the
+	 * ring was last read with notifications left off, and how often
+	 * the bound was reached. */
+	struct mortar_op lull_op;
+	struct __kernel_timespec lull_ts;
+	bool lull_armed;
+	uint64_t looked_ns, lulls;
 	struct vhost_req *reqs;		/* by head */
 	uint16_t *parked;		/* heads held by a quiesce, in order */
 	unsigned nparked;
@@ -77,12 +86,21 @@ struct vhost_queue {
 static struct srv_ratelimit broken_rl;
 
 static void queue_process(struct vhost_queue *q);
+static void queue_lull_arm(struct vhost_queue *q);
 static void queue_maybe_done(struct vhost_queue *q);
 static void queue_maybe_frozen(struct vhost_queue *q);
 
 static struct srv *queue_srv(const struct vhost_queue *q)
 {
 	return q->dev->vs->core;
+}
+
+static uint64_t queue_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- completion ---- */
@@ -419,7 +437,9 @@ static void queue_take(struct vhost_queue *q, uint16_t head)
 	req_run(q, r, &q->chain);
 }
 
-static void queue_process(struct vhost_queue *q)
+/* Take what the driver made available.  COALESCE: leave notifications
+ * off while requests are in flight (--coalesce-kicks). */
+static void queue_take_all(struct vhost_queue *q, bool coalesce)
 {
 	static const uint64_t one = 1;
 	unsigned taken = 0;
@@ -451,11 +471,71 @@ static void queue_process(struct vhost_queue *q)
 		}
 		/* Coalescing kicks: notifications stay off while a request
 		 * that will complete is in flight (parked ones wait for a
-		 * resume, not for I/O); its completion brings us back here.
-		 * With EVENT_IDX the driver then kicks once at most. */
-		if (q->dev->vs->coalesce_kicks && q->in_flight > q->nparked)
+		 * resume, not for I/O); its completion brings us back here,
+		 * or the lull timer if none comes soon.  With EVENT_IDX the
+		 * driver then kicks once at most. */
+		if (coalesce && q->in_flight > q->nparked) {
+			q->looked_ns = queue_now_ns();
+			if (!q->lull_armed)
+				queue_lull_arm(q);
 			return;
+		}
 	} while (vring_kicks_on(&q->vr));
+}
+
+static void queue_process(struct vhost_queue *q)
+{
+	queue_take_all(q, q->dev->vs->coalesce_kicks);
+}
+
+/* ---- coalesced kicks: the lull ---- */
+
+/* With notifications off, a request the driver adds is seen at the next
+ * completion of the queue.  When every request in flight is slow (a
+ * flush, a write to a brick that is away), the next completion may be
+ * far off: after QUEUE_LULL_NS without one, notifications go back on.
+ * The timer is an io_uring timeout that also ends at the loop's next
+ * completion of any kind (count 1), when the worker is awake anyway: it
+ * then only checks the time and is armed again, so that a busy queue
+ * pays no wake-up for it. */
+#define QUEUE_LULL_NS 1000000ull	/* 1 ms */
+
+static void queue_lull_done(struct mortar_op *op, int res)
+{
+	struct vhost_queue *q = (struct vhost_queue *)((char *)op -
+		offsetof(struct vhost_queue, lull_op));
+	uint64_t now;
+
+	(void)res;	/* -ETIME: the time passed; 0: a completion came first */
+	q->lull_armed = false;
+	if (q->stopping) {
+		queue_maybe_done(q);
+		return;
+	}
+	if (q->freezing || q->broken || q->in_flight <= q->nparked)
+		return;	/* thaw reads the ring; or notifications are on */
+	now = queue_now_ns();
+	if (now - q->looked_ns < QUEUE_LULL_NS) {
+		queue_lull_arm(q);
+		return;
+	}
+	q->lulls++;
+	queue_take_all(q, false);
+}
+
+static void queue_lull_arm(struct vhost_queue *q)
+{
+	uint64_t left = QUEUE_LULL_NS - (queue_now_ns() - q->looked_ns);
+	struct io_uring_sqe *sqe;
+
+	if (left > QUEUE_LULL_NS)
+		left = 1;	/* already past */
+	q->lull_ts.tv_sec = 0;
+	q->lull_ts.tv_nsec = (long long)left;
+	q->lull_armed = true;
+	q->lull_op.fn = queue_lull_done;
+	sqe = mortar_loop_sqe(srv_worker_loop(q->u.w), &q->lull_op);
+	io_uring_prep_timeout(sqe, &q->lull_ts, 1, 0);
 }
 
 static void queue_kick_arm(struct vhost_queue *q);
@@ -551,11 +631,12 @@ static void queue_maybe_done(struct vhost_queue *q)
 {
 	struct vhost_dev *dev = q->dev;
 
-	if (!q->stopping || q->done || q->kick_armed || q->in_flight || q->flush_pending)
+	if (!q->stopping || q->done || q->kick_armed || q->in_flight || q->flush_pending ||
+	    q->lull_armed)
 		return;
 	srv_debug(queue_srv(q), "%s: queue %u stopped after %" PRIu64 " requests (%" PRIu64
-		  " kicks) at index %u", dev->peer, q->index, q->served, q->kicks,
-		  q->vr.last_avail);
+		  " kicks) at index %u; notifications back on after a lull: %" PRIu64,
+		  dev->peer, q->index, q->served, q->kicks, q->vr.last_avail, q->lulls);
 	queue_mem_unpin(q);
 	srv_unit_detach(&q->u);
 	pthread_mutex_lock(&dev->lock);

@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Coalesced kicks (mortar serve --coalesce-kicks) with a request that does
+# not come back: while a queue has requests in flight it reads its ring
+# at their completions instead of being kicked, so a request that the
+# guest adds behind one slow request would wait for it.  The lull bound
+# turns notifications back on when nothing has completed for a
+# millisecond.  On a sharded volume of two bricks, with the brick that
+# holds one shard stopped (SIGSTOP) and the other running:
+#  - a write and its flush to the stopped brick's shard stay in flight;
+#  - a read of the running brick's shard, made after them on the same
+#    queue, completes in a few seconds at most (without the bound it
+#    waited until the brick came back);
+#  - once the brick runs again the write and flush complete, and both
+#    shards read back what was written in the guest, and the stalled
+#    write is in its shard's file on the brick;
+#  - the server says it turned notifications back on at least once.
+. "$(dirname "$0")/../vm/lib.sh"
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../vm/vhost.bash"
+
+vol=mortar-vl$$
+gluster_volume "$vol" distribute 2 features.shard=on features.shard-block-size=4MB
+g=gluster://$GLUSTER_HOST/$vol
+"$MORTAR" img create "$g/disk.img" 64M >/dev/null
+
+vs_start mortar "$SCRATCH/m.sock" -- --threads 1 --coalesce-kicks \
+	--vhost-user-blk "$SCRATCH/m.sock" "disk0=$g/disk.img"
+# shellcheck disable=SC2046
+vg_start g 1 $(vhost_dev "$SCRATCH/m.sock" m 1)
+vg g 'dd if=/dev/urandom of=/tmp/pat bs=4k count=2 2>/dev/null'
+
+# A block in each of shards 1 to 15, so that every shard file exists.
+vg g 'for k in $(seq 1 15); do dd if=/tmp/pat of=/dev/vda bs=4k count=1 seek=$((k * 1024)) \
+	oflag=direct conv=fsync 2>/dev/null || echo "write $k failed"; done' |
+	grep . && fail "writing the shards failed"
+
+# The base file (and what the shard translator asks of it) stays on a
+# running brick: stop the other one.
+b1=$GLUSTER_BRICKS/$vol/brick1 b2=$GLUSTER_BRICKS/$vol/brick2
+if [[ -f $b1/disk.img ]]; then stop=2 run=$b1 held=$b2; else stop=1 run=$b2 held=$b1; fi
+shard_on() { find "$1/.shard" -name '*.[0-9]*' 2>/dev/null | sed 's/.*\.//' | sort -n | head -1; }
+slow=$(shard_on "$held") fast=$(shard_on "$run")
+[[ -n $slow && -n $fast ]] ||
+	fail "the shards are not on both bricks: $(find "$b1/.shard" "$b2/.shard" 2>&1 | tr '\n' ' ')"
+echo "shard $slow on the brick to stop ($stop), shard $fast on the other"
+
+pid=$(gluster_brick_pid "$vol" "$stop") || fail "brick $stop of $vol is not online"
+on_exit "kill -CONT $pid 2>/dev/null"
+kill -STOP "$pid"
+
+vg g "(dd if=/tmp/pat of=/dev/vda bs=4k count=1 skip=1 seek=$((slow * 1024)) oflag=direct \
+	conv=fsync 2>/tmp/slow.err; echo \$? >/tmp/slow.rc) >/dev/null 2>&1 &"
+sleep 3
+expect_eq "the write to the stopped brick, still in flight" \
+	"$(vg g '[ -e /tmp/slow.rc ] && cat /tmp/slow.rc || echo waiting')" waiting
+# (busybox's date has no %N: /proc/uptime counts hundredths)
+ms=$(vg g "t0=\$(cut -d' ' -f1 /proc/uptime); dd if=/dev/vda of=/dev/null bs=4k count=1 \
+	skip=$((fast * 1024)) iflag=direct 2>/dev/null && awk -v t0=\$t0 \
+	'{ printf \"%d\\n\", (\$1 - t0) * 1000 }' /proc/uptime")
+echo "the read behind it took $ms ms"
+[[ $ms =~ ^[0-9]+$ ]] || fail "the read did not complete: $ms"
+((ms < 5000)) || fail "the read waited $ms ms behind the stalled write"
+expect_eq "the write to the stopped brick, still in flight after the read" \
+	"$(vg g '[ -e /tmp/slow.rc ] && cat /tmp/slow.rc || echo waiting')" waiting
+
+kill -CONT "$pid"
+for ((i = 0; i < 120; i++)); do
+	rc=$(vg g '[ -e /tmp/slow.rc ] && cat /tmp/slow.rc || echo waiting')
+	[[ $rc != waiting ]] && break
+	sleep 0.5
+done
+expect_eq "the write and flush once the brick runs again" "$rc" 0
+want0=$(vg g 'dd if=/tmp/pat bs=4k count=1 2>/dev/null | md5sum' | cut -d' ' -f1)
+want1=$(vg g 'dd if=/tmp/pat bs=4k count=1 skip=1 2>/dev/null | md5sum' | cut -d' ' -f1)
+expect_eq "shard $slow read back in the guest" "$(vg g "dd if=/dev/vda bs=4k count=1 \
+	skip=$((slow * 1024)) iflag=direct 2>/dev/null | md5sum" | cut -d' ' -f1)" "$want1"
+expect_eq "shard $fast read back in the guest" "$(vg g "dd if=/dev/vda bs=4k count=1 \
+	skip=$((fast * 1024)) iflag=direct 2>/dev/null | md5sum" | cut -d' ' -f1)" "$want0"
+vg_stop g
+vs_stop mortar
+expect_eq "shard $slow on its brick" "$(dd if="$(find "$held/.shard" -name "*.$slow")" bs=4k \
+	count=1 status=none | md5sum | cut -d' ' -f1)" "$want1"
+lulls=$(sed -n 's/.*queue 0 stopped after .*after a lull: \([0-9]*\).*/\1/p' "$SCRATCH/mortar.log" | tail -1)
+echo "notifications back on after a lull: $lulls time(s)"
+[[ $lulls =~ ^[0-9]+$ ]] && ((lulls >= 1)) ||
+	fail "the server did not say it turned notifications back on: $(tail -3 "$SCRATCH/mortar.log")"
+echo PASS
