@@ -40,6 +40,7 @@ struct vhost_req {
 	unsigned pending;	/* parts in flight (ranges of a discard) */
 	int err;		/* the first failure among them */
 	bool busy, counted;
+	bool slow;		/* a flush, discard or write zeroes (queue_take_all) */
 	struct iovec *wiov;	/* a migration: what we write, to log */
 	unsigned nwiov;
 };
@@ -62,6 +63,7 @@ struct vhost_queue {
 	bool kick_armed, flush_pending, stopping, broken, done;
 	bool freezing, frozen;		/* a handover: paused */
 	unsigned in_flight;
+	unsigned slow;			/* of them, flushes, discards, write zeroes */
 	uint64_t served, kicks;		/* requests and kicks, for the log */
 	/* Coalesced kicks: the timer that bounds how long the ring goes
 	 * unread while requests are in flight (queue_lull_*), when the
@@ -157,6 +159,10 @@ static void req_finish(struct vhost_req *r, uint8_t status)
 	if (r->counted) {
 		r->counted = false;
 		srv_quiesce_leave(&q->u.e->q);
+	}
+	if (r->slow) {
+		r->slow = false;
+		q->slow--;
 	}
 	r->busy = false;
 	vring_push(&q->vr, r->head, r->in_len);
@@ -374,6 +380,11 @@ static void req_run(struct vhost_queue *q, struct vhost_req *r, struct vring_cha
 		}
 		r->counted = true;
 	}
+	if (type == VIRTIO_BLK_T_FLUSH || type == VIRTIO_BLK_T_DISCARD ||
+	    type == VIRTIO_BLK_T_WRITE_ZEROES) {
+		r->slow = true;
+		q->slow++;
+	}
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
@@ -473,8 +484,11 @@ static void queue_take_all(struct vhost_queue *q, bool coalesce)
 		 * that will complete is in flight (parked ones wait for a
 		 * resume, not for I/O); its completion brings us back here,
 		 * or the lull timer if none comes soon.  With EVENT_IDX the
-		 * driver then kicks once at most. */
-		if (coalesce && q->in_flight > q->nparked) {
+		 * driver then kicks once at most.  Not while a flush,
+		 * discard or write zeroes is in flight: those may take many
+		 * times what a read takes, and a read made behind them
+		 * should not wait for their completion or the timer. */
+		if (coalesce && q->in_flight > q->nparked && !q->slow) {
 			q->looked_ns = queue_now_ns();
 			if (!q->lull_armed)
 				queue_lull_arm(q);
@@ -485,7 +499,8 @@ static void queue_take_all(struct vhost_queue *q, bool coalesce)
 
 static void queue_process(struct vhost_queue *q)
 {
-	queue_take_all(q, q->dev->vs->coalesce_kicks);
+	/* Without EVENT_IDX the driver kicks for every request anyway. */
+	queue_take_all(q, q->dev->vs->coalesce_kicks && q->vr.event_idx);
 }
 
 /* ---- coalesced kicks: the lull ---- */
@@ -493,11 +508,14 @@ static void queue_process(struct vhost_queue *q)
 /* With notifications off, a request the driver adds is seen at the next
  * completion of the queue.  When every request in flight is slow (a
  * flush, a write to a brick that is away), the next completion may be
- * far off: after QUEUE_LULL_NS without one, notifications go back on.
- * The timer is an io_uring timeout that also ends at the loop's next
- * completion of any kind (count 1), when the worker is awake anyway: it
- * then only checks the time and is armed again, so that a busy queue
- * pays no wake-up for it. */
+ * far off: a timer that ticks every QUEUE_LULL_NS while the queue
+ * coalesces turns notifications back on at a tick that finds the ring
+ * unread for that long, so such a request waits two ticks at most.
+ * The timer is not moved at each completion: arming a timer costs a
+ * virtualized clock a VM exit, and re-arming it at every batch of
+ * completions (an io_uring timeout with a count of 1) took 15-25 % more
+ * server CPU per request than coalescing without a bound
+ * (docs/benchmarks.md); ticks cost one timer a millisecond. */
 #define QUEUE_LULL_NS 1000000ull	/* 1 ms */
 
 static void queue_lull_done(struct mortar_op *op, int res)
@@ -506,7 +524,7 @@ static void queue_lull_done(struct mortar_op *op, int res)
 		offsetof(struct vhost_queue, lull_op));
 	uint64_t now;
 
-	(void)res;	/* -ETIME: the time passed; 0: a completion came first */
+	(void)res;	/* -ETIME */
 	q->lull_armed = false;
 	if (q->stopping) {
 		queue_maybe_done(q);
@@ -525,17 +543,14 @@ static void queue_lull_done(struct mortar_op *op, int res)
 
 static void queue_lull_arm(struct vhost_queue *q)
 {
-	uint64_t left = QUEUE_LULL_NS - (queue_now_ns() - q->looked_ns);
 	struct io_uring_sqe *sqe;
 
-	if (left > QUEUE_LULL_NS)
-		left = 1;	/* already past */
-	q->lull_ts.tv_sec = 0;
-	q->lull_ts.tv_nsec = (long long)left;
+	q->lull_ts.tv_sec = (long long)(QUEUE_LULL_NS / 1000000000ull);
+	q->lull_ts.tv_nsec = (long long)(QUEUE_LULL_NS % 1000000000ull);
 	q->lull_armed = true;
 	q->lull_op.fn = queue_lull_done;
 	sqe = mortar_loop_sqe(srv_worker_loop(q->u.w), &q->lull_op);
-	io_uring_prep_timeout(sqe, &q->lull_ts, 1, 0);
+	io_uring_prep_timeout(sqe, &q->lull_ts, 0, 0);
 }
 
 static void queue_kick_arm(struct vhost_queue *q);

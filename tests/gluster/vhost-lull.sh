@@ -1,20 +1,24 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Coalesced kicks (mortar serve --coalesce-kicks) with a request that does
-# not come back: while a queue has requests in flight it reads its ring
-# at their completions instead of being kicked, so a request that the
-# guest adds behind one slow request would wait for it.  The lull bound
-# turns notifications back on when nothing has completed for a
-# millisecond.  On a sharded volume of two bricks, with the brick that
-# holds one shard stopped (SIGSTOP) and the other running:
+# Coalesced kicks (mortar serve --coalesce-kicks) with
+# requests that do not come back: while a queue has requests in flight it
+# reads its ring at their completions instead of being kicked, so a
+# request that the guest adds behind slow ones would wait for them.  Two
+# things prevent that: a flush, discard or write zeroes in flight turns
+# coalescing off, and a timer turns notifications back on when the ring
+# has gone unread for a millisecond.  On a sharded volume of two bricks,
+# with the brick that holds one shard stopped (SIGSTOP) and the other
+# running, each on the same queue:
+#  - a read of the stopped brick's shard stays in flight; a read of the
+#    running brick's shard made behind it completes in a few seconds at
+#    most (the timer: without it, it waited until the brick came back);
 #  - a write and its flush to the stopped brick's shard stay in flight;
-#  - a read of the running brick's shard, made after them on the same
-#    queue, completes in a few seconds at most (without the bound it
-#    waited until the brick came back);
-#  - once the brick runs again the write and flush complete, and both
-#    shards read back what was written in the guest, and the stalled
-#    write is in its shard's file on the brick;
-#  - the server says it turned notifications back on at least once.
+#    a read of the running brick's shard made behind them completes too
+#    (no coalescing behind a flush);
+#  - once the brick runs again the stalled read returns what the shard
+#    held, the write and flush complete, and the write is in its shard's
+#    file on the brick;
+#  - the server says the timer turned notifications back on.
 . "$(dirname "$0")/../vm/lib.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../vm/vhost.bash"
@@ -49,38 +53,54 @@ pid=$(gluster_brick_pid "$vol" "$stop") || fail "brick $stop of $vol is not onli
 on_exit "kill -CONT $pid 2>/dev/null"
 kill -STOP "$pid"
 
-vg g "(dd if=/tmp/pat of=/dev/vda bs=4k count=1 skip=1 seek=$((slow * 1024)) oflag=direct \
-	conv=fsync 2>/tmp/slow.err; echo \$? >/tmp/slow.rc) >/dev/null 2>&1 &"
+in_flight() {	# WHAT NAME: guest job NAME (below) has not ended
+	expect_eq "$1, still in flight" \
+		"$(vg g "[ -e /tmp/$2.rc ] && cat /tmp/$2.rc || echo waiting")" waiting
+}
+# A read of the running brick's shard must not wait behind WHAT.
+quick_read() {
+	local ms
+	# (busybox's date has no %N: /proc/uptime counts hundredths)
+	ms=$(vg g "t0=\$(cut -d' ' -f1 /proc/uptime); dd if=/dev/vda of=/dev/null bs=4k \
+		count=1 skip=$((fast * 1024)) iflag=direct 2>/dev/null && awk -v t0=\$t0 \
+		'{ printf \"%d\\n\", (\$1 - t0) * 1000 }' /proc/uptime")
+	echo "a read behind $1 took $ms ms"
+	[[ $ms =~ ^[0-9]+$ ]] || fail "the read behind $1 did not complete: $ms"
+	((ms < 5000)) || fail "the read waited $ms ms behind $1"
+}
+
+# 1. a read that the stopped brick holds (block 0 of its shard)
+vg g "(dd if=/dev/vda of=/tmp/r1 bs=4k count=1 skip=$((slow * 1024)) iflag=direct \
+	2>/tmp/r1.err; echo \$? >/tmp/r1.rc) >/dev/null 2>&1 &"
 sleep 3
-expect_eq "the write to the stopped brick, still in flight" \
-	"$(vg g '[ -e /tmp/slow.rc ] && cat /tmp/slow.rc || echo waiting')" waiting
-# (busybox's date has no %N: /proc/uptime counts hundredths)
-ms=$(vg g "t0=\$(cut -d' ' -f1 /proc/uptime); dd if=/dev/vda of=/dev/null bs=4k count=1 \
-	skip=$((fast * 1024)) iflag=direct 2>/dev/null && awk -v t0=\$t0 \
-	'{ printf \"%d\\n\", (\$1 - t0) * 1000 }' /proc/uptime")
-echo "the read behind it took $ms ms"
-[[ $ms =~ ^[0-9]+$ ]] || fail "the read did not complete: $ms"
-((ms < 5000)) || fail "the read waited $ms ms behind the stalled write"
-expect_eq "the write to the stopped brick, still in flight after the read" \
-	"$(vg g '[ -e /tmp/slow.rc ] && cat /tmp/slow.rc || echo waiting')" waiting
+in_flight "the read from the stopped brick" r1
+quick_read "a stalled read"
+in_flight "the read from the stopped brick, after the quick one" r1
+
+# 2. a write and flush that the stopped brick holds (block 1 of its shard)
+vg g "(dd if=/tmp/pat of=/dev/vda bs=4k count=1 skip=1 seek=$((slow * 1024 + 1)) \
+	oflag=direct conv=fsync 2>/tmp/w1.err; echo \$? >/tmp/w1.rc) >/dev/null 2>&1 &"
+sleep 3
+in_flight "the write and flush to the stopped brick" w1
+quick_read "a stalled flush"
+in_flight "the write and flush to the stopped brick, after the quick read" w1
 
 kill -CONT "$pid"
 for ((i = 0; i < 120; i++)); do
-	rc=$(vg g '[ -e /tmp/slow.rc ] && cat /tmp/slow.rc || echo waiting')
-	[[ $rc != waiting ]] && break
+	rc=$(vg g 'cat /tmp/r1.rc /tmp/w1.rc 2>/dev/null | tr "\n" " "')
+	[[ $rc == "0 0 " ]] && break
 	sleep 0.5
 done
-expect_eq "the write and flush once the brick runs again" "$rc" 0
+expect_eq "the stalled read's and write's exit codes once the brick runs again" "$rc" "0 0 "
 want0=$(vg g 'dd if=/tmp/pat bs=4k count=1 2>/dev/null | md5sum' | cut -d' ' -f1)
 want1=$(vg g 'dd if=/tmp/pat bs=4k count=1 skip=1 2>/dev/null | md5sum' | cut -d' ' -f1)
-expect_eq "shard $slow read back in the guest" "$(vg g "dd if=/dev/vda bs=4k count=1 \
-	skip=$((slow * 1024)) iflag=direct 2>/dev/null | md5sum" | cut -d' ' -f1)" "$want1"
-expect_eq "shard $fast read back in the guest" "$(vg g "dd if=/dev/vda bs=4k count=1 \
-	skip=$((fast * 1024)) iflag=direct 2>/dev/null | md5sum" | cut -d' ' -f1)" "$want0"
+expect_eq "what the stalled read returned" "$(vg g 'md5sum </tmp/r1' | cut -d' ' -f1)" "$want0"
+expect_eq "the stalled write read back in the guest" "$(vg g "dd if=/dev/vda bs=4k count=1 \
+	skip=$((slow * 1024 + 1)) iflag=direct 2>/dev/null | md5sum" | cut -d' ' -f1)" "$want1"
 vg_stop g
 vs_stop mortar
-expect_eq "shard $slow on its brick" "$(dd if="$(find "$held/.shard" -name "*.$slow")" bs=4k \
-	count=1 status=none | md5sum | cut -d' ' -f1)" "$want1"
+expect_eq "the stalled write in its shard on the brick" "$(dd if="$(find "$held/.shard" \
+	-name "*.$slow")" bs=4k skip=1 count=1 status=none | md5sum | cut -d' ' -f1)" "$want1"
 lulls=$(sed -n 's/.*queue 0 stopped after .*after a lull: \([0-9]*\).*/\1/p' "$SCRATCH/mortar.log" | tail -1)
 echo "notifications back on after a lull: $lulls time(s)"
 [[ $lulls =~ ^[0-9]+$ ]] && ((lulls >= 1)) ||
