@@ -21,13 +21,12 @@
 # --vhost-user-blk), mortar-vhost-pin (the same with --pin-guest-memory:
 # the guest's memory registered with io_uring), mortar-vhost-pin-1t (the
 # same on one worker thread, --threads 1: both queues on one thread, as
-# qemu-storage-daemon serves them), mortar-vhost-ck (mortar-vhost with
-# --coalesce-kicks) and mortar-vhost-pin-ck (pinned, with
-# --coalesce-kicks), none of these four run unless --paths names it, and
-# qsd-vhost (qemu-storage-daemon, cache.direct=on).
+# qemu-storage-daemon serves them) and mortar-vhost-kick (mortar-vhost
+# with --no-coalesce-kicks: a kick per request), neither run unless
+# --paths names it, and qsd-vhost (qemu-storage-daemon, cache.direct=on).
 # On GlusterFS: base (the image on the brick, with --brick DIR: the
 # brick's folder), fuse (QEMU's file driver on a FUSE mount), qemu-gluster
-# (QEMU's gluster driver), mortar-nbd, mortar-vhost, mortar-vhost-ck and
+# (QEMU's gluster driver), mortar-nbd, mortar-vhost, mortar-vhost-kick and
 # qsd-vhost (its gluster driver); the bricks' CPU time is counted too.  KVM when /dev/kvm is hardware virtualization, else
 # TCG: the first line says which.  --quick: 16m streams, one run.
 # A benchmark: exits 0 whatever the figures.
@@ -122,15 +121,14 @@ fi
 if [[ $loc == gluster://* ]]; then
 	gluster=true
 	g=${loc%/}; ghost=${g#gluster://}; gvol=${ghost#*/}; ghost=${ghost%%/*}
-	all="base fuse qemu-gluster mortar-nbd mortar-vhost mortar-vhost-ck qsd-vhost"
+	all="base fuse qemu-gluster mortar-nbd mortar-vhost mortar-vhost-kick qsd-vhost"
 	[[ -n $brick ]] || all=${all#base }
 else
 	mkdir -p "$loc"
-	all="base mortar-nbd mortar-vhost mortar-vhost-ck mortar-vhost-pin mortar-vhost-pin-1t mortar-vhost-pin-ck qsd-vhost"
+	all="base mortar-nbd mortar-vhost mortar-vhost-kick mortar-vhost-pin mortar-vhost-pin-1t qsd-vhost"
 fi
 [[ $only == *mortar-vhost-pin-1t* ]] || all=${all/ mortar-vhost-pin-1t/}
-[[ $only == *mortar-vhost-pin-ck* ]] || all=${all/ mortar-vhost-pin-ck/}
-[[ ,$only, == *,mortar-vhost-ck,* ]] || all=${all/ mortar-vhost-ck/}
+[[ $only == *mortar-vhost-kick* ]] || all=${all/ mortar-vhost-kick/}
 paths=()
 for p in $all; do [[ -z $only || ,$only, == *,$p,* ]] && paths+=("$p"); done
 declare -A img size_of label
@@ -138,8 +136,7 @@ label=([base]="Base (QEMU file driver)" [fuse]="FUSE mount" [qemu-gluster]="QEMU
        [mortar-nbd]="Mortar NBD" [mortar-vhost]="Mortar vhost-user-blk"
        [mortar-vhost-pin]="Mortar vhost-user-blk, pinned memory"
        [mortar-vhost-pin-1t]="Mortar vhost-user-blk pinned, 1 thread"
-       [mortar-vhost-pin-ck]="Mortar vhost-user-blk pinned+coalesced"
-       [mortar-vhost-ck]="Mortar vhost-user-blk, coalesced kicks"
+       [mortar-vhost-kick]="Mortar vhost-user-blk, a kick per request"
        [qsd-vhost]="qemu-storage-daemon vhost-user-blk")
 
 k=0
@@ -165,11 +162,11 @@ for p in "${paths[@]}"; do
 	mortar-nbd)
 		"$mortar" serve -f --direct --socket "$tmp/nbd.sock" "${img[$p]}" 2>>"$tmp/servers.log" &
 		server[$p]=$!; pids+=($!); wait_sock "$tmp/nbd.sock" ;;
-	mortar-vhost|mortar-vhost-ck|mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck)
+	mortar-vhost|mortar-vhost-kick|mortar-vhost-pin|mortar-vhost-pin-1t)
 		t=()
 		[[ $p == mortar-vhost-pin* ]] && t=(--pin-guest-memory)
 		[[ $p == mortar-vhost-pin-1t ]] && t+=(--threads 1)
-		[[ $p == *-ck ]] && t+=(--coalesce-kicks)
+		[[ $p == mortar-vhost-kick ]] && t+=(--no-coalesce-kicks)
 		"$mortar" serve -f --direct "${t[@]}" --vhost-user-blk "$tmp/$p.sock" "${img[$p]}" \
 			2>>"$tmp/servers.log" &
 		server[$p]=$!; pids+=($!); wait_sock "$tmp/$p.sock" ;;
@@ -203,7 +200,7 @@ qemu_disks() {
 		mortar-nbd)
 			echo "-blockdev driver=nbd,node-name=d$n,server.type=unix,server.path=$tmp/nbd.sock,cache.direct=on"
 			echo "-device virtio-blk-pci,drive=d$n" ;;
-		mortar-vhost|mortar-vhost-ck|mortar-vhost-pin|mortar-vhost-pin-1t|mortar-vhost-pin-ck|qsd-vhost)
+		mortar-vhost|mortar-vhost-kick|mortar-vhost-pin|mortar-vhost-pin-1t|qsd-vhost)
 			echo "-chardev socket,id=c$n,path=$tmp/$p.sock"
 			echo "-device vhost-user-blk-pci,chardev=c$n,num-queues=$cpus" ;;
 		esac
@@ -298,10 +295,8 @@ for rw in read write; do
 	echo "  ratios: vhost/qsd $(ratio mortar-vhost qsd-vhost 1), vhost/nbd $(ratio mortar-vhost mortar-nbd 1)$($gluster &&
 		echo ", vhost/qemu-gluster $(ratio mortar-vhost qemu-gluster 1), vhost/base $(ratio mortar-vhost base 1)"), server CPU vhost/qsd $(ratio mortar-vhost qsd-vhost 4)$($gluster ||
 		echo ", pinned/qsd $(ratio mortar-vhost-pin qsd-vhost 1), server CPU pinned/qsd $(ratio mortar-vhost-pin qsd-vhost 4), server CPU pinned/unpinned $(ratio mortar-vhost-pin mortar-vhost 4)")$([[ -n ${med[mortar-vhost-pin-1t,$rw,1]:-} ]] &&
-		echo ", server CPU pinned-1t/qsd $(ratio mortar-vhost-pin-1t qsd-vhost 4), pinned-1t/pinned $(ratio mortar-vhost-pin-1t mortar-vhost-pin 4)")$([[ -n ${med[mortar-vhost-pin-ck,$rw,1]:-} ]] &&
-		echo ", coalesced/qsd $(ratio mortar-vhost-pin-ck qsd-vhost 1), server CPU coalesced/qsd $(ratio mortar-vhost-pin-ck qsd-vhost 4), coalesced/pinned $(ratio mortar-vhost-pin-ck mortar-vhost-pin 4)")$([[ -n ${med[mortar-vhost-ck,$rw,1]:-} ]] &&
-		echo ", coalesced/qsd $(ratio mortar-vhost-ck qsd-vhost 1), coalesced/vhost $(ratio mortar-vhost-ck mortar-vhost 1)$($gluster &&
-		echo ", coalesced/qemu-gluster $(ratio mortar-vhost-ck qemu-gluster 1)"), server CPU coalesced/qsd $(ratio mortar-vhost-ck qsd-vhost 4)")"
+		echo ", server CPU pinned-1t/qsd $(ratio mortar-vhost-pin-1t qsd-vhost 4), pinned-1t/pinned $(ratio mortar-vhost-pin-1t mortar-vhost-pin 4)")$([[ -n ${med[mortar-vhost-kick,$rw,1]:-} ]] &&
+		echo ", vhost/kick $(ratio mortar-vhost mortar-vhost-kick 1), kick/qsd $(ratio mortar-vhost-kick qsd-vhost 1), kick/nbd $(ratio mortar-vhost-kick mortar-nbd 1), server CPU vhost/kick $(ratio mortar-vhost mortar-vhost-kick 4), server CPU kick/qsd $(ratio mortar-vhost-kick qsd-vhost 4)")"
 	# A driver inside QEMU (base, qemu-gluster) spends its CPU in QEMU's
 	# column; a server's is apart; GlusterFS's bricks run here too: the
 	# sums compare what the host pays per request.

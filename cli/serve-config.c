@@ -12,7 +12,8 @@
  *   export = disk=/var/lib/images/disk.img
  *
  * "export" lines are the LOCATION arguments.  A boolean option is on when
- * named alone or set to yes/true/on, and left off for no/false/off.  The
+ * named alone or set to yes/true/on, and off for no/false/off (its --no-
+ * form, where one exists for an option that is on by default).  The
  * file becomes arguments placed before the command line's, so that the
  * command line wins where options repeat.
  */
@@ -99,13 +100,19 @@ static int config_line(struct serve_args *a, const struct option *opts, const ch
 		return cli_usage("serve", "%s:%u: unknown key '%s' (keys are serve's long "
 				 "options, and 'export')", file, lineno, key);
 	if (o->has_arg == no_argument) {
-		if (is_no(val))
-			return 0;
-		if (!is_yes(val))
+		bool no = is_no(val);
+		char neg[64];
+
+		if (!no && !is_yes(val))
 			return cli_usage("serve", "%s:%u: '%s' is on or off, not '%s'", file,
 					 lineno, key, val);
+		/* Off: nothing, unless the option is on by default and has a
+		 * --no- form to turn it off. */
+		snprintf(neg, sizeof neg, "no-%s", key);
+		if (no && !find_option(opts, neg))
+			return 0;
 		arg = NULL;
-		if (asprintf(&arg, "--%s", key) < 0)
+		if (asprintf(&arg, "--%s%s", no ? "no-" : "", key) < 0)
 			arg = NULL;
 	} else {
 		if (!*val)

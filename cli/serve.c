@@ -49,9 +49,9 @@ static const char serve_usage[] =
 	"      --pin-guest-memory     vhost-user-blk: register guests' memory with io_uring\n"
 	"                             (pinned while their queues run; not with balloons\n"
 	"                             or virtio-mem; see mortar-serve(1))\n"
-	"      --coalesce-kicks       vhost-user-blk: no guest notifications while a\n"
-	"                             queue has requests in flight (fewer wake-ups,\n"
-	"                             more latency behind slow requests)\n"
+	"      --no-coalesce-kicks    vhost-user-blk: ask the guest to notify every\n"
+	"                             request (default: not while a queue has requests\n"
+	"                             in flight, for 1 ms at most; see mortar-serve(1))\n"
 	"  -f, --foreground           stay in the foreground (default: daemon)\n"
 	"  -P, --pidfile FILE         write the server's pid to FILE once it listens\n"
 	"  -e, --max-connections N    at most N connections at once (default 64)\n"
@@ -95,7 +95,7 @@ struct serve_opts {
 	char *vhost[SERVE_MAX_VHOST];	/* [NAME=]PATH, as given */
 	unsigned nvhost;
 	bool read_only, foreground, direct, verbose, fdstore, pin_memory;
-	bool coalesce_kicks;
+	int coalesce_kicks;		/* -1: not said (on for vhost-user-blk) */
 	unsigned max_conns, timeout_s, threads, quiesce_s, idle_s, retry_s;
 	uint64_t max_mem, conn_mem;
 	unsigned socket_mode;
@@ -112,6 +112,7 @@ enum {
 	OPT_QUIESCE_TIMEOUT, OPT_SOCKET_GROUP, OPT_SOCKET_MODE, OPT_IDLE_TIMEOUT,
 	OPT_MAX_MEM, OPT_CONN_MEM, OPT_THREADS, OPT_DIRECT, OPT_CONFIG, OPT_FDSTORE,
 	OPT_VHOST, OPT_LOG, OPT_PIN_MEMORY, OPT_COALESCE_KICKS, OPT_RETRY_TIMEOUT,
+	OPT_NO_COALESCE_KICKS,
 };
 
 const struct option serve_longopts[] = {
@@ -130,6 +131,7 @@ const struct option serve_longopts[] = {
 	{ "direct", no_argument, NULL, OPT_DIRECT },
 	{ "pin-guest-memory", no_argument, NULL, OPT_PIN_MEMORY },
 	{ "coalesce-kicks", no_argument, NULL, OPT_COALESCE_KICKS },
+	{ "no-coalesce-kicks", no_argument, NULL, OPT_NO_COALESCE_KICKS },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "pidfile", required_argument, NULL, 'P' },
 	{ "max-connections", required_argument, NULL, 'e' },
@@ -232,7 +234,8 @@ static int serve_option(struct serve_opts *o, int c, char **argv)
 	case OPT_CONFIG: return 0;	/* read before (serve-config.c) */
 	case OPT_FDSTORE: o->fdstore = true; return 0;
 	case OPT_PIN_MEMORY: o->pin_memory = true; return 0;
-	case OPT_COALESCE_KICKS: o->coalesce_kicks = true; return 0;
+	case OPT_COALESCE_KICKS: o->coalesce_kicks = 1; return 0;
+	case OPT_NO_COALESCE_KICKS: o->coalesce_kicks = 0; return 0;
 	case OPT_VHOST:
 		if (o->nvhost == SERVE_MAX_VHOST)
 			return cli_usage("serve", "at most %d --vhost-user-blk sockets",
@@ -300,8 +303,9 @@ static int serve_check(struct serve_opts *o)
 	if (o->pin_memory && (!o->direct || !o->nvhost))
 		return cli_usage("serve", "--pin-guest-memory is for --vhost-user-blk "
 				 "exports with --direct");
-	if (o->coalesce_kicks && !o->nvhost)
-		return cli_usage("serve", "--coalesce-kicks is for --vhost-user-blk exports");
+	if (o->coalesce_kicks >= 0 && !o->nvhost)
+		return cli_usage("serve", "--%scoalesce-kicks is for --vhost-user-blk exports",
+				 o->coalesce_kicks ? "" : "no-");
 	if (o->tls && !o->tls_certs && !o->tls_psk)
 		return cli_usage("serve", "--tls=%s needs credentials: --tls-certificates "
 				 "DIR and/or --tls-psk FILE", o->tls == 2 ? "require" : "on");
@@ -321,7 +325,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 
 	*o = (struct serve_opts){
 		.max_conns = 64, .timeout_s = 10, .quiesce_s = 60, .retry_s = 30,
-		.socket_gid = -1,
+		.socket_gid = -1, .coalesce_kicks = -1,
 		.max_mem = 512ull << 20, .conn_mem = 64ull << 20,
 	};
 	optind = 1;
@@ -690,7 +694,7 @@ static int serve_start_and_run(struct serve_run *s)
 	if (inherited < 0)
 		return cli_fail_lib("serve");
 	s->vhost.pin_memory = o->pin_memory;
-	s->vhost.coalesce_kicks = o->coalesce_kicks;
+	s->vhost.coalesce_kicks = o->coalesce_kicks != 0;
 	if ((rc = serve_listen(s)) != 0)
 		return rc;
 	srv_add_drain(&s->core, nbd_drain, &s->nbd);

@@ -338,4 +338,9 @@ expect_rc 2 "" "$MORTAR" serve -e 0 "$img"
 expect_rc 2 "" "$MORTAR" serve -t 0 "$img"
 expect_rc 2 "" "$MORTAR" serve -p 70000 "$img"
 expect_rc 2 "" "$MORTAR" serve --bogus "$img"
+# vhost-user-blk's options, on the command line and from a configuration
+# file (an option on by default is turned off there by its --no- form)
+expect_rc 2 "--coalesce-kicks is for --vhost-user-blk" "$MORTAR" serve --coalesce-kicks "$img"
+printf 'coalesce-kicks = off\nexport = %s\n' "$img" >"$SCRATCH/ck.conf"
+expect_rc 2 "--no-coalesce-kicks is for --vhost-user-blk" "$MORTAR" serve --config "$SCRATCH/ck.conf"
 echo PASS

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Coalesced kicks (mortar serve --coalesce-kicks) with
+# Coalesced kicks (mortar serve --coalesce-kicks, the default) with
 # requests that do not come back: while a queue has requests in flight it
 # reads its ring at their completions instead of being kicked, so a
 # request that the guest adds behind slow ones would wait for them.  Two
@@ -28,7 +28,7 @@ gluster_volume "$vol" distribute 2 features.shard=on features.shard-block-size=4
 g=gluster://$GLUSTER_HOST/$vol
 "$MORTAR" img create "$g/disk.img" 64M >/dev/null
 
-vs_start mortar "$SCRATCH/m.sock" -- --threads 1 --coalesce-kicks \
+vs_start mortar "$SCRATCH/m.sock" -- --threads 1 \
 	--vhost-user-blk "$SCRATCH/m.sock" "disk0=$g/disk.img"
 # shellcheck disable=SC2046
 vg_start g 1 $(vhost_dev "$SCRATCH/m.sock" m 1)
