@@ -136,7 +136,7 @@ label=([base]="Base (QEMU file driver)" [fuse]="FUSE mount" [qemu-gluster]="QEMU
        [mortar-nbd]="Mortar NBD" [mortar-vhost]="Mortar vhost-user-blk"
        [mortar-vhost-pin]="Mortar vhost-user-blk, pinned memory"
        [mortar-vhost-pin-1t]="Mortar vhost-user-blk pinned, 1 thread"
-       [mortar-vhost-kick]="Mortar vhost-user-blk, a kick per request"
+       [mortar-vhost-kick]="Mortar vhost-user-blk, all kicks"
        [qsd-vhost]="qemu-storage-daemon vhost-user-blk")
 
 k=0
