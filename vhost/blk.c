@@ -506,9 +506,9 @@ static void queue_process(struct vhost_queue *q)
 /* ---- coalesced kicks: the lull ---- */
 
 /* With notifications off, a request the driver adds is seen at the next
- * completion of the queue.  When every request in flight is slow (a
- * flush, a write to a brick that is away), the next completion may be
- * far off: a timer that ticks every QUEUE_LULL_NS while the queue
+ * completion of the queue.  When every request in flight is slow (reads
+ * or writes of data on a brick that is away), the next completion may
+ * be far off: a timer that ticks every QUEUE_LULL_NS while the queue
  * coalesces turns notifications back on at a tick that finds the ring
  * unread for that long, so such a request waits two ticks at most.
  * The timer is not moved at each completion: arming a timer costs a
