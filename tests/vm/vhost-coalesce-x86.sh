@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Coalesced kicks, mortar serve's default for vhost-user-blk: while a
 # queue has requests in flight the guest is not asked to notify it, and
-# the queue looks at its ring each time one completes.  On a 2-vCPU guest with 2 queues:
+# the queue looks at its ring each time one completes.  On a 2-vCPU
+# guest with 2 queues:
 #  - the usual checks (size, limits, queues, a pattern with FLUSH, discard,
 #    write zeroes with and without unmap) pass;
 #  - eight writers at once (64 KiB O_DIRECT writes over 32 MiB, from both
