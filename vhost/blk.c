@@ -26,7 +26,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -66,13 +65,13 @@ struct vhost_queue {
 	unsigned slow;			/* of them, flushes, discards, write zeroes */
 	uint64_t served, kicks;		/* requests and kicks, for the log */
 	/* Coalesced kicks: the timer that bounds how long the ring goes
-	 * unread while requests are in flight (queue_lull_*), when the
-	 * ring was last read with notifications left off, and how often
-	 * the bound was reached. */
+	 * unread while requests are in flight (queue_lull_*), whether the
+	 * ring was read with notifications left off since its last tick,
+	 * and how often the bound was reached. */
 	struct mortar_op lull_op;
 	struct __kernel_timespec lull_ts;
-	bool lull_armed;
-	uint64_t looked_ns, lulls;
+	bool lull_armed, looked;
+	uint64_t lulls;
 	struct vhost_req *reqs;		/* by head */
 	uint16_t *parked;		/* heads held by a quiesce, in order */
 	unsigned nparked;
@@ -95,14 +94,6 @@ static void queue_maybe_frozen(struct vhost_queue *q);
 static struct srv *queue_srv(const struct vhost_queue *q)
 {
 	return q->dev->vs->core;
-}
-
-static uint64_t queue_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- completion ---- */
@@ -489,7 +480,7 @@ static void queue_take_all(struct vhost_queue *q, bool coalesce)
 		 * times what a read takes, and a read made behind them
 		 * should not wait for their completion or the timer. */
 		if (coalesce && q->in_flight > q->nparked && !q->slow) {
-			q->looked_ns = queue_now_ns();
+			q->looked = true;
 			if (!q->lull_armed)
 				queue_lull_arm(q);
 			return;
@@ -510,7 +501,8 @@ static void queue_process(struct vhost_queue *q)
  * or writes of data on a brick that is away), the next completion may
  * be far off: a timer that ticks every QUEUE_LULL_NS while the queue
  * coalesces turns notifications back on at a tick that finds the ring
- * unread for that long, so such a request waits two ticks at most.
+ * unread since the tick before, so such a request waits two ticks at
+ * most.  (A flag, not a clock read per batch of completions.)
  * The timer is not moved at each completion: arming a timer costs a
  * virtualized clock a VM exit, and re-arming it at every batch of
  * completions (an io_uring timeout with a count of 1) took 15-25 % more
@@ -522,8 +514,6 @@ static void queue_lull_done(struct mortar_op *op, int res)
 {
 	struct vhost_queue *q = (struct vhost_queue *)((char *)op -
 		offsetof(struct vhost_queue, lull_op));
-	uint64_t now;
-
 	(void)res;	/* -ETIME */
 	q->lull_armed = false;
 	if (q->stopping) {
@@ -532,8 +522,8 @@ static void queue_lull_done(struct mortar_op *op, int res)
 	}
 	if (q->freezing || q->broken || q->in_flight <= q->nparked)
 		return;	/* thaw reads the ring; or notifications are on */
-	now = queue_now_ns();
-	if (now - q->looked_ns < QUEUE_LULL_NS) {
+	if (q->looked) {
+		q->looked = false;
 		queue_lull_arm(q);
 		return;
 	}
